@@ -1,0 +1,42 @@
+"""θ = u·v, m independent copies: L = ½ Σ_i (u_i v_i − θ*)²  (paper §"A worked example", eqs. 4–7).
+
+Symmetry (u, v) ↦ (λu, v/λ); quotient coordinate θ_i = u_i v_i; symmetry-breaking coordinate
+χ_i = ½(u_i² − v_i²), whose zero level set is the balanced slice |u| = |v| (THEORY.md §2).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from langevin_ib.models.base import Model
+from langevin_ib.schema import Field, non_negative, positive
+
+FIELDS = {
+    "target": Field(float, 1.0, "the target θ* (a float)"),
+    "copies": positive(int, 1),
+    "init_u": Field(float, 1.0),
+    "init_v": Field(float, 1.0),
+    "init_noise": non_negative(float, 0.0),
+}
+OBSERVABLES = ("theta", "chi")
+
+
+def build(cfg: dict, dtype=jnp.float32) -> Model:
+    target, copies, noise = cfg["target"], cfg["copies"], cfg["init_noise"]
+
+    def init(key: jax.Array) -> dict:
+        ku, kv = jax.random.split(key)
+        return {
+            "u": cfg["init_u"] + noise * jax.random.normal(ku, (copies,), dtype),
+            "v": cfg["init_v"] + noise * jax.random.normal(kv, (copies,), dtype),
+        }
+
+    def loss(params: dict) -> jax.Array:
+        return 0.5 * jnp.sum((params["u"] * params["v"] - target) ** 2)
+
+    def observe(params: dict) -> dict:
+        u, v = params["u"], params["v"]
+        return {"theta": u * v, "chi": 0.5 * (u**2 - v**2)}
+
+    return Model(init, loss, observe, quotient="theta", symmetry="chi")
