@@ -36,7 +36,7 @@ class RunResult:
     histograms: hist_lib.Histograms  # numpy arrays
     binnings: dict
     joint: tuple[str, str] | None
-    chi_trace: dict  # step, mean, quantiles (len(steps), len(CHI_QUANTILES)) of χ over alive chains
+    chi_trace: dict  # name, step, mean, quantiles (len(steps), len(CHI_QUANTILES)) of χ over alive chains
     diverged: int
     diverged_at: np.ndarray  # steps at which chains diverged
     final_state: ChainState
@@ -166,6 +166,7 @@ def simulate(
         binnings=binnings,
         joint=joint,
         chi_trace={
+            "name": model.symmetry,
             "step": np.asarray(trace["step"], np.int64),
             "mean": np.asarray(trace["mean"]),
             "quantiles": np.asarray(trace["quantiles"]).reshape(len(trace["step"]), len(CHI_QUANTILES)),
