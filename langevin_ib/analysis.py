@@ -68,17 +68,15 @@ REGISTRY = {"uv": uv_comparisons, "harmonic": harmonic_comparisons}
 
 
 def fit_all(config: dict, comparisons: dict[str, Comparison]) -> dict:
-    """Score every hypothesis of every comparison with one shared variance-inflation estimate."""
+    """Score every hypothesis of every comparison with the same statistic on the same counts."""
     analysis = config["analysis"]
     fits = {}
     for name, comparison in comparisons.items():
-        kappa = goodness_of_fit.variance_inflation(comparison.counts)
         hypotheses = {
             hypothesis: goodness_of_fit.pearson_test(
                 comparison.counts, probabilities, significance=analysis["significance"],
-                min_expected=analysis["min_expected"], inflation=kappa)
+                min_expected=analysis["min_expected"])
             for hypothesis, probabilities in comparison.probabilities.items()
         }
-        fits[name] = {"description": comparison.description, "axes": list(comparison.axes),
-                      "variance_inflation": kappa, "hypotheses": hypotheses}
+        fits[name] = {"description": comparison.description, "axes": list(comparison.axes), "hypotheses": hypotheses}
     return fits

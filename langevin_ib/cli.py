@@ -13,10 +13,11 @@ from langevin_ib.schema import ConfigError
 def _verdicts(summary: dict) -> str:
     lines = []
     for test, fit in summary["fits"].items():
-        lines.append(f"{test} (variance inflation {fit['variance_inflation']:.2f}): {fit['description']}")
+        lines.append(f"{test}: {fit['description']}")
         for hypothesis, r in fit["hypotheses"].items():
-            lines.append(f"  {hypothesis:<10} X²/κ = {r['statistic']:.1f} on {r['dof']} dof, "
-                         f"z = {r['z']:.1f}, p = {r['p_value']:.3g}: {r['verdict']}")
+            lines.append(f"  {hypothesis:<10} X²/c = {r['statistic']:.1f} on {r['dof']:.1f} dof "
+                         f"(variance inflation {r['variance_inflation']:.2f}), z = {r['z']:.1f}, "
+                         f"p = {r['p_value']:.3g}: {r['verdict']}")
     return "\n".join(lines)
 
 

@@ -31,7 +31,7 @@ RUN = {
     "chunk_steps": positive(int, 1000),
     "seed": Field(int, 0),
     "dtype": Field(str, "float32", choices=("float32", "float64")),
-    "chain_groups": positive(int, 32),
+    "chain_groups": positive(int, 64),
     "divergence_bound": positive(float, 1.0e3),
 }
 
