@@ -28,7 +28,7 @@ def execute(config: dict, progress: bool = True) -> RunResult:
     def potential(params):  # U = L + (λ/2)|θ|²
         return model.loss(params) + 0.5 * weight_decay * sum(jax.numpy.sum(p**2) for p in jax.tree.leaves(params))
 
-    integrator = integrators.REGISTRY[dyn["integrator"]](jax.grad(potential), dyn["temperature"], dyn["step_size"])
+    integrator = integrators.REGISTRY[dyn["integrator"]](jax.vmap(jax.grad(potential)), dyn["temperature"], dyn["step_size"])
     binnings = {name: Binning(b["min"], b["max"], b["bins"]) for name, b in config["observables"].items()}
     return simulate(model, integrator, binnings=binnings, dtype=dtype, progress=progress,
                     **{k: run[k] for k in ("chains", "steps", "burn_in", "thin", "chunk_steps", "seed",

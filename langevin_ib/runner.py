@@ -1,8 +1,7 @@
 """Run N chains: vmap over chains, lax.scan over steps, host contact only at chunk boundaries.
 
-The chain axis is a plain leading array axis. Chain c's noise at global step k comes from
-fold_in(fold_in(root, c), k), so the numbers depend on the seed alone, not on the chunking or on
-how many chains run beside it. A chain whose position becomes non-finite or leaves
+The chain axis is a plain leading array axis. The noise of step k comes from fold_in(root, k), so
+the numbers depend on the seed alone, not on the chunking. A chain whose position becomes non-finite or leaves
 |θ|_∞ ≤ divergence_bound is frozen, counted and contributes to no estimator from that step on.
 """
 
@@ -47,9 +46,8 @@ class RunResult:
 
 def _position_ok(position, bound: float) -> jax.Array:
     """Per chain: every entry finite and |entry| <= bound."""
-    leaves = [jnp.reshape(leaf, (leaf.shape[0], -1)) for leaf in jax.tree.leaves(position)]
-    flat = jnp.concatenate(leaves, axis=1)
-    return jnp.all(jnp.isfinite(flat) & (jnp.abs(flat) <= bound), axis=1)
+    per_leaf = [jnp.all((jnp.isfinite(leaf) & (jnp.abs(leaf) <= bound)).reshape(leaf.shape[0], -1), axis=1) for leaf in jax.tree.leaves(position)]
+    return functools.reduce(jnp.logical_and, per_leaf)
 
 
 def simulate(
@@ -73,20 +71,16 @@ def simulate(
     root = jax.random.key(seed)
     init_root, noise_root = jax.random.split(root)
     chain_ids = jnp.arange(chains)
-    init_keys = jax.vmap(jax.random.fold_in, (None, 0))(init_root, chain_ids)
-    noise_keys = jax.vmap(jax.random.fold_in, (None, 0))(noise_root, chain_ids)
     group = (chain_ids % chain_groups).astype(jnp.int32)
 
-    @jax.jit
-    def initial_state(init_keys):
-        param_keys, integrator_keys = jax.vmap(jax.random.split, out_axes=1)(init_keys)
-        params = jax.vmap(model.init)(param_keys)
-        state = jax.vmap(integrator.init)(integrator_keys, params)
+    def initial_state(init_root):
+        param_root, integrator_key = jax.random.split(init_root)
+        params = jax.vmap(model.init)(jax.vmap(jax.random.fold_in, (None, 0))(param_root, chain_ids))
+        state = integrator.init(integrator_key, params)
         return ChainState(state, jnp.zeros(chains, bool), jnp.full(chains, -1, jnp.int32))
 
     def one_step(state: ChainState, k):
-        keys = jax.vmap(jax.random.fold_in, (0, None))(noise_keys, k)
-        proposed = jax.vmap(integrator.step)(keys, state.integrator)
+        proposed = integrator.step(jax.random.fold_in(noise_root, k), state.integrator)
         ok = _position_ok(integrator.position(proposed), divergence_bound)
         newly = ~state.diverged & ~ok
         frozen = state.diverged | newly
@@ -112,7 +106,6 @@ def simulate(
 
         return jax.lax.scan(observe, (state, hist), jnp.arange(length // thin))[0]
 
-    @jax.jit
     def chi_summary(state):
         chi = jax.vmap(model.observe)(integrator.position(state.integrator))[model.symmetry]
         chi = jnp.where(state.diverged[:, None], jnp.nan, chi).reshape(-1)
@@ -121,39 +114,40 @@ def simulate(
     compile_seconds = 0.0
     cache: dict = {}
 
-    def call(fn, length, *args):
-        """Run fn(*args, length) compiled ahead of time once per distinct static length."""
+    def call(fn, *args, length=None, donate=()):
+        """Run fn(*args[, length]) compiled ahead of time, once per distinct static length."""
         nonlocal compile_seconds
         if (fn, length) not in cache:
             t0 = time.perf_counter()
-            cache[fn, length] = jax.jit(functools.partial(fn, length=length), donate_argnums=tuple(range(len(args) - 1))).lower(*args).compile()
+            bound = fn if length is None else functools.partial(fn, length=length)
+            cache[fn, length] = jax.jit(bound, donate_argnums=donate).lower(*args).compile()
             compile_seconds += time.perf_counter() - t0
         return cache[fn, length](*args)
 
-    state = initial_state(init_keys)
+    wall_start = time.perf_counter()
+    state = call(initial_state, init_root)
     hist = hist_lib.empty(binnings, joint, chain_groups, dtype)
     trace = {"step": [], "mean": [], "quantiles": []}
 
     def record_chi(step):
         if model.symmetry is not None:
-            summary = chi_summary(state)
+            summary = call(chi_summary, state)
             trace["step"].append(step)
             trace["mean"].append(float(summary[0]))
             trace["quantiles"].append(np.asarray(summary[1]))
 
-    wall_start = time.perf_counter()
     record_chi(0)
     bar = tqdm(total=burn_in + steps, desc="chain steps", unit="step", disable=not progress, leave=False)
     step = 0
     while step < burn_in:
         length = min(chunk_steps, burn_in - step)
-        state = call(burn_chunk, length, state, jnp.int32(step))
+        state = call(burn_chunk, state, jnp.int32(step), length=length, donate=(0,))
         step += length
         record_chi(step)
         bar.update(length)
     while step < burn_in + steps:
         length = min(chunk_steps, burn_in + steps - step)
-        state, hist = call(measure_chunk, length, state, hist, jnp.int32(step))
+        state, hist = call(measure_chunk, state, hist, jnp.int32(step), length=length, donate=(0, 1))
         step += length
         record_chi(step)
         bar.update(length)

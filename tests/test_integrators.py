@@ -22,7 +22,7 @@ TEMPERATURE, STIFFNESS, STEP = 0.7, 2.0, 0.25  # ηk = 0.5
 
 def second_moment(integrator_name: str):
     model = harmonic.build({"stiffness": STIFFNESS, "copies": 4, "init": 0.0})
-    integ = integrators.REGISTRY[integrator_name](jax.grad(model.loss), TEMPERATURE, STEP)
+    integ = integrators.REGISTRY[integrator_name](jax.vmap(jax.grad(model.loss)), TEMPERATURE, STEP)
     result = simulate(model, integ, chains=2048, steps=1000, burn_in=100, thin=5, chunk_steps=500,
                       chain_groups=32, binnings={"x": Binning(-4, 4, 40)}, progress=False)
     moments = result.histograms.moments["x"].astype(float)
