@@ -22,9 +22,10 @@ def _verdicts(summary: dict) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from langevin_ib import job  # imports JAX; config errors are reported before this
+    config = config_lib.load(args.config, args.overrides)  # config errors are reported before JAX starts
+    from langevin_ib import job, sharding
 
-    config = config_lib.load(args.config, args.overrides)
+    sharding.use_all_cpu_cores()
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     summary = job.run_and_write(config, out, progress=not args.quiet)
     t = summary["timing"]
@@ -54,7 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)  # overrides may come before or after --out
+    stray = [e for e in extra if e.startswith("-") or "=" not in e]
+    if stray or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = args.overrides + extra
     try:
         return args.func(args)
     except ConfigError as err:

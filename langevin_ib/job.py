@@ -30,7 +30,7 @@ def execute(config: dict, progress: bool = True) -> RunResult:
 
     integrator = integrators.REGISTRY[dyn["integrator"]](jax.vmap(jax.grad(potential)), dyn["temperature"], dyn["step_size"])
     binnings = {name: Binning(b["min"], b["max"], b["bins"]) for name, b in config["observables"].items()}
-    return simulate(model, integrator, binnings=binnings, dtype=dtype, progress=progress,
+    return simulate(model, integrator, binnings=binnings, progress=progress,
                     **{k: run[k] for k in ("chains", "steps", "burn_in", "thin", "chunk_steps", "seed",
                                            "chain_groups", "divergence_bound")})
 

@@ -1,8 +1,13 @@
 """Run N chains: vmap over chains, lax.scan over steps, host contact only at chunk boundaries.
 
 The chain axis is a plain leading array axis. The noise of step k comes from fold_in(root, k), so
-the numbers depend on the seed alone, not on the chunking. A chain whose position becomes non-finite or leaves
-|θ|_∞ ≤ divergence_bound is frozen, counted and contributes to no estimator from that step on.
+the numbers depend on the seed alone, not on the chunking. Chains are checked every ``thin`` steps
+(counted from step 0 in burn-in, from the end of burn-in after it; so at every observation) and at the
+end of burn-in: a chain whose position is non-finite or outside |θ|_∞ ≤ divergence_bound rolls back to
+its state at the previous check, is frozen there, counted, and contributes to no estimator from then
+on. Its ``diverged_at`` is the step of the failed check. Chains never interact, so a chain that blows
+up between two checks cannot contaminate another; checking per block rather than per step keeps the
+check out of the inner loop.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from langevin_ib import histograms as hist_lib
+from langevin_ib import sharding
 from langevin_ib.integrators.base import Integrator
 from langevin_ib.models.base import Model
 
@@ -26,8 +32,11 @@ CHI_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 class ChainState(NamedTuple):
     integrator: Any  # the integrator's state, leading axis = chains
-    diverged: jax.Array  # (chains,) bool
     diverged_at: jax.Array  # (chains,) int32: the step of divergence, −1 while finite
+
+    @property
+    def diverged(self) -> jax.Array:
+        return self.diverged_at >= 0
 
 
 @dataclasses.dataclass
@@ -63,7 +72,6 @@ def simulate(
     chain_groups: int = 32,
     divergence_bound: float = 1.0e3,
     binnings: dict[str, hist_lib.Binning],
-    dtype=jnp.float32,
     progress: bool = True,
 ) -> RunResult:
     """Run ``chains`` chains for ``burn_in`` + ``steps`` steps, observing every ``thin`` steps after burn-in."""
@@ -72,34 +80,41 @@ def simulate(
     init_root, noise_root = jax.random.split(root)
     chain_ids = jnp.arange(chains)
     group = (chain_ids % chain_groups).astype(jnp.int32)
+    split, replicated = sharding.chain_shardings(chains)
 
     def initial_state(init_root):
         param_root, integrator_key = jax.random.split(init_root)
         params = jax.vmap(model.init)(jax.vmap(jax.random.fold_in, (None, 0))(param_root, chain_ids))
         state = integrator.init(integrator_key, params)
-        return ChainState(state, jnp.zeros(chains, bool), jnp.full(chains, -1, jnp.int32))
+        return ChainState(state, jnp.full(chains, -1, jnp.int32))
 
-    def one_step(state: ChainState, k):
-        proposed = integrator.step(jax.random.fold_in(noise_root, k), state.integrator)
-        ok = _position_ok(integrator.position(proposed), divergence_bound)
-        newly = ~state.diverged & ~ok
-        frozen = state.diverged | newly
+    def integrate(state, start, length):
+        """``length`` integrator steps from absolute step ``start``; the noise of step k is fold_in(root, k)."""
+        step = lambda inner, k: (integrator.step(jax.random.fold_in(noise_root, k), inner), None)
+        return jax.lax.scan(step, state, start + jnp.arange(length))[0]
+
+    def checked(state: ChainState, start, length):
+        """Integrate, then check: a chain out of bounds rolls back to its state at ``start`` and freezes."""
+        proposed = integrate(state.integrator, start, length)
+        accept = ~state.diverged & _position_ok(integrator.position(proposed), divergence_bound)
         kept = jax.tree.map(
-            lambda new, old: jnp.where(frozen.reshape((-1,) + (1,) * (new.ndim - 1)), old, new),
+            lambda new, old: jnp.where(accept.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
             proposed, state.integrator,
         )
-        return ChainState(kept, frozen, jnp.where(newly, k.astype(jnp.int32), state.diverged_at)), None
+        newly = ~state.diverged & ~accept
+        return ChainState(kept, jnp.where(newly, (start + length - 1).astype(jnp.int32), state.diverged_at))
 
     def advance(state, start, length):
-        return jax.lax.scan(one_step, state, start + jnp.arange(length))[0]
-
-    def burn_chunk(state, start, length):
-        return advance(state, start, length)
+        """``length`` steps with a divergence check every ``thin`` steps counted from ``start`` and at the end."""
+        blocks, rest = divmod(length, thin)
+        block = lambda inner, b: (checked(inner, start + b * thin, thin), None)
+        state = jax.lax.scan(block, state, jnp.arange(blocks))[0]
+        return checked(state, start + blocks * thin, rest) if rest else state
 
     def measure_chunk(state, hist, start, length):
         def observe(carry, i):
             state, hist = carry
-            state = advance(state, start + i * thin, thin)
+            state = checked(state, start + i * thin, thin)
             values = jax.vmap(model.observe)(integrator.position(state.integrator))
             hist = hist_lib.accumulate(hist, values, ~state.diverged, group, binnings, joint)
             return (state, hist), None
@@ -114,19 +129,23 @@ def simulate(
     compile_seconds = 0.0
     cache: dict = {}
 
-    def call(fn, *args, length=None, donate=()):
+    def call(fn, *args, length=None, donate=(), out_shardings=None):
         """Run fn(*args[, length]) compiled ahead of time, once per distinct static length."""
         nonlocal compile_seconds
         if (fn, length) not in cache:
             t0 = time.perf_counter()
             bound = fn if length is None else functools.partial(fn, length=length)
-            cache[fn, length] = jax.jit(bound, donate_argnums=donate).lower(*args).compile()
+            jitted = jax.jit(bound, donate_argnums=donate, out_shardings=out_shardings)
+            cache[fn, length] = jitted.lower(*args).compile()
             compile_seconds += time.perf_counter() - t0
         return cache[fn, length](*args)
 
     wall_start = time.perf_counter()
-    state = call(initial_state, init_root)
-    hist = hist_lib.empty(binnings, joint, chain_groups, dtype)
+    state = call(initial_state, init_root, out_shardings=split)
+    observation_shapes = jax.eval_shape(lambda st: jax.vmap(model.observe)(integrator.position(st.integrator)), state)
+    hist = hist_lib.empty(binnings, joint, chain_groups, observation_shapes)
+    accumulator_shardings = hist_lib.Accumulators(replicated, replicated, split, split)
+    hist = jax.device_put(hist, accumulator_shardings)
     trace = {"step": [], "mean": [], "quantiles": []}
 
     def record_chi(step):
@@ -141,18 +160,19 @@ def simulate(
     step = 0
     while step < burn_in:
         length = min(chunk_steps, burn_in - step)
-        state = call(burn_chunk, state, jnp.int32(step), length=length, donate=(0,))
+        state = call(advance, state, jnp.int32(step), length=length, donate=(0,), out_shardings=split)
         step += length
         record_chi(step)
         bar.update(length)
     while step < burn_in + steps:
         length = min(chunk_steps, burn_in + steps - step)
-        state, hist = call(measure_chunk, state, hist, jnp.int32(step), length=length, donate=(0, 1))
+        state, hist = call(measure_chunk, state, hist, jnp.int32(step), length=length, donate=(0, 1),
+                           out_shardings=(split, accumulator_shardings))
         step += length
         record_chi(step)
         bar.update(length)
     bar.close()
-    hist = jax.tree.map(np.asarray, hist)
+    hist = hist_lib.finalize(hist, chain_groups)
     run_seconds = time.perf_counter() - wall_start - compile_seconds
     diverged_at = np.asarray(state.diverged_at)
     return RunResult(

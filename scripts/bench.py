@@ -1,7 +1,9 @@
 """Throughput of the u·v Langevin step: this engine vs vectorised NumPy and PyTorch loops.
 
 Same model (θ = u·v, L = ½(uv − 1)², T = 0.1, η = 0.01, Euler–Maruyama), same chain count, one
-process; reports chain-steps per second, the median of --repeats runs, and the ratios.
+process. The engine runs as the CLI does: one JAX CPU device per core with the chains sharded over
+them, a divergence check every 10 steps; PyTorch uses its default threads (one per core), NumPy one
+core. Reports chain-steps per second, the median of --repeats runs, and the ratios.
 
     python scripts/bench.py --chains 100000 --steps 500
 """
@@ -17,10 +19,9 @@ TEMPERATURE, STEP, TARGET = 0.1, 0.01, 1.0
 
 def engine(chains: int, steps: int) -> float:
     from langevin_ib import config, job
-
     raw = {"model": {"name": "uv", "target": TARGET},
            "dynamics": {"integrator": "euler_maruyama", "temperature": TEMPERATURE, "step_size": STEP},
-           "run": {"chains": chains, "burn_in": steps, "steps": 1, "chunk_steps": steps, "chain_groups": 1},
+           "run": {"chains": chains, "burn_in": steps, "steps": 10, "thin": 10, "chunk_steps": steps, "chain_groups": 1},
            "observables": {"theta": {"min": 0.0, "max": 2.0, "bins": 10}}}
     result = job.execute(config.resolve(raw), progress=False)
     return result.chain_steps / result.run_seconds
@@ -59,6 +60,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    from langevin_ib import sharding
+
+    sharding.use_all_cpu_cores()  # as the CLI does: one JAX CPU device per core
     runners = {"langevin_ib (JAX)": engine, "numpy loop": numpy_loop}
     try:
         import torch  # noqa: F401

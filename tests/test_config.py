@@ -63,6 +63,14 @@ def test_cli_reports_user_errors_without_traceback(capsys, tmp_path):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_cli_takes_overrides_on_either_side_of_out(capsys, tmp_path):
+    assert cli.main(["run", "configs/uv.yaml", "--out", str(tmp_path), "run.chains=0"]) == 2
+    assert "run.chains" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["run", "configs/uv.yaml", "--out", str(tmp_path), "--bogus"])
+    assert exit_.value.code == 2 and "--bogus" in capsys.readouterr().err
+
+
 def test_cli_help_for_every_command():
     for args in (["--help"], ["run", "--help"]):
         done = subprocess.run([sys.executable, "-m", "langevin_ib.cli", *args], capture_output=True, text=True)

@@ -7,12 +7,12 @@ import pytest
 import yaml
 
 from langevin_ib import config as config_lib
-from langevin_ib import goodness_of_fit, job
+from langevin_ib import analysis, goodness_of_fit, job
 
 
 def small_uv(**run):
     raw = yaml.safe_load(open("configs/uv.yaml"))
-    raw["run"].update({"chains": 4096, "burn_in": 300, "steps": 1000, "thin": 10, "chunk_steps": 500,
+    raw["run"].update({"chains": 4096, "burn_in": 3000, "steps": 1000, "thin": 10, "chunk_steps": 500,
                        "chain_groups": 64, **run})
     return config_lib.resolve(raw)
 
@@ -33,6 +33,17 @@ def test_geometric_consistent_and_naive_rejected(uv_outputs):
     assert fits["geometric"]["verdict"] == "consistent", fits["geometric"]
     assert fits["naive"]["verdict"] == "rejected" and fits["naive"]["z"] > 10, fits["naive"]
     assert fits["paper_eq7"]["verdict"] == "rejected", fits["paper_eq7"]
+
+
+def test_chi_transient_is_rejected_without_burn_in():
+    """All chains start at χ = 0. While the law of χ is still narrow, the law of θ given χ is not the
+    level-set density (the χ diffusivity 4T√(θ² + χ²) depends on θ), and the same statistic must see
+    it: with no burn-in, 16384 chains × 500 steps put the geometric fit at z ≈ 38 (seeds 0 and 1),
+    so z > 10 fails only if the transient vanished; with burn-in 3000 the fit above is consistent."""
+    config = small_uv(chains=16384, burn_in=0, steps=500)
+    comparisons = analysis.uv_comparisons(config, job.execute(config, progress=False))
+    geometric = analysis.fit_all(config, comparisons)["level_set"]["hypotheses"]["geometric"]
+    assert geometric["verdict"] == "rejected" and geometric["z"] > 10, geometric
 
 
 def test_outputs_and_refit_from_npz_alone(uv_outputs):
