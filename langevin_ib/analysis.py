@@ -67,6 +67,12 @@ def harmonic_comparisons(config: dict, result: RunResult) -> dict[str, Compariso
 REGISTRY = {"uv": uv_comparisons, "harmonic": harmonic_comparisons}
 
 
+def comparisons(config: dict, result: RunResult) -> dict[str, Comparison]:
+    """The model's comparisons; none (histograms only) for a model without predictions yet."""
+    build = REGISTRY.get(config["model"]["name"])
+    return {} if build is None else build(config, result)
+
+
 def fit_all(config: dict, comparisons: dict[str, Comparison]) -> dict:
     """Score every hypothesis of every comparison with the same statistic on the same counts."""
     analysis = config["analysis"]

@@ -72,8 +72,8 @@ def resolve(raw: Mapping) -> dict:
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown section; accepted sections are {list(sections)}")
     model_raw = dict(raw.get("model") or {})
-    name = Field(str, choices=tuple(models.REGISTRY)).convert("model.name", model_raw.pop("name", "uv"))
-    spec = models.REGISTRY[name]
+    name = Field(str, accepted="a model name (a string)").convert("model.name", model_raw.pop("name", "uv"))
+    spec = models.lookup(name)
     config = {
         "model": {"name": name, **section("model", model_raw, spec.FIELDS)},
         "dynamics": section("dynamics", raw.get("dynamics"), DYNAMICS),

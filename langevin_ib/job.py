@@ -21,7 +21,7 @@ def execute(config: dict, progress: bool = True) -> RunResult:
     run, dyn = config["run"], config["dynamics"]
     jax.config.update("jax_enable_x64", run["dtype"] == "float64")
     dtype = jax.numpy.dtype(run["dtype"])
-    spec = models.REGISTRY[config["model"]["name"]]
+    spec = models.lookup(config["model"]["name"])
     model = spec.build(config["model"], dtype)
     weight_decay = dyn["weight_decay"]
 
@@ -92,12 +92,12 @@ def run_and_write(config: dict, out: Path, progress: bool = True) -> dict:
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     start = time.perf_counter()
     result = execute(config, progress)
-    comparisons = analysis.REGISTRY[config["model"]["name"]](config, result)
+    comparisons = analysis.comparisons(config, result)
     fits = analysis.fit_all(config, comparisons)
     summary = summarise(config, result, fits, time.perf_counter() - start)
     np.savez_compressed(out / "histograms.npz", **histogram_arrays(result, comparisons))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    plots.plot_fits(out / "density.png", comparisons, fits, result.binnings)
+    plots.plot_fits(out / "density.png", comparisons, fits, result.binnings, result.histograms.counts)
     if len(result.chi_trace["step"]):
         plots.plot_chi_trace(out / "chi.png", result.chi_trace, config["run"]["burn_in"])
     return summary

@@ -31,8 +31,11 @@ def _panel(ax, edges, counts, probabilities, fits, title):
     ax.legend(fontsize=8)
 
 
-def plot_fits(path: Path, comparisons: dict[str, Comparison], fits: dict, binnings: dict) -> None:
-    panels = []
+def plot_fits(path: Path, comparisons: dict[str, Comparison], fits: dict, binnings: dict, counts: dict) -> None:
+    """One panel per comparison (plus its near-slice columns); for a model without predictions, the
+    empirical histogram of every observable (``counts[name]``: (G, bins + 2) with under/overflow)."""
+    panels = [(binnings[name].edges, c[:, 1:-1, None], {}, {}, f"{name}: empirical (no prediction for this model)")
+              for name, c in counts.items()] if not comparisons else []
     for name, comparison in comparisons.items():
         edges = binnings[comparison.axes[0]].edges
         panels.append((edges, comparison.counts, comparison.probabilities, fits[name]["hypotheses"],
@@ -50,7 +53,7 @@ def plot_fits(path: Path, comparisons: dict[str, Comparison], fits: dict, binnin
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 3.2 * len(panels)), squeeze=False)
     for ax, panel in zip(axes[:, 0], panels):
         _panel(ax, *panel)
-    axes[-1, 0].set_xlabel(next(iter(comparisons.values())).axes[0] if comparisons else "")
+    axes[-1, 0].set_xlabel(next(iter(comparisons.values())).axes[0] if comparisons else "value")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -67,6 +70,22 @@ def plot_chi_trace(path: Path, trace: dict, burn_in: int) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel(name)
     ax.set_title(f"symmetry-breaking coordinate {name} across chains", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_prediction(path: Path, curves: dict, coordinate: str, model: str) -> None:
+    """The predicted densities of one quotient coordinate on the slice (``langevin-ib predict``)."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    styles = {"naive": ("tab:blue", "naive e^{−U/T}"), "projected": ("tab:green", "projected (no det G_χ factor)"),
+              "geometric": ("tab:red", "geometric")}
+    for name, (colour, label) in styles.items():
+        ax.plot(curves["q"], curves[name], color=colour, label=label)
+    ax.set_xlabel(coordinate)
+    ax.set_ylabel("density on the slice")
+    ax.set_title(f"{model}: predicted densities, other quotient coordinates at the reference point", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -34,6 +34,7 @@ class Field:
             int: isinstance(value, int) and not isinstance(value, bool),
             bool: isinstance(value, bool),
             str: isinstance(value, str),
+            list: isinstance(value, list),
         }[self.kind]
         if not ok_type:
             raise ConfigError(f"{name}: got {value!r} ({type(value).__name__}); expected {what}")

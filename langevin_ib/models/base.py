@@ -4,6 +4,12 @@
 the quotient coordinate q = φ(θ) under the name ``quotient`` and, for a symmetric model, the
 symmetry-breaking coordinate χ under the name ``symmetry`` (THEORY.md §2), so that the engine can
 histogram q conditionally on the level sets of χ.
+
+A symmetric model also declares its ``group`` action once (:class:`langevin_ib.geometry.GroupAction`),
+from which the geometry module derives χ, G_χ and the correction by autodiff, and may give
+``on_slice(q)``: parameters on the slice χ = 0 whose quotient coordinates are q (a section of the
+quotient map), where predicted densities are evaluated, and ``quotient_map``: the full chart φ
+of the quotient (e.g. w_j = v_j W_j per neuron) when the histogrammed q is only a summary of it.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 import jax
+
+from langevin_ib.geometry import GroupAction
 
 Params = Any
 
@@ -21,3 +29,12 @@ class Model(NamedTuple):
     observe: Callable[[Params], dict[str, jax.Array]]
     quotient: str
     symmetry: str | None
+    group: GroupAction | None = None
+    on_slice: Callable[[jax.Array], Params] | None = None
+    quotient_map: Callable[[Params], jax.Array] | None = None
+
+    def chart(self, params: Params) -> jax.Array:
+        """Full quotient coordinates φ(θ), flat: ``quotient_map`` if given, else the histogrammed q."""
+        if self.quotient_map is not None:
+            return jax.numpy.ravel(self.quotient_map(params))
+        return jax.numpy.ravel(self.observe(params)[self.quotient])

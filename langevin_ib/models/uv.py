@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from langevin_ib.models import rescaling
 from langevin_ib.models.base import Model
 from langevin_ib.schema import Field, non_negative, positive
 
@@ -39,4 +40,9 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         u, v = params["u"], params["v"]
         return {"theta": u * v, "chi": 0.5 * (u**2 - v**2)}
 
-    return Model(init, loss, observe, quotient="theta", symmetry="chi")
+    def on_slice(theta: jax.Array) -> dict:
+        u, v = rescaling.balanced_factors(theta)
+        return {"u": u, "v": v}
+
+    return Model(init, loss, observe, quotient="theta", symmetry="chi",
+                 group=rescaling.pair_scaling("u", "v", copies), on_slice=on_slice)

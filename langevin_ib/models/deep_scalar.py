@@ -1,0 +1,52 @@
+"""Deep scalar factorisation θ = u₁u₂⋯u_k, m independent copies: L = ½Σ(θ − θ*)² (beyond the paper).
+
+Symmetry: u_i ↦ e^{a_i − a_{i−1}}u_i with a₀ = a_k = 0, a (k − 1)-dimensional torus of rescalings
+per copy; canonical χ_a = ½(u_a² − u_{a+1}²). G_χ is tridiagonal with diagonal u_a² + u_{a+1}² and
+off-diagonal −u_{a+1}²; on the balanced slice |u_i| = r its determinant is k·r^{2(k−1)}, the
+slice's arc length is √k dr and θ = r^k, so the density in θ is p(θ) ∝ e^{−L/T}·|θ|^{−2(k−1)/k}:
+the exponent of the correction grows with depth (k = 2 gives u·v's 1/|θ|).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from langevin_ib.geometry import GroupAction
+from langevin_ib.models.base import Model
+from langevin_ib.schema import Field, non_negative, positive
+
+FIELDS = {
+    "depth": Field(int, 3, "an integer depth k >= 2", lambda k: k >= 2),
+    "target": Field(float, 1.0, "the target θ* (a float)"),
+    "copies": positive(int, 1),
+    "init": Field(float, 1.0, "the initial value of every factor (a float)"),
+    "init_noise": non_negative(float, 0.0),
+}
+OBSERVABLES = ("theta", "chi")
+
+
+def build(cfg: dict, dtype=jnp.float32) -> Model:
+    depth, copies, target = cfg["depth"], cfg["copies"], cfg["target"]
+
+    def init(key: jax.Array) -> dict:
+        return {"u": cfg["init"] + cfg["init_noise"] * jax.random.normal(key, (depth, copies), dtype)}
+
+    def loss(params: dict) -> jax.Array:
+        return 0.5 * jnp.sum((jnp.prod(params["u"], axis=0) - target) ** 2)
+
+    def act(a: jax.Array, params: dict) -> dict:
+        boundary = jnp.zeros((1, copies), a.dtype)
+        cumulative = jnp.concatenate([boundary, a.reshape(depth - 1, copies), boundary])
+        return {"u": params["u"] * jnp.exp(cumulative[1:] - cumulative[:-1])}
+
+    def observe(params: dict) -> dict:
+        u = params["u"]
+        return {"theta": jnp.prod(u, axis=0), "chi": 0.5 * (u[0] ** 2 - u[1] ** 2)}
+
+    def on_slice(theta: jax.Array) -> dict:
+        radius = jnp.abs(theta) ** (1.0 / depth)
+        return {"u": jnp.concatenate([(jnp.sign(theta) * radius)[None], jnp.broadcast_to(radius, (depth - 1, copies))])}
+
+    return Model(init, loss, observe, quotient="theta", symmetry="chi",
+                 group=GroupAction(act, (depth - 1) * copies), on_slice=on_slice)

@@ -1,0 +1,76 @@
+"""Shallow ReLU network f(x) = Σ_j v_j ReLU(W_j·x), teacher–student regression (paper Fig. 2, eqs. 44–46).
+
+A Flax module defines the network once; its parameters are split into the pure pytree
+{W: (hidden, inputs), v: (hidden,)} that the engine integrates. ReLU is positively homogeneous, so
+(v_j, W_j) ↦ (e^{−a_j}v_j, e^{a_j}W_j) preserves f; χ_j = ½(‖W_j‖² − v_j²) (eq. 45 prints v_j; its
+gradient (W_j, −v_j) needs v_j², THEORY.md §2); L_IB = (T/2)Σ log(‖W_j‖² + v_j²) (eq. 46).
+Data: ``samples`` Gaussian inputs, labels from a random teacher with ``teacher_hidden`` neurons
+plus Gaussian label noise, fixed by ``data_seed``; L = ½·mean((f(x) − y)²).
+Quotient chart: the per-neuron vectors w_j = v_j W_j; observables: the strength ‖w_j‖ = |v_j|‖W_j‖,
+the balance ratio |v_j|/‖W_j‖ and χ_j.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from langevin_ib.models import rescaling
+from langevin_ib.models.base import Model
+from langevin_ib.schema import non_negative, positive
+
+FIELDS = {
+    "inputs": positive(int, 3),
+    "hidden": positive(int, 16),
+    "teacher_hidden": positive(int, 2),
+    "samples": positive(int, 64),
+    "label_noise": non_negative(float, 0.1),
+    "data_seed": non_negative(int, 0),
+}
+OBSERVABLES = ("strength", "ratio", "chi")
+
+
+class TwoLayerReLU(nn.Module):
+    hidden: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        features = nn.relu(nn.Dense(self.hidden, use_bias=False, name="hidden")(x))
+        return nn.Dense(1, use_bias=False, name="readout")(features)[..., 0]
+
+
+def to_flax(params: dict) -> dict:
+    return {"params": {"hidden": {"kernel": params["W"].T}, "readout": {"kernel": params["v"][:, None]}}}
+
+
+def from_flax(variables: dict) -> dict:
+    p = variables["params"]
+    return {"W": p["hidden"]["kernel"].T, "v": p["readout"]["kernel"][:, 0]}
+
+
+def build(cfg: dict, dtype=jnp.float32) -> Model:
+    network = TwoLayerReLU(cfg["hidden"])
+    rng = np.random.default_rng(cfg["data_seed"])
+    inputs = rng.standard_normal((cfg["samples"], cfg["inputs"]))
+    teacher = TwoLayerReLU(cfg["teacher_hidden"])
+    teacher_params = teacher.init(jax.random.key(cfg["data_seed"]), jnp.zeros((1, cfg["inputs"])))
+    labels = np.asarray(teacher.apply(teacher_params, inputs)) + cfg["label_noise"] * rng.standard_normal(cfg["samples"])
+    inputs, labels = jnp.asarray(inputs, dtype), jnp.asarray(labels, dtype)
+
+    def init(key: jax.Array) -> dict:
+        return jax.tree.map(lambda x: x.astype(dtype), from_flax(network.init(key, inputs[:1])))
+
+    def loss(params: dict) -> jax.Array:
+        return 0.5 * jnp.mean((network.apply(to_flax(params), inputs) - labels) ** 2)
+
+    def observe(params: dict) -> dict:
+        row_norm = jnp.linalg.norm(params["W"], axis=1)
+        magnitude = jnp.abs(params["v"])
+        return {"strength": magnitude * row_norm, "ratio": magnitude / row_norm,
+                "chi": 0.5 * (row_norm**2 - params["v"] ** 2)}
+
+    return Model(init, loss, observe, quotient="strength", symmetry="chi",
+                 group=rescaling.pair_scaling("W", "v", cfg["hidden"], up_axis=0, down_axis=0),
+                 quotient_map=lambda params: params["v"][:, None] * params["W"])
