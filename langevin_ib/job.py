@@ -23,11 +23,7 @@ def execute(config: dict, progress: bool = True) -> RunResult:
     dtype = jax.numpy.dtype(run["dtype"])
     spec = models.lookup(config["model"]["name"])
     model = spec.build(config["model"], dtype)
-    weight_decay = dyn["weight_decay"]
-
-    def potential(params):  # U = L + (λ/2)|θ|²
-        return model.loss(params) + 0.5 * weight_decay * sum(jax.numpy.sum(p**2) for p in jax.tree.leaves(params))
-
+    potential = model.potential(dyn["weight_decay"])
     integrator = integrators.REGISTRY[dyn["integrator"]](jax.vmap(jax.grad(potential)), dyn["temperature"], dyn["step_size"])
     binnings = {name: Binning(b["min"], b["max"], b["bins"]) for name, b in config["observables"].items()}
     return simulate(model, integrator, binnings=binnings, progress=progress,

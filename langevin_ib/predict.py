@@ -25,11 +25,6 @@ from langevin_ib.schema import ConfigError
 GRID = 400
 
 
-def potential_of(model, weight_decay: float):
-    """U = L + (λ/2)|θ|²."""
-    return lambda params: model.loss(params) + 0.5 * weight_decay * sum(jnp.sum(p**2) for p in jax.tree.leaves(params))
-
-
 def density_curves(model, potential, reference_q: jax.Array, low: float, high: float, temperature: float) -> dict:
     """Normalised naive / projected / geometric densities of q₀ on [low, high], the rest of q fixed."""
     grid = np.linspace(low, high, GRID + 1)[1:]  # q₀ = 0 is where the orbit degenerates; skip the left end
@@ -59,7 +54,7 @@ def predict(config: dict, out: Path) -> dict:
     key = jax.random.key(config["run"]["seed"])
     symmetry_checks.check_symmetry(name, model, key)
     temperature = dyn["temperature"]
-    potential = potential_of(model, dyn["weight_decay"])
+    potential = model.potential(dyn["weight_decay"])
     reference = geometry.project_to_slice(model.group, model.init(key))
     stability = geometry.slice_stability(potential, model.group, reference, temperature, jax.random.fold_in(key, 1))
     summary = {

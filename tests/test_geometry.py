@@ -113,7 +113,7 @@ def test_chi_drift_classification():
     on = geometry.project_to_slice(uv.group, uv.init(jax.random.key(0)))
     key = jax.random.key(1)
     assert geometry.slice_stability(uv.loss, uv.group, on, 0.1, key)["label"] == "neutral"
-    decayed = predict.potential_of(uv, 0.5)
+    decayed = uv.potential(0.5)
     assert geometry.slice_stability(decayed, uv.group, on, 0.1, key)["label"] == "attracts"
     relu = build("relu", inputs=3, hidden=4, samples=8)
     p = relu.init(key)  # Δχ_j = d − 1, ∇χ·∇L = 0: drift T(d − 1) exactly

@@ -14,9 +14,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from langevin_ib.models import rescaling
+from langevin_ib.models import rescaling, teacher_student
 from langevin_ib.models.base import Model
 from langevin_ib.schema import non_negative, positive
 
@@ -52,18 +51,10 @@ def from_flax(variables: dict) -> dict:
 
 
 def build(cfg: dict, dtype=jnp.float32) -> Model:
-    network = SingleHeadAttention(cfg["rank"])
-    rng = np.random.default_rng(cfg["data_seed"])
-    inputs = rng.standard_normal((cfg["samples"], cfg["length"], cfg["dim"]))
-    teacher_params = network.init(jax.random.key(cfg["data_seed"]), jnp.zeros((1, cfg["length"], cfg["dim"])))
-    labels = np.asarray(network.apply(teacher_params, inputs)) + cfg["label_noise"] * rng.standard_normal(inputs.shape)
-    inputs, labels = jnp.asarray(inputs, dtype), jnp.asarray(labels, dtype)
-
-    def init(key: jax.Array) -> dict:
-        return jax.tree.map(lambda x: x.astype(dtype), from_flax(network.init(key, inputs[:1])))
-
-    def loss(params: dict) -> jax.Array:
-        return 0.5 * jnp.mean((network.apply(to_flax(params), inputs) - labels) ** 2)
+    network = SingleHeadAttention(cfg["rank"])  # the teacher has the same shape
+    init, loss = teacher_student.regression(
+        network, network, (cfg["samples"], cfg["length"], cfg["dim"]), cfg["label_noise"], cfg["data_seed"],
+        to_flax, from_flax, dtype)
 
     def observe(params: dict) -> dict:
         q_norm, k_norm = jnp.linalg.norm(params["Q"], axis=0), jnp.linalg.norm(params["K"], axis=0)

@@ -33,6 +33,11 @@ class Model(NamedTuple):
     on_slice: Callable[[jax.Array], Params] | None = None
     quotient_map: Callable[[Params], jax.Array] | None = None
 
+    def potential(self, weight_decay: float) -> Callable[[Params], jax.Array]:
+        """U = L + (λ/2)|θ|², the potential the dynamics sample."""
+        return lambda params: self.loss(params) + 0.5 * weight_decay * sum(
+            jax.numpy.sum(p**2) for p in jax.tree.leaves(params))
+
     def chart(self, params: Params) -> jax.Array:
         """Full quotient coordinates φ(θ), flat: ``quotient_map`` if given, else the histogrammed q."""
         if self.quotient_map is not None:

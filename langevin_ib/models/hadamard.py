@@ -66,9 +66,5 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         u, v = params["u"], params["v"]
         return {"z": u * v, "chi": 0.5 * (u**2 - v**2)}
 
-    def on_slice(z: jax.Array) -> dict:
-        u, v = rescaling.balanced_factors(z)
-        return {"u": u, "v": v}
-
     return Model(init, loss, observe, quotient="z", symmetry="chi",
-                 group=rescaling.pair_scaling("u", "v", n), on_slice=on_slice)
+                 group=rescaling.pair_scaling("u", "v", n), on_slice=rescaling.balanced_pair)

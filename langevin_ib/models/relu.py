@@ -15,9 +15,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from langevin_ib.models import rescaling
+from langevin_ib.models import rescaling, teacher_student
 from langevin_ib.models.base import Model
 from langevin_ib.schema import non_negative, positive
 
@@ -51,19 +50,9 @@ def from_flax(variables: dict) -> dict:
 
 
 def build(cfg: dict, dtype=jnp.float32) -> Model:
-    network = TwoLayerReLU(cfg["hidden"])
-    rng = np.random.default_rng(cfg["data_seed"])
-    inputs = rng.standard_normal((cfg["samples"], cfg["inputs"]))
-    teacher = TwoLayerReLU(cfg["teacher_hidden"])
-    teacher_params = teacher.init(jax.random.key(cfg["data_seed"]), jnp.zeros((1, cfg["inputs"])))
-    labels = np.asarray(teacher.apply(teacher_params, inputs)) + cfg["label_noise"] * rng.standard_normal(cfg["samples"])
-    inputs, labels = jnp.asarray(inputs, dtype), jnp.asarray(labels, dtype)
-
-    def init(key: jax.Array) -> dict:
-        return jax.tree.map(lambda x: x.astype(dtype), from_flax(network.init(key, inputs[:1])))
-
-    def loss(params: dict) -> jax.Array:
-        return 0.5 * jnp.mean((network.apply(to_flax(params), inputs) - labels) ** 2)
+    init, loss = teacher_student.regression(
+        TwoLayerReLU(cfg["hidden"]), TwoLayerReLU(cfg["teacher_hidden"]), (cfg["samples"], cfg["inputs"]),
+        cfg["label_noise"], cfg["data_seed"], to_flax, from_flax, dtype)
 
     def observe(params: dict) -> dict:
         row_norm = jnp.linalg.norm(params["W"], axis=1)

@@ -27,7 +27,7 @@ def pair_scaling(up: str, down: str, dim: int, up_axis: int = -1, down_axis: int
     return GroupAction(act, dim)
 
 
-def balanced_factors(product: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(u, v) with u·v = product and |u| = |v|, u carrying the sign: the balanced slice."""
+def balanced_pair(product: jax.Array) -> dict:
+    """{u, v} with u·v = product and |u| = |v|, u carrying the sign: the balanced slice of a u⊙v model."""
     root = jnp.sqrt(jnp.abs(product))
-    return jnp.sign(product) * root, root
+    return {"u": jnp.sign(product) * root, "v": root}

@@ -40,9 +40,5 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         u, v = params["u"], params["v"]
         return {"theta": u * v, "chi": 0.5 * (u**2 - v**2)}
 
-    def on_slice(theta: jax.Array) -> dict:
-        u, v = rescaling.balanced_factors(theta)
-        return {"u": u, "v": v}
-
     return Model(init, loss, observe, quotient="theta", symmetry="chi",
-                 group=rescaling.pair_scaling("u", "v", copies), on_slice=on_slice)
+                 group=rescaling.pair_scaling("u", "v", copies), on_slice=rescaling.balanced_pair)
