@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from langevin_ib import goodness_of_fit, theory_harmonic, theory_uv
+from langevin_ib import goodness_of_fit, integrators, theory_harmonic, theory_uv
 from langevin_ib.runner import RunResult
 
 
@@ -31,6 +31,14 @@ def in_range(result: RunResult, name: str) -> np.ndarray:
 def uv_comparisons(config: dict, result: RunResult) -> dict[str, Comparison]:
     dyn, model = config["dynamics"], config["model"]
     kwargs = dict(temperature=dyn["temperature"], target=model["target"], weight_decay=dyn["weight_decay"])
+    if dyn["integrator"] in integrators.CONSTRAINED:
+        edges = result.binnings["theta"].edges
+        return {"slice": Comparison(
+            "θ histogram of chains constrained to the slice χ = 0",
+            in_range(result, "theta"),
+            {h: theory_uv.slice_probabilities(edges, h, **kwargs)[:, None] for h in theory_uv.SLICE_HYPOTHESES},
+            ("theta",),
+        )}
     out = {}
     if result.joint is not None:
         theta_edges, chi_edges = (result.binnings[n].edges for n in result.joint)

@@ -38,6 +38,8 @@ RUN = {
 ANALYSIS = {
     "significance": Field(float, 0.01, "a level strictly between 0 and 1", lambda x: 0 < x < 1),
     "min_expected": positive(float, 5.0),
+    "stein_every": Field(int, 10, "a non-negative int: observations between Stein snapshots, 0 for none",
+                         lambda x: x >= 0),
 }
 
 BINNING = {

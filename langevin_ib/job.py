@@ -3,6 +3,7 @@ histograms.npz and the figures into an output folder (schema in README.md)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -11,7 +12,8 @@ import jax
 import numpy as np
 import yaml
 
-from langevin_ib import analysis, integrators, models, plots
+from langevin_ib import analysis, geometry, integrators, models, plots, stein
+from langevin_ib.schema import ConfigError
 from langevin_ib.histograms import Binning
 from langevin_ib.runner import CHI_QUANTILES, RunResult, simulate
 
@@ -24,9 +26,22 @@ def execute(config: dict, progress: bool = True) -> RunResult:
     spec = models.lookup(config["model"]["name"])
     model = spec.build(config["model"], dtype)
     potential = model.potential(dyn["weight_decay"])
-    integrator = integrators.REGISTRY[dyn["integrator"]](jax.vmap(jax.grad(potential)), dyn["temperature"], dyn["step_size"])
+    constraint = {}
+    if dyn["integrator"] in integrators.CONSTRAINED:
+        if model.group is None:
+            raise ConfigError(f"dynamics.integrator: {dyn['integrator']!r} constrains chains to the slice χ = 0, "
+                              f"and model {config['model']['name']!r} declares no group action; use one of "
+                              f"{sorted(set(integrators.REGISTRY) - set(integrators.CONSTRAINED))}")
+        constraint = {"constraint": functools.partial(geometry.breaking, model.group)}
+    integrator = integrators.REGISTRY[dyn["integrator"]](jax.vmap(jax.grad(potential)), dyn["temperature"],
+                                                          dyn["step_size"], **constraint)
     binnings = {name: Binning(b["min"], b["max"], b["bins"]) for name, b in config["observables"].items()}
+    every = config["analysis"]["stein_every"]
+    statistic = None
+    if model.group is not None and every > 0:
+        statistic = stein.statistic(model, dyn["temperature"], dyn["weight_decay"])
     return simulate(model, integrator, binnings=binnings, progress=progress,
+                    chain_statistic=statistic, statistic_every=max(every, 1),
                     **{k: run[k] for k in ("chains", "steps", "burn_in", "thin", "chunk_steps", "seed",
                                            "chain_groups", "divergence_bound")})
 
@@ -79,7 +94,17 @@ def summarise(config: dict, result: RunResult, fits: dict, wall_seconds: float) 
         "moments": moments,
         "significance": config["analysis"]["significance"],
         "fits": fits,
+        "stein": stein_tests(config, result),
     }
+
+
+def stein_tests(config: dict, result: RunResult) -> dict | None:
+    """The Stein tests of every hypothesis (:mod:`langevin_ib.stein`), or None when none ran."""
+    if result.chain_statistics is None or result.statistic_snapshots == 0:
+        return None
+    alive = result.final_state.diverged_at < 0
+    return stein.tests(result.chain_statistics, result.statistic_snapshots, np.asarray(alive),
+                       config["analysis"]["significance"])
 
 
 def run_and_write(config: dict, out: Path, progress: bool = True) -> dict:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +48,8 @@ class RunResult:
     diverged: int
     diverged_at: np.ndarray  # steps at which chains diverged
     final_state: ChainState
+    chain_statistics: np.ndarray | None  # (chains, k): per-chain sums of ``chain_statistic`` over snapshots
+    statistic_snapshots: int
     compile_seconds: float
     run_seconds: float
     chain_steps: int
@@ -72,15 +74,26 @@ def simulate(
     chain_groups: int = 32,
     divergence_bound: float = 1.0e3,
     binnings: dict[str, hist_lib.Binning],
+    chain_statistic: Callable[[jax.Array, Any], jax.Array] | None = None,
+    statistic_every: int = 1,
     progress: bool = True,
 ) -> RunResult:
-    """Run ``chains`` chains for ``burn_in`` + ``steps`` steps, observing every ``thin`` steps after burn-in."""
+    """Run ``chains`` chains for ``burn_in`` + ``steps`` steps, observing every ``thin`` steps after burn-in.
+
+    ``chain_statistic(key, params) -> (k,)``, if given, is evaluated on every chain at every
+    ``statistic_every``-th observation and summed per chain; its key is fold_in(fold_in(seed key, 1),
+    step) folded with the chain index, so the sums do not depend on chunking or devices. Each device
+    maps it over its own chains one at a time (``lax.map`` in ``shard_map``): jaxlib 0.10's CPU
+    LAPACK kernels split a batch over the intra-op thread pool and block on it, and two such
+    batched calls at once deadlock a two-thread pool; a batch of one runs inline."""
     joint = (model.quotient, model.symmetry) if model.symmetry in binnings and model.quotient in binnings else None
     root = jax.random.key(seed)
     init_root, noise_root = jax.random.split(root)
     chain_ids = jnp.arange(chains)
     group = (chain_ids % chain_groups).astype(jnp.int32)
     split, replicated = sharding.chain_shardings(chains)
+    statistic_root = jax.random.fold_in(root, 1)
+    statistic_snapshots = (steps // thin) // statistic_every if chain_statistic is not None else 0
 
     def initial_state(init_root):
         param_root, integrator_key = jax.random.split(init_root)
@@ -111,15 +124,25 @@ def simulate(
         state = jax.lax.scan(block, state, jnp.arange(blocks))[0]
         return checked(state, start + blocks * thin, rest) if rest else state
 
-    def measure_chunk(state, hist, start, length):
-        def observe(carry, i):
-            state, hist = carry
-            state = checked(state, start + i * thin, thin)
-            values = jax.vmap(model.observe)(integrator.position(state.integrator))
-            hist = hist_lib.accumulate(hist, values, ~state.diverged, group, binnings, joint)
-            return (state, hist), None
+    def statistics_now(position, step):
+        keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.fold_in(statistic_root, step), chain_ids)
+        one_by_one = lambda keys, position: jax.lax.map(lambda pair: chain_statistic(*pair), (keys, position))
+        return jax.shard_map(one_by_one, mesh=split.mesh, in_specs=split.spec, out_specs=split.spec)(keys, position)
 
-        return jax.lax.scan(observe, (state, hist), jnp.arange(length // thin))[0]
+    def measure_chunk(state, hist, sums, start, length):
+        def observe(carry, i):
+            state, hist, sums = carry
+            state = checked(state, start + i * thin, thin)
+            position = integrator.position(state.integrator)
+            values = jax.vmap(model.observe)(position)
+            hist = hist_lib.accumulate(hist, values, ~state.diverged, group, binnings, joint)
+            if chain_statistic is not None:
+                step = start + (i + 1) * thin
+                due = ((step - burn_in) // thin) % statistic_every == 0
+                sums = jax.lax.cond(due, lambda: sums + statistics_now(position, step), lambda: sums)
+            return (state, hist, sums), None
+
+        return jax.lax.scan(observe, (state, hist, sums), jnp.arange(length // thin))[0]
 
     def chi_summary(state):
         chi = jax.vmap(model.observe)(integrator.position(state.integrator))[model.symmetry]
@@ -146,6 +169,10 @@ def simulate(
     hist = hist_lib.empty(binnings, joint, chain_groups, observation_shapes)
     accumulator_shardings = hist_lib.Accumulators(replicated, replicated, split, split)
     hist = jax.device_put(hist, accumulator_shardings)
+    sums = None
+    if chain_statistic is not None:
+        shape = jax.eval_shape(chain_statistic, statistic_root, jax.tree.map(lambda x: x[0], integrator.position(state.integrator)))
+        sums = jax.device_put(jnp.zeros((chains,) + shape.shape, shape.dtype), split)
     trace = {"step": [], "mean": [], "quantiles": []}
 
     def record_chi(step):
@@ -166,8 +193,8 @@ def simulate(
         bar.update(length)
     while step < burn_in + steps:
         length = min(chunk_steps, burn_in + steps - step)
-        state, hist = call(measure_chunk, state, hist, jnp.int32(step), length=length, donate=(0, 1),
-                           out_shardings=(split, accumulator_shardings))
+        state, hist, sums = call(measure_chunk, state, hist, sums, jnp.int32(step), length=length, donate=(0, 1, 2),
+                                 out_shardings=(split, accumulator_shardings, split))
         step += length
         record_chi(step)
         bar.update(length)
@@ -188,6 +215,8 @@ def simulate(
         diverged=int(np.asarray(state.diverged).sum()),
         diverged_at=diverged_at[diverged_at >= 0],
         final_state=state,
+        chain_statistics=None if sums is None else np.asarray(sums),
+        statistic_snapshots=statistic_snapshots,
         compile_seconds=compile_seconds,
         run_seconds=run_seconds,
         chain_steps=chains * (burn_in + steps),

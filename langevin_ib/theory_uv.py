@@ -12,6 +12,9 @@ Hypotheses, named as in every output:
   p(θ) ∝ e^{−L/T} ∫_fibre e^{−R/T} dσ/|∇θ| = e^{−L/T} K₀(λ|θ|/T)·const.
 - ``naive``: p(θ) ∝ e^{−L(θ)/T}, the Gibbs density as if θ were the parameter.
 - ``paper_eq7``: p(θ) ∝ e^{−L(θ)/T} |θ|^{−1/2}, the paper's printed eqs. (6)–(7).
+- ``projected`` (chains constrained to χ = 0, :mod:`langevin_ib.integrators.projected`): the law
+  e^{−U/T}dσ_S without the (det G_χ)^(−1/2) factor; on u = v = r, dσ_S = √2 dr and θ = r², so
+  p(θ) ∝ e^{−U/T} θ^{−1/2}: the paper's printed formula is the density of the projected dynamics.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 HYPOTHESES = ("naive", "paper_eq7", "geometric")
+SLICE_HYPOTHESES = ("naive", "projected", "geometric")
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(24)
 
 
@@ -76,6 +80,20 @@ def bin_probabilities(edges, hypothesis: str, *, temperature: float, target: flo
     theta, weights = _bin_nodes(np.asarray(edges, float))
     if weight_decay > 0:
         values = marginal_density(hypothesis, theta, temperature=temperature, target=target, weight_decay=weight_decay)
+    else:
+        values = density(hypothesis, theta, temperature=temperature, target=target)
+    mass = np.sum(weights * values, axis=1)
+    return mass / mass.sum()
+
+
+def slice_probabilities(edges, hypothesis: str, *, temperature: float, target: float, weight_decay: float = 0.0):
+    """Probability of each θ bin for chains on the slice χ = 0 (where R = λ|θ|), normalised over the range."""
+    theta, weights = _bin_nodes(np.asarray(edges, float))
+    decay = np.exp(-weight_decay * np.abs(theta) / temperature)
+    if hypothesis == "projected":
+        values = density("paper_eq7", theta, temperature=temperature, target=target) * decay
+    elif hypothesis == "geometric":
+        values = density("geometric", theta, temperature=temperature, target=target, weight_decay=weight_decay)
     else:
         values = density(hypothesis, theta, temperature=temperature, target=target)
     mass = np.sum(weights * values, axis=1)
