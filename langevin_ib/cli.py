@@ -35,6 +35,14 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"in {t['wall_seconds']:.1f} s (compile {t['compile_seconds']:.1f} s, "
           f"{t['chain_steps_per_second']:.3g} chain-steps/s); diverged: {summary['divergence']['diverged']}")
     print(_verdicts(summary))
+    if summary["stein"] and summary["stein"]["hypotheses"]:
+        stein = summary["stein"]
+        print(f"stein: level-set identities, {stein['chains']} chains x {stein['snapshots_per_chain']} snapshots"
+              f" (left out: {stein['left_out']['diverged']} diverged, {stein['left_out']['non_finite']} non-finite)")
+        for name, r in stein["hypotheses"].items():
+            z = max(r["z"].values(), key=abs)
+            print(f"  {name:10s} T² = {r['t_squared']:.1f} on {r['rank']} dof, z = {z:.1f}, p = {r['p_value']:.3g}: "
+                  + ("consistent" if r["consistent"] else "rejected"))
     return 0
 
 
