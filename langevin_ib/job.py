@@ -37,11 +37,11 @@ def execute(config: dict, progress: bool = True) -> RunResult:
                                                           dyn["step_size"], **constraint)
     binnings = {name: Binning(b["min"], b["max"], b["bins"]) for name, b in config["observables"].items()}
     every = config["analysis"]["stein_every"]
-    statistic = None
+    statistic = {}
     if model.group is not None and every > 0:
-        statistic = stein.statistic(model, dyn["temperature"], dyn["weight_decay"])
-    return simulate(model, integrator, binnings=binnings, progress=progress,
-                    chain_statistic=statistic, statistic_every=max(every, 1),
+        statistic = {"chain_statistic": stein.statistic(model, dyn["temperature"], dyn["weight_decay"]),
+                     "statistic_every": every}
+    return simulate(model, integrator, binnings=binnings, progress=progress, **statistic,
                     **{k: run[k] for k in ("chains", "steps", "burn_in", "thin", "chunk_steps", "seed",
                                            "chain_groups", "divergence_bound")})
 
@@ -102,8 +102,7 @@ def stein_tests(config: dict, result: RunResult) -> dict | None:
     """The Stein tests of every hypothesis (:mod:`langevin_ib.stein`), or None when none ran."""
     if result.chain_statistics is None or result.statistic_snapshots == 0:
         return None
-    alive = result.final_state.diverged_at < 0
-    return stein.tests(result.chain_statistics, result.statistic_snapshots, np.asarray(alive),
+    return stein.tests(result.chain_statistics, result.statistic_snapshots, ~np.asarray(result.final_state.diverged),
                        config["analysis"]["significance"])
 
 

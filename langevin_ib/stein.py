@@ -36,7 +36,7 @@ FIELDS = ("log_det_gram", "log_chart_jacobian")
 
 def _log_volumes(model: Model, unravel: Callable, flat: jax.Array):
     """(½ log det G_χ, log J_φ) and the tangent projector P at flat parameters."""
-    jac = jax.jacrev(lambda x: geometry.breaking(model.group, unravel(x)))(flat)
+    jac = geometry.breaking_jacobian(model.group, unravel(flat))
     gram = jac @ jac.T
     eye = jnp.eye(flat.shape[0], dtype=flat.dtype)
     projector = eye - jac.T @ jnp.linalg.solve(gram, jac)

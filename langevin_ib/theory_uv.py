@@ -75,29 +75,33 @@ def _bin_nodes(edges: np.ndarray):
     return mid + half * _NODES, half * _WEIGHTS
 
 
+def _bin_masses(edges, unnormalised) -> np.ndarray:
+    """∫ of ``unnormalised(θ)`` over each bin by Gauss–Legendre, normalised over the binned range."""
+    theta, weights = _bin_nodes(np.asarray(edges, float))
+    mass = np.sum(weights * unnormalised(theta), axis=1)
+    return mass / mass.sum()
+
+
 def bin_probabilities(edges, hypothesis: str, *, temperature: float, target: float, weight_decay: float = 0.0):
     """Marginal probability of each θ bin, normalised over the binned range."""
-    theta, weights = _bin_nodes(np.asarray(edges, float))
     if weight_decay > 0:
-        values = marginal_density(hypothesis, theta, temperature=temperature, target=target, weight_decay=weight_decay)
-    else:
-        values = density(hypothesis, theta, temperature=temperature, target=target)
-    mass = np.sum(weights * values, axis=1)
-    return mass / mass.sum()
+        return _bin_masses(edges, lambda theta: marginal_density(
+            hypothesis, theta, temperature=temperature, target=target, weight_decay=weight_decay))
+    return _bin_masses(edges, lambda theta: density(hypothesis, theta, temperature=temperature, target=target))
 
 
 def slice_probabilities(edges, hypothesis: str, *, temperature: float, target: float, weight_decay: float = 0.0):
     """Probability of each θ bin for chains on the slice χ = 0 (where R = λ|θ|), normalised over the range."""
-    theta, weights = _bin_nodes(np.asarray(edges, float))
-    decay = np.exp(-weight_decay * np.abs(theta) / temperature)
-    if hypothesis == "projected":
-        values = density("paper_eq7", theta, temperature=temperature, target=target) * decay
-    elif hypothesis == "geometric":
-        values = density("geometric", theta, temperature=temperature, target=target, weight_decay=weight_decay)
-    else:
-        values = density(hypothesis, theta, temperature=temperature, target=target)
-    mass = np.sum(weights * values, axis=1)
-    return mass / mass.sum()
+
+    def unnormalised(theta):
+        if hypothesis == "projected":
+            decay = np.exp(-weight_decay * np.abs(theta) / temperature)
+            return density("paper_eq7", theta, temperature=temperature, target=target) * decay
+        if hypothesis == "geometric":
+            return density("geometric", theta, temperature=temperature, target=target, weight_decay=weight_decay)
+        return density(hypothesis, theta, temperature=temperature, target=target)
+
+    return _bin_masses(edges, unnormalised)
 
 
 def level_set_probabilities(theta_edges, chi_edges, hypothesis: str, *, temperature: float, target: float,
