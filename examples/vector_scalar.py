@@ -35,5 +35,5 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         return {"norm": jnp.abs(v) * jnp.linalg.norm(u, keepdims=True), "chi": 0.5 * (jnp.sum(u**2, keepdims=True) - v**2)}
 
     return Model(init, loss, observe, quotient="norm", symmetry="chi",
-                 group=rescaling.pair_scaling("u", "v", 1, up_axis=0, down_axis=0),
+                 **rescaling.declare(rescaling.pair("u", "v", 1, up_axis=0, down_axis=0, observable="norm")),
                  quotient_map=lambda params: params["v"] * params["u"])

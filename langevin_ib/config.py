@@ -38,8 +38,8 @@ RUN = {
 ANALYSIS = {
     "significance": Field(float, 0.01, "a level strictly between 0 and 1", lambda x: 0 < x < 1),
     "min_expected": positive(float, 5.0),
-    "stein_every": Field(int, 10, "a non-negative int: observations between Stein snapshots, 0 for none",
-                         lambda x: x >= 0),
+    "snapshot_every": Field(int, 10, "a non-negative int: observations between snapshots of the Stein and "
+                            "conditional tests, 0 for none", lambda x: x >= 0),
 }
 
 BINNING = {

@@ -102,9 +102,11 @@ def chart_pushforward(chart: Callable[[Params], jax.Array], group: GroupAction, 
 
 
 def chart_log_jacobian(chart: Callable[[Params], jax.Array], group: GroupAction, params: Params) -> jax.Array:
-    """log J_φ = ½ log det((Dφ E)ᵀ(Dφ E)): the area-formula Jacobian of φ restricted to the slice."""
+    """log J_φ = ½ log det((Dφ E)ᵀ(Dφ E)) = Σ log σ_i(Dφ E): the area-formula Jacobian of φ
+    restricted to the slice (from singular values, not the normal matrix, whose condition number
+    is squared)."""
     pushed = chart_pushforward(chart, group, params)
-    return 0.5 * jnp.linalg.slogdet(pushed.T @ pushed)[1]
+    return jnp.sum(jnp.log(jnp.linalg.svd(pushed, compute_uv=False)))
 
 
 def quotient_log_density(potential: Callable, chart: Callable, group: GroupAction, params: Params,
@@ -122,21 +124,21 @@ def breaking_drift(potential: Callable, group: GroupAction, params: Params, temp
     return -jax.jacrev(chi)(flat) @ grad_u + temperature * laplacian
 
 
-def project_to_slice(group: GroupAction, params: Params, iterations: int = 20) -> Params:
+def project_to_slice(group: GroupAction, params: Params, iterations: int = 30) -> Params:
     """Move θ along its orbit onto χ = 0: Newton on a ↦ χ(act(a, θ)), a ← a − (Dχ Ξᵀ)⁻¹ χ.
 
-    The orbit through θ meets a transverse slice where Dχ Ξᵀ is invertible; for rescalings the
-    iteration converges in a few steps from any θ with no zero block."""
-    zero = jnp.zeros(group.dim, _flat(params)[0].dtype)
+    Each step acts from the current point, θ ← act(−(Dχ Ξᵀ)⁻¹χ, θ), so it is Newton's method in
+    the group's local chart there, for abelian and non-abelian groups alike; a step longer than 1
+    (a factor e in a rescaling) is shortened to 1, which keeps GL(r) from overshooting. The orbit through θ
+    meets a transverse slice where Dχ Ξᵀ is invertible; for rescalings the iteration converges in a
+    few steps from any θ with no zero block."""
 
-    def newton(a, _):
-        moved = group.act(a, params)
-        chi = breaking(group, moved)
+    def newton(moved, _):
         tangent = breaking_jacobian(group, moved) @ generators(group, moved).T
-        # act(a + δ, θ) ≈ act(δ', act(a, θ)) for abelian actions; sufficient for rescalings
-        return a - jnp.linalg.solve(tangent, chi), None
+        step = -jnp.linalg.solve(tangent, breaking(group, moved))
+        return group.act(step / jnp.maximum(1.0, jnp.linalg.norm(step)), moved), None  # steps of at most 1
 
-    return group.act(jax.lax.scan(newton, zero, None, length=iterations)[0], params)
+    return jax.lax.scan(newton, params, None, length=iterations)[0]
 
 
 def slice_stability(potential: Callable, group: GroupAction, on_slice: Params, temperature: float,

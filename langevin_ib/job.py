@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import yaml
 
-from langevin_ib import analysis, geometry, integrators, models, plots, stein
+from langevin_ib import analysis, geometry, integrators, models, plots, snapshots
 from langevin_ib.schema import ConfigError
 from langevin_ib.histograms import Binning
 from langevin_ib.runner import CHI_QUANTILES, RunResult, simulate
@@ -36,11 +36,9 @@ def execute(config: dict, progress: bool = True) -> RunResult:
     integrator = integrators.REGISTRY[dyn["integrator"]](jax.vmap(jax.grad(potential)), dyn["temperature"],
                                                           dyn["step_size"], **constraint)
     binnings = {name: Binning(b["min"], b["max"], b["bins"]) for name, b in config["observables"].items()}
-    every = config["analysis"]["stein_every"]
-    statistic = {}
-    if model.group is not None and every > 0:
-        statistic = {"chain_statistic": stein.statistic(model, dyn["temperature"], dyn["weight_decay"]),
-                     "statistic_every": every}
+    planned = snapshots.plan(config, model)
+    statistic = {"statistics": tuple(fn for fn, _ in planned.values()),
+                 "statistic_every": config["analysis"]["snapshot_every"]} if planned else {}
     return simulate(model, integrator, binnings=binnings, progress=progress, **statistic,
                     **{k: run[k] for k in ("chains", "steps", "burn_in", "thin", "chunk_steps", "seed",
                                            "chain_groups", "divergence_bound")})
@@ -70,7 +68,7 @@ def histogram_arrays(result: RunResult, comparisons: dict) -> dict:
     return arrays
 
 
-def summarise(config: dict, result: RunResult, fits: dict, wall_seconds: float) -> dict:
+def summarise(config: dict, result: RunResult, fits: dict, snapshot_tests: dict, wall_seconds: float) -> dict:
     run = config["run"]
     moments = {}
     for name, m in result.histograms.moments.items():
@@ -94,16 +92,8 @@ def summarise(config: dict, result: RunResult, fits: dict, wall_seconds: float) 
         "moments": moments,
         "significance": config["analysis"]["significance"],
         "fits": fits,
-        "stein": stein_tests(config, result),
+        **snapshot_tests,
     }
-
-
-def stein_tests(config: dict, result: RunResult) -> dict | None:
-    """The Stein tests of every hypothesis (:mod:`langevin_ib.stein`), or None when none ran."""
-    if result.chain_statistics is None or result.statistic_snapshots == 0:
-        return None
-    return stein.tests(result.chain_statistics, result.statistic_snapshots, ~np.asarray(result.final_state.diverged),
-                       config["analysis"]["significance"])
 
 
 def run_and_write(config: dict, out: Path, progress: bool = True) -> dict:
@@ -114,10 +104,15 @@ def run_and_write(config: dict, out: Path, progress: bool = True) -> dict:
     result = execute(config, progress)
     comparisons = analysis.comparisons(config, result)
     fits = analysis.fit_all(config, comparisons)
-    summary = summarise(config, result, fits, time.perf_counter() - start)
-    np.savez_compressed(out / "histograms.npz", **histogram_arrays(result, comparisons))
+    model = models.lookup(config["model"]["name"]).build(config["model"])
+    snapshot_tests, snapshot_arrays = snapshots.tests(config, model, result)
+    summary = summarise(config, result, fits, snapshot_tests, time.perf_counter() - start)
+    np.savez_compressed(out / "histograms.npz", **histogram_arrays(result, comparisons), **snapshot_arrays)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plots.plot_fits(out / "density.png", comparisons, fits, result.binnings, result.histograms.counts)
+    if snapshot_tests["conditional"] is not None:
+        plots.plot_conditional(out / "conditional.png", snapshot_tests["conditional"], snapshot_arrays,
+                               result.binnings[model.chain.observable].edges, model.chain.observable)
     if len(result.chi_trace["step"]):
         plots.plot_chi_trace(out / "chi.png", result.chi_trace, config["run"]["burn_in"])
     return summary

@@ -3,11 +3,12 @@ computed by autodiff from its declared symmetry, without simulating (THEORY.md �
 
 At a reference point (the model's initial parameters moved along their orbit onto the slice χ = 0)
 it reports L_IB = (T/2)·log det G_χ, det G_χ against det H, and whether the Itô drift of χ under
-the config's potential (weight decay included) attracts chains to the slice. If the model gives
-``on_slice``, it draws along the first quotient coordinate q₀, the others held at the reference,
-three unnormalised-then-normalised densities on the slice: ``naive`` e^{−U/T} in q;
-``projected`` e^{−U/T}/J_φ, the law of Langevin constrained to the slice (Fixman 1974); and
-``geometric`` e^{−U/T}(det G_χ)^{−1/2}/J_φ (paper eq. 8 with the chart Jacobian).
+the config's potential (weight decay included) attracts chains to the slice. For a rescaling
+model (:mod:`langevin_ib.models.rescaling`) it draws the density of copy 0's strength on the
+slice, every other parameter at the reference, under the three hypotheses of
+:mod:`langevin_ib.conditionals`: ``geometric`` e^{−U/T}(det G_χ)^{−1/2} (paper eq. 8) read in s,
+``naive`` e^{−U/T} flat in the quotient chart, and ``projected`` e^{−U/T} on the slice, the law of
+Langevin constrained to it (Fixman 1974).
 """
 
 from __future__ import annotations
@@ -19,27 +20,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib import geometry, models, symmetry_checks
+from langevin_ib import conditionals, geometry, models, symmetry_checks
 from langevin_ib.schema import ConfigError
 
 GRID = 400
 
 
-def density_curves(model, potential, reference_q: jax.Array, low: float, high: float, temperature: float) -> dict:
-    """Normalised naive / projected / geometric densities of q₀ on [low, high], the rest of q fixed."""
-    grid = np.linspace(low, high, GRID + 1)[1:]  # q₀ = 0 is where the orbit degenerates; skip the left end
-    grid = grid[np.abs(grid) > 1e-3 * (high - low)]
-
-    def log_densities(q0):
-        params = model.on_slice(reference_q.at[0].set(q0))
-        energy = -potential(params) / temperature
-        log_gram = geometry.log_det_breaking_gram(model.group, params)
-        log_jacobian = geometry.chart_log_jacobian(model.chart, model.group, params)
-        return jnp.stack([energy, energy - log_jacobian, energy - 0.5 * log_gram - log_jacobian])
-
-    logs = np.asarray(jax.vmap(log_densities)(jnp.asarray(grid, reference_q.dtype)), np.float64)
-    curves = {"q": grid}
-    for name, row in zip(("naive", "projected", "geometric"), logs.T):
+def density_curves(model, reference, low: float, high: float, temperature: float, weight_decay: float) -> dict:
+    """Normalised geometric / naive / projected densities of copy 0's strength s on [low, high] on
+    the level set through ``reference``, every other parameter held (:mod:`langevin_ib.conditionals`)."""
+    grid = np.linspace(low, high, GRID + 1)[1:]  # s = 0 is where the orbit degenerates; skip the left end
+    log_density = conditionals.log_densities(model, temperature, weight_decay)
+    dtype = jax.tree.leaves(reference)[0].dtype
+    logs = np.asarray(jax.vmap(lambda s: log_density(reference, 0, s))(jnp.asarray(grid, dtype)), np.float64)
+    curves = {"strength": grid}
+    for name, row in zip(conditionals.HYPOTHESES, logs.T):
         weights = np.exp(row - row.max())
         curves[name] = weights / np.trapezoid(weights, grid)
     return curves
@@ -69,13 +64,13 @@ def predict(config: dict, out: Path) -> dict:
         "radial_chi_drift_off_slice": stability["radial_drift_off_slice"],
     }
     out.mkdir(parents=True, exist_ok=True)
-    if model.on_slice is not None and model.quotient in config["observables"]:
+    if model.chain is not None and model.chain.observable in config["observables"]:
         from langevin_ib import plots
 
-        binning = config["observables"][model.quotient]
-        reference_q = jnp.ravel(model.observe(reference)[model.quotient])
-        curves = density_curves(model, potential, reference_q, binning["min"], binning["max"], temperature)
-        plots.plot_prediction(out / "prediction.png", curves, f"{model.quotient}[0]", name)
+        binning = config["observables"][model.chain.observable]
+        low = max(binning["min"], 0.0)
+        curves = density_curves(model, reference, low, binning["max"], temperature, dyn["weight_decay"])
+        plots.plot_prediction(out / "prediction.png", curves, f"strength of copy 0 ({model.chain.observable})", name)
         np.savez(out / "prediction.npz", **curves)
     (out / "prediction.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -48,11 +49,20 @@ class RunResult:
     diverged: int
     diverged_at: np.ndarray  # steps at which chains diverged
     final_state: ChainState
-    chain_statistics: np.ndarray | None  # (chains, k): per-chain sums of ``chain_statistic`` over snapshots
+    chain_statistics: np.ndarray | None  # (chains, k): per-chain sums of the statistics over snapshots
     statistic_snapshots: int
     compile_seconds: float
     run_seconds: float
     chain_steps: int
+
+
+LAPACK_PRIMITIVES = re.compile(r"= (svd|eigh|eig|lu|cholesky|triangular_solve|geqrf|geqp3|householder_product|"
+                               r"schur|hessenberg|tridiagonal|tridiagonal_solve)\b")
+
+
+def _calls_lapack(fn: Callable, example: Any) -> bool:
+    """Whether fn's jaxpr (nested ones included, as printed) holds a LAPACK-backed primitive."""
+    return LAPACK_PRIMITIVES.search(str(jax.make_jaxpr(fn)(example))) is not None
 
 
 def _position_ok(position, bound: float) -> jax.Array:
@@ -74,18 +84,25 @@ def simulate(
     chain_groups: int = 32,
     divergence_bound: float = 1.0e3,
     binnings: dict[str, hist_lib.Binning],
-    chain_statistic: Callable[[jax.Array, Any], jax.Array] | None = None,
+    statistics: tuple[Callable[[jax.Array, Any], jax.Array], ...] = (),
     statistic_every: int = 1,
     progress: bool = True,
 ) -> RunResult:
     """Run ``chains`` chains for ``burn_in`` + ``steps`` steps, observing every ``thin`` steps after burn-in.
 
-    ``chain_statistic(key, params) -> (k,)``, if given, is evaluated on every chain at every
-    ``statistic_every``-th observation and summed per chain; its key is fold_in(fold_in(seed key, 1),
-    step) folded with the chain index, so the sums do not depend on chunking or devices. Each device
-    maps it over its own chains one at a time (``lax.map`` in ``shard_map``): jaxlib 0.10's CPU
-    LAPACK kernels split a batch over the intra-op thread pool and block on it, and two such
-    batched calls at once deadlock a two-thread pool; a batch of one runs inline."""
+    Each of ``statistics``, ``fn(key, params) -> (k,)``, is evaluated on every chain at every
+    ``statistic_every``-th observation and summed per chain (``RunResult.chain_statistics``
+    concatenates them); its key is fold_in(fold_in(seed key, 1), step) folded with the chain index,
+    so the sums do not depend on chunking or devices. Each device maps it over its own chains one
+    at a time (``lax.map`` in ``shard_map``; memory per chain, not per ensemble, and measured faster
+    on the u·v run than batches of 32). jaxlib 0.10's CPU LAPACK kernels split a batch over the
+    intra-op thread pool and block on it, and two such batched calls at once deadlock a two-thread
+    pool; a batch of one runs inline. ``model.observe`` is mapped
+    the same way when its jaxpr calls LAPACK (the SVD of UVᵀ): vmapped, it deadlocked the
+    matrix-factorisation run (found with gdb: both pool threads in ``ParallelBatchMap`` under
+    ``lapack_sgesdd_ffi``), and optimization barriers between the steps, ``observe`` and the
+    statistics did not prevent it. (The projected integrator's own batched solve can still
+    deadlock; see its module.)"""
     joint = (model.quotient, model.symmetry) if model.symmetry in binnings and model.quotient in binnings else None
     root = jax.random.key(seed)
     init_root, noise_root = jax.random.split(root)
@@ -93,7 +110,7 @@ def simulate(
     group = (chain_ids % chain_groups).astype(jnp.int32)
     split, replicated = sharding.chain_shardings(chains)
     statistic_root = jax.random.fold_in(root, 1)
-    statistic_snapshots = (steps // thin) // statistic_every if chain_statistic is not None else 0
+    statistic_snapshots = (steps // thin) // statistic_every if statistics else 0
 
     def initial_state(init_root):
         param_root, integrator_key = jax.random.split(init_root)
@@ -124,19 +141,27 @@ def simulate(
         state = jax.lax.scan(block, state, jnp.arange(blocks))[0]
         return checked(state, start + blocks * thin, rest) if rest else state
 
+    def one_by_one(fn):
+        """fn mapped over this device's chains one at a time (see the docstring)."""
+        return jax.shard_map(lambda *local: jax.lax.map(lambda pair: fn(*pair), local),
+                             mesh=split.mesh, in_specs=split.spec, out_specs=split.spec)
+
+    one_chain = jax.eval_shape(model.init, init_root)
+    observe_all = one_by_one(model.observe) if _calls_lapack(model.observe, one_chain) else jax.vmap(model.observe)
+    per_chain = [one_by_one(fn) for fn in statistics]
+
     def statistics_now(position, step):
         keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.fold_in(statistic_root, step), chain_ids)
-        one_by_one = lambda keys, position: jax.lax.map(lambda pair: chain_statistic(*pair), (keys, position))
-        return jax.shard_map(one_by_one, mesh=split.mesh, in_specs=split.spec, out_specs=split.spec)(keys, position)
+        return jnp.concatenate([fn(keys, position) for fn in per_chain], axis=1)
 
     def measure_chunk(state, hist, sums, start, length):
         def observe(carry, i):
             state, hist, sums = carry
             state = checked(state, start + i * thin, thin)
             position = integrator.position(state.integrator)
-            values = jax.vmap(model.observe)(position)
+            values = observe_all(position)
             hist = hist_lib.accumulate(hist, values, ~state.diverged, group, binnings, joint)
-            if chain_statistic is not None:
+            if statistics:
                 step = start + (i + 1) * thin
                 due = ((step - burn_in) // thin) % statistic_every == 0
                 sums = jax.lax.cond(due, lambda: sums + statistics_now(position, step), lambda: sums)
@@ -145,7 +170,7 @@ def simulate(
         return jax.lax.scan(observe, (state, hist, sums), jnp.arange(length // thin))[0]
 
     def chi_summary(state):
-        chi = jax.vmap(model.observe)(integrator.position(state.integrator))[model.symmetry]
+        chi = observe_all(integrator.position(state.integrator))[model.symmetry]
         chi = jnp.where(state.diverged[:, None], jnp.nan, chi).reshape(-1)
         return jnp.nanmean(chi), jnp.nanquantile(chi, jnp.asarray(CHI_QUANTILES, chi.dtype))
 
@@ -170,9 +195,9 @@ def simulate(
     accumulator_shardings = hist_lib.Accumulators(replicated, replicated, split, split)
     hist = jax.device_put(hist, accumulator_shardings)
     sums = None
-    if chain_statistic is not None:
-        shape = jax.eval_shape(chain_statistic, statistic_root, jax.tree.map(lambda x: x[0], integrator.position(state.integrator)))
-        sums = jax.device_put(jnp.zeros((chains,) + shape.shape, shape.dtype), split)
+    if statistics:
+        shape = jax.eval_shape(statistics_now, integrator.position(state.integrator), jnp.int32(0))
+        sums = jax.device_put(jnp.zeros(shape.shape, shape.dtype), split)
     trace = {"step": [], "mean": [], "quantiles": []}
 
     def record_chi(step):

@@ -11,7 +11,7 @@ from langevin_ib import cli, config as config_lib
 from langevin_ib.schema import ConfigError
 
 SMALL = ["run.chains=64", "run.burn_in=0", "run.steps=20", "run.thin=10", "run.chunk_steps=20", "run.chain_groups=8",
-         "analysis.stein_every=1"]
+         "analysis.snapshot_every=1"]
 
 
 def langevin_ib(*args):
@@ -46,6 +46,10 @@ def test_unknown_or_broken_model_names_are_config_errors(tmp_path):
 def test_model_configs_run_end_to_end(name, tmp_path):
     assert cli.main(["run", f"configs/{name}.yaml", "--quiet", "--out", str(tmp_path), *SMALL]) == 0
     assert (tmp_path / "histograms.npz").is_file() and (tmp_path / "chi.png").is_file()
-    stein = json.loads((tmp_path / "summary.json").read_text())["stein"]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    stein = summary["stein"]
     assert stein["snapshots_per_chain"] == 2 and stein["chains"] + sum(stein["left_out"].values()) == 64
     assert all(np.isfinite(h["t_squared"]) for h in stein["hypotheses"].values()), stein
+    conditional = summary["conditional"]
+    assert conditional["samples"] > 0 and (tmp_path / "conditional.png").is_file(), conditional
+    assert all(np.isfinite(h["statistic"]) for h in conditional["hypotheses"].values()), conditional

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from langevin_ib import geometry, models, predict, symmetry_checks
+from langevin_ib import conditionals, geometry, models, predict, symmetry_checks
 from langevin_ib.schema import section
 
 SETTINGS = settings(max_examples=5, deadline=None)
@@ -83,6 +83,25 @@ def test_deep_scalar_tridiagonal_gram(depth, seed):
         np.linalg.slogdet(gram)[1], rel=1e-4, abs=1e-4)
 
 
+@settings(max_examples=3, deadline=None)
+@given(rows=st.integers(3, 6), cols=st.integers(3, 6), rank=st.integers(1, 3), seed=st.integers(0, 10_000))
+def test_general_linear_action_on_the_singular_mode_slice(rows, cols, rank, seed):
+    """Full GL(r) on UVᵀ: the checks pass, Newton (acting from the current point, a non-abelian
+    group) lands on UᵀU = VᵀV diagonal, and there det G_χ = det H = Π_{i,j}(σ_i + σ_j)."""
+    model = build("matrix_factorisation", rows=rows, cols=cols, rank=rank, symmetry="general_linear",
+                  singular_values=[3.0, 2.0, 1.0][:rank])
+    symmetry_checks.check_symmetry("matrix_factorisation", model, jax.random.key(seed))
+    p = random_params(model, seed)
+    on_slice = jax.jit(lambda q: geometry.project_to_slice(model.group, q))(p)
+    assert np.abs(np.asarray(geometry.breaking(model.group, on_slice))).max() < 1e-4
+    assert float(model.loss(on_slice)) == pytest.approx(float(model.loss(p)), rel=1e-4, abs=1e-5)
+    sigma = np.linalg.svd(np.asarray(on_slice["U"] @ on_slice["V"].T, np.float64), compute_uv=False)[:rank]
+    closed = float(np.sum(np.log(sigma[:, None] + sigma[None, :])))
+    h = float(jnp.linalg.slogdet(geometry.orbit_gram(model.group, on_slice))[1])
+    assert h == pytest.approx(closed, rel=1e-3, abs=1e-3)
+    assert log_det_G(model, on_slice) == pytest.approx(closed, rel=1e-3, abs=1e-3)
+
+
 @pytest.mark.parametrize("name", ["uv", "hadamard", "deep_scalar", "matrix_factorisation", "relu", "attention"])
 def test_dual_slice_det_G_equals_det_H_and_checks_pass(name):
     model = build(name)
@@ -98,14 +117,42 @@ def test_deep_scalar_density_exponent(depth):
     """On the balanced slice, geometric log p(θ) = −L/T − (2(k−1)/k) log θ + const (module docstring)."""
     model = build("deep_scalar", depth=depth)
     temperature = 0.1
-    curves = predict.density_curves(model, model.loss, jnp.ones(1), 0.2, 2.0, temperature)
-    theta = curves["q"]
+    reference = geometry.project_to_slice(model.group, model.init(jax.random.key(0)))
+    curves = predict.density_curves(model, reference, 0.0, 2.0, temperature, 0.0)
+    theta = curves["strength"]
     closed = np.exp(-0.5 * (theta - 1) ** 2 / temperature) * theta ** (-2 * (depth - 1) / depth)
     closed /= np.trapezoid(closed, theta)
     np.testing.assert_allclose(curves["geometric"], closed, rtol=1e-3)
     naive = np.exp(-0.5 * (theta - 1) ** 2 / temperature)
     assert np.abs(curves["naive"] - naive / np.trapezoid(naive, theta)).max() < 1e-6 * naive.max() + 1e-3
     assert np.abs(curves["geometric"] - curves["naive"]).max() > 0.1  # the correction is visible
+
+
+ZOO = ["uv", "hadamard", "deep_scalar", "matrix_factorisation", "relu", "attention"]
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_conditional_densities_match_the_autodiff_geometry(name):
+    """The closed-form level-set densities of langevin_ib.conditionals against the generic autodiff
+    geometry, along the level set of χ through random parameters (χ ≠ 0): geometric − naive must be
+    −½ log det G_χ − log J_φ and projected − naive must be −log J_φ, up to one constant each
+    (the naive density is e^{−U/T} flat in the chart, J_φ dσ = dq)."""
+    model = build(name)
+    params = random_params(model, 7)
+    log_density = conditionals.log_densities(model, 0.1, 0.0)
+    base = float(jnp.prod(jnp.stack([jnp.linalg.norm(f[0]) for f in model.chain.factors(params)])))
+
+    def both(strength):
+        moved, _ = conditionals.along_level_set(model.chain, params, 0, strength)
+        gram = geometry.log_det_breaking_gram(model.group, moved)
+        jacobian = geometry.chart_log_jacobian(model.chart, model.group, moved)
+        return log_density(params, 0, strength), jnp.stack([-0.5 * gram - jacobian, -jacobian])
+
+    closed, autodiff = jax.jit(jax.vmap(both))(jnp.asarray(base * np.array([0.3, 0.7, 1.0, 1.6, 3.0]), jnp.float32))
+    closed, autodiff = np.asarray(closed, np.float64), np.asarray(autodiff, np.float64)
+    differences = np.stack([closed[:, 0] - closed[:, 1], closed[:, 2] - closed[:, 1]], axis=1) - autodiff
+    np.testing.assert_allclose(differences - differences[0], 0.0, atol=2e-3)
+    assert np.ptp(autodiff[:, 0]) > 0.1  # the factors vary along the level set: the check has teeth
 
 
 def test_chi_drift_classification():

@@ -10,6 +10,15 @@ lacks the (det G_χ)^(−1/2) of the unconstrained dynamics' slice density (Fixm
 runs isolate the correction. Moving back along the orbit instead (a gauge fixing) would keep the
 unconstrained quotient dynamics and sample the geometric density: the projection direction
 decides the law. Weak order 1 in η.
+
+Limits found: the Newton systems are solved by batched LAPACK, and on jaxlib 0.10's 2-thread CPU
+pool the 8-constraint Hadamard run deadlocked (both pool threads in ParallelBatchMap under sgetrf).
+LAPACK-free solvers were tried on u·v and rejected: a chord iteration with conjugate gradients left
+chains off the slice (|χ| up to 65), and BiCGSTAB inside Newton changed the sampled law (χ along the
+normal line is quadratic, with a second root to land on). The balanced slice of u⊙v is a
+cone, u_i² = v_i², with its apex at z_i = 0 where Dχ vanishes, so coordinates that sit near zero
+(Hadamard's off-support entries) make the projection singular in any case; `configs/uv_projected.yaml`
+keeps θ near θ* = 1.
 """
 
 from __future__ import annotations

@@ -65,5 +65,5 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         return jnp.concatenate([rank_one.ravel(), params["Vv"].ravel()])
 
     return Model(init, loss, observe, quotient="strength", symmetry="chi",
-                 group=rescaling.pair_scaling("Q", "K", cfg["rank"], up_axis=1, down_axis=1),
+                 **rescaling.declare(rescaling.pair("Q", "K", cfg["rank"], up_axis=1, down_axis=1)),
                  quotient_map=quotient_map)

@@ -7,9 +7,10 @@ histogram q conditionally on the level sets of χ.
 
 A symmetric model also declares its ``group`` action once (:class:`langevin_ib.geometry.GroupAction`),
 from which the geometry module derives χ, G_χ and the correction by autodiff, and may give
-``on_slice(q)``: parameters on the slice χ = 0 whose quotient coordinates are q (a section of the
-quotient map), where predicted densities are evaluated, and ``quotient_map``: the full chart φ
-of the quotient (e.g. w_j = v_j W_j per neuron) when the histogrammed q is only a summary of it.
+``quotient_map``: the full chart φ of the quotient (e.g. w_j = v_j W_j per neuron) when the
+histogrammed q is only a summary of it.
+A rescaling model (:mod:`langevin_ib.models.rescaling`) also gives its ``chain`` of factors, from
+which :mod:`langevin_ib.conditionals` tests each copy's strength under its full conditional.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ class Model(NamedTuple):
     quotient: str
     symmetry: str | None
     group: GroupAction | None = None
-    on_slice: Callable[[jax.Array], Params] | None = None
     quotient_map: Callable[[Params], jax.Array] | None = None
+    chain: Any = None  # rescaling.RescalingChain of a rescaling symmetry
 
     def potential(self, weight_decay: float) -> Callable[[Params], jax.Array]:
         """U = L + (λ/2)|θ|², the potential the dynamics sample."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from langevin_ib.geometry import GroupAction
+from langevin_ib.models import rescaling
 from langevin_ib.models.base import Model
 from langevin_ib.schema import Field, non_negative, positive
 
@@ -35,18 +35,11 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
     def loss(params: dict) -> jax.Array:
         return 0.5 * jnp.sum((jnp.prod(params["u"], axis=0) - target) ** 2)
 
-    def act(a: jax.Array, params: dict) -> dict:
-        boundary = jnp.zeros((1, copies), a.dtype)
-        cumulative = jnp.concatenate([boundary, a.reshape(depth - 1, copies), boundary])
-        return {"u": params["u"] * jnp.exp(cumulative[1:] - cumulative[:-1])}
-
     def observe(params: dict) -> dict:
         u = params["u"]
         return {"theta": jnp.prod(u, axis=0), "chi": 0.5 * (u[0] ** 2 - u[1] ** 2)}
 
-    def on_slice(theta: jax.Array) -> dict:
-        radius = jnp.abs(theta) ** (1.0 / depth)
-        return {"u": jnp.concatenate([(jnp.sign(theta) * radius)[None], jnp.broadcast_to(radius, (depth - 1, copies))])}
-
-    return Model(init, loss, observe, quotient="theta", symmetry="chi",
-                 group=GroupAction(act, (depth - 1) * copies), on_slice=on_slice)
+    chain = rescaling.RescalingChain(factors=lambda params: tuple(params["u"][:, :, None]),
+                                     scale=lambda params, scales: {"u": params["u"] * scales},
+                                     depth=depth, copies=copies, observable="theta", signed=True)
+    return Model(init, loss, observe, quotient="theta", symmetry="chi", **rescaling.declare(chain))

@@ -67,4 +67,4 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         return {"z": u * v, "chi": 0.5 * (u**2 - v**2)}
 
     return Model(init, loss, observe, quotient="z", symmetry="chi",
-                 group=rescaling.pair_scaling("u", "v", n), on_slice=rescaling.balanced_pair)
+                 **rescaling.declare(rescaling.pair("u", "v", n, observable="z", signed=True)))

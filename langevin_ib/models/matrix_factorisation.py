@@ -6,8 +6,16 @@ L = ½·Σ_observed (UVᵀ − X*)² / #observed. Symmetry: column scaling (U_j,
 e^{−a_j}V_j); χ_j = ½(‖U_j‖² − ‖V_j‖²); G_χ = diag(‖U_j‖² + ‖V_j‖²) at any point, so L_IB =
 (T/2)Σ log(‖U_j‖² + ‖V_j‖²), eq. (58) on the singular-mode slice. (Eq. 56 prints off-diagonal
 entries U_iᵀU_j + V_iᵀV_j; for column scaling the gradients of χ_i and χ_j live in different
-columns and the off-diagonal entries vanish.) Observables: singular values of UVᵀ, and χ.
+columns and the off-diagonal entries vanish.) Observables: singular values of UVᵀ, the column
+strengths ‖U_j‖‖V_j‖ (the singular values when the columns are orthogonal), and χ.
 The quotient chart is the list of rank-one terms U_j V_jᵀ.
+
+``symmetry: general_linear`` declares the full GL(r) action (U, V) ↦ (U e^{a}, V e^{−aᵀ}),
+a ∈ gl(r), instead. Its canonical χ would vanish identically on the antisymmetric generators, so the
+model supplies χ = (½(UᵀU − VᵀV) on and above the diagonal, (UᵀU + VᵀV) above it): the slice
+UᵀU = VᵀV diagonal, i.e. U = P√Σ, V = Q√Σ from the SVD UVᵀ = PΣQᵀ (the singular-mode slice of
+eq. 58), transverse where the singular values are distinct. The orbit Gram is the Kronecker sum
+H = UᵀU ⊕ VᵀV, so det H = Π_{i,j}(σ_i + σ_j) on that slice. The quotient chart is UVᵀ itself.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from langevin_ib.geometry import GroupAction
 from langevin_ib.models import rescaling
 from langevin_ib.models.base import Model
 from langevin_ib.schema import Field, non_negative, positive
@@ -29,8 +38,9 @@ FIELDS = {
     "observed": Field(float, 1.0, "a fraction in (0, 1]", lambda f: 0 < f <= 1),
     "data_seed": non_negative(int, 0),
     "init_scale": positive(float, 1.0),
+    "symmetry": Field(str, "column", choices=("column", "general_linear")),
 }
-OBSERVABLES = ("sigma", "chi")
+OBSERVABLES = ("sigma", "strength", "chi")
 
 
 def data(cfg: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -60,11 +70,31 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
     def observe(params: dict) -> dict:
         U, V = params["U"], params["V"]
         return {"sigma": jnp.linalg.svd(U @ V.T, compute_uv=False)[:rank],
+                "strength": jnp.linalg.norm(U, axis=0) * jnp.linalg.norm(V, axis=0),
                 "chi": 0.5 * (jnp.sum(U**2, axis=0) - jnp.sum(V**2, axis=0))}
 
     def rank_one_terms(params: dict) -> jax.Array:
         return jnp.einsum("ij,kj->jik", params["U"], params["V"])
 
+    if cfg["symmetry"] == "general_linear":
+        return Model(init, loss, observe, quotient="sigma", symmetry="chi", group=general_linear(rank),
+                     quotient_map=lambda params: params["U"] @ params["V"].T)
     return Model(init, loss, observe, quotient="sigma", symmetry="chi",
-                 group=rescaling.pair_scaling("U", "V", rank, up_axis=1, down_axis=1),
+                 **rescaling.declare(rescaling.pair("U", "V", rank, up_axis=1, down_axis=1)),
                  quotient_map=rank_one_terms)
+
+
+def general_linear(rank: int) -> GroupAction:
+    """GL(r) acting as (U, V) ↦ (U e^{a}, V e^{−aᵀ}) with the singular-mode slice as χ (module docstring)."""
+    upper, strictly_upper = np.triu_indices(rank), np.triu_indices(rank, 1)
+
+    def act(a: jax.Array, params: dict) -> dict:
+        generator = a.reshape(rank, rank)
+        return {"U": params["U"] @ jax.scipy.linalg.expm(generator),
+                "V": params["V"] @ jax.scipy.linalg.expm(-generator.T)}
+
+    def breaking(params: dict) -> jax.Array:
+        left, right = params["U"].T @ params["U"], params["V"].T @ params["V"]
+        return jnp.concatenate([0.5 * (left - right)[upper], (left + right)[strictly_upper]])
+
+    return GroupAction(act, rank * rank, breaking)

@@ -1,12 +1,41 @@
-"""The rescaling symmetry shared by most of the zoo: two factors scaled by e^{a} and e^{−a} along
-one axis each (u⊙v, UVᵀ columns, ReLU neurons, attention Q/K columns; THEORY.md §2)."""
+"""The rescaling symmetry of the whole zoo: copies of k factors f_1, …, f_k (f_a ∈ R^{p_a}) with
+f_a ↦ e^{t_a − t_{a−1}} f_a, t_0 = t_k = 0, which preserves the product f_1 ⊗ ⋯ ⊗ f_k (THEORY.md §2).
+A pair (k = 2: u⊙v, UVᵀ columns, ReLU neurons, attention Q/K columns) is scaled by (e^{a}, e^{−a});
+the deep scalar factorisation is a chain of k scalars."""
 
 from __future__ import annotations
+
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from langevin_ib.geometry import GroupAction
+
+
+class RescalingChain(NamedTuple):
+    """``factors(params)``: k arrays (copies, p_a), the factors of every copy; ``scale(params,
+    scales)``: params with factor a of copy j multiplied by scales[a, j]; ``observable``: the name
+    under which the model observes the strength s = Π_a |f_a|, or, if ``signed`` (scalar factors),
+    the product itself."""
+
+    factors: Callable[[dict], tuple]
+    scale: Callable[[dict, jax.Array], dict]
+    depth: int
+    copies: int
+    observable: str = "strength"
+    signed: bool = False
+
+
+def action(chain: RescalingChain) -> GroupAction:
+    """a ∈ R^{(k−1)·copies} ↦ scales e^{t_a − t_{a−1}} with t = (0, a, 0) along the chain."""
+
+    def act(a: jax.Array, params: dict) -> dict:
+        boundary = jnp.zeros((1, chain.copies), a.dtype)
+        cumulative = jnp.concatenate([boundary, a.reshape(chain.depth - 1, chain.copies), boundary])
+        return chain.scale(params, jnp.exp(cumulative[1:] - cumulative[:-1]))
+
+    return GroupAction(act, (chain.depth - 1) * chain.copies)
 
 
 def _along(factors: jax.Array, ndim: int, axis: int) -> jax.Array:
@@ -15,19 +44,24 @@ def _along(factors: jax.Array, ndim: int, axis: int) -> jax.Array:
     return factors.reshape(shape)
 
 
-def pair_scaling(up: str, down: str, dim: int, up_axis: int = -1, down_axis: int = -1) -> GroupAction:
-    """(params[up], params[down]) ↦ (e^{a_j}·up, e^{−a_j}·down), index j along the given axes."""
+def pair(up: str, down: str, copies: int, up_axis: int = -1, down_axis: int = -1, observable: str = "strength",
+         signed: bool = False) -> RescalingChain:
+    """params[up] and params[down] scaled by e^{a_j} and e^{−a_j}, copy j indexed along the given axes."""
 
-    def act(a: jax.Array, params: dict) -> dict:
+    def factors(params: dict) -> tuple:
+        take = lambda name, axis: jnp.moveaxis(params[name], axis, 0).reshape(copies, -1)
+        return take(up, up_axis), take(down, down_axis)
+
+    def scale(params: dict, scales: jax.Array) -> dict:
         scaled = dict(params)
-        scaled[up] = params[up] * _along(jnp.exp(a), params[up].ndim, up_axis)
-        scaled[down] = params[down] * _along(jnp.exp(-a), params[down].ndim, down_axis)
+        scaled[up] = params[up] * _along(scales[0], params[up].ndim, up_axis)
+        scaled[down] = params[down] * _along(scales[1], params[down].ndim, down_axis)
         return scaled
 
-    return GroupAction(act, dim)
+    return RescalingChain(factors, scale, 2, copies, observable, signed)
 
 
-def balanced_pair(product: jax.Array) -> dict:
-    """{u, v} with u·v = product and |u| = |v|, u carrying the sign: the balanced slice of a u⊙v model."""
-    root = jnp.sqrt(jnp.abs(product))
-    return {"u": jnp.sign(product) * root, "v": root}
+def declare(chain: RescalingChain) -> dict:
+    """The Model fields of a rescaling symmetry: its group action and the chain itself."""
+    return {"group": action(chain), "chain": chain}
+

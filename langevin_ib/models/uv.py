@@ -41,4 +41,4 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         return {"theta": u * v, "chi": 0.5 * (u**2 - v**2)}
 
     return Model(init, loss, observe, quotient="theta", symmetry="chi",
-                 group=rescaling.pair_scaling("u", "v", copies), on_slice=rescaling.balanced_pair)
+                 **rescaling.declare(rescaling.pair("u", "v", copies, observable="theta", signed=True)))

@@ -1,0 +1,174 @@
+"""Full conditionals of the rescaling strengths on the level sets of χ: a histogram test in each
+rescaling model's own quotient coordinate, with any number of coupled copies (THEORY.md §4a).
+
+A copy of a rescaling chain (:mod:`langevin_ib.models.rescaling`) has factors f_a ∈ R^{p_a},
+a = 1…k, radii r_a = |f_a|, the strength s = Π r_a (|θ| for u·v and u₁⋯u_k, |z_i| for Hadamard,
+|v_j|‖W_j‖ per ReLU neuron, ‖Q_j‖‖K_j‖, ‖U_j‖‖V_j‖) and χ_a = ½(r_a² − r_{a+1}²). On its level set
+r_a² = y + E_a with E_a = r_a² − min_b r_b² fixed, and s fixes y. In coordinates (χ, s, directions)
+dθ = Π r_a^{p_a−1}/|∂(χ, s)/∂r| with |∂(χ, s)/∂r| = s²Σ_a r_a^{−2} (= r_u² + r_v² for a pair),
+and det G_χ = Π r_a² · Σ_a r_a^{−2}. Holding χ, the directions and all other parameters fixed, the
+density of s under each hypothesis of :mod:`langevin_ib.stein` is
+
+- ``geometric``  e^{−U/T} Π r_a^{p_a−1}/(s² Σ r_a^{−2}): the Gibbs measure conditioned on χ, i.e.
+  e^{−U/T}(det G_χ)^{−1/2} on the level set (paper eq. 8 for χ = 0);
+- ``projected``  e^{−U/T} Π r_a^{p_a−1}/(s √Σ r_a^{−2}): e^{−U/T} w.r.t. the level set's surface measure;
+- ``naive``      e^{−U/T} s^{Σ(p_a−1)}: e^{−U/T} flat in the chart f_1 ⊗ ⋯ ⊗ f_k.
+
+The conditional CDF on the observable's range (trapezoid rule on linear and logarithmic nodes, the
+sample itself one of them) maps each in-range s to u = F(s | rest), uniform on (0, 1) under the
+right hypothesis whatever the law of the rest (probability integral transform). The u histograms of
+the chain groups are tested for uniformity with the Rao–Scott Pearson test used for every other
+histogram; averaging the conditional bin probabilities over samples gives each hypothesis'
+predicted histogram of s, drawn beside the empirical one.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from langevin_ib import goodness_of_fit
+from langevin_ib.histograms import Binning
+from langevin_ib.models.base import Model
+from langevin_ib.models.rescaling import RescalingChain
+
+HYPOTHESES = ("geometric", "naive", "projected")
+PIT_BINS = 20
+LINEAR_NODES_PER_BIN = 8
+LOG_NODES = 200
+BISECTIONS = 64
+
+
+def level_set_radii(strength: jax.Array, offsets: jax.Array) -> jax.Array:
+    """r_a² = y + E_a (offsets E ≥ 0, min E = 0) with Π(y + E_a) = s², by bisection on log y.
+    With h = s^{2/k} and n₀ the number of zero offsets, y lies in [(s²/Π_{E_a>0}(E_a + h))^{1/n₀}, h]
+    (the product is ≥ y^k at h and ≤ y^{n₀}Π(E_a + h) below h). No cancellation however unbalanced."""
+    depth = offsets.shape[0]
+    target = 2 * jnp.log(strength)
+    log_high = target / depth
+    zero = offsets == 0
+    log_low = (target - jnp.sum(jnp.where(zero, 0.0, jnp.log(offsets + jnp.exp(log_high))))) / jnp.sum(zero)
+
+    def bisect(bounds, _):
+        lo, hi = bounds
+        mid = 0.5 * (lo + hi)
+        above = jnp.sum(jnp.log(jnp.exp(mid) + offsets)) > target
+        return (jnp.where(above, lo, mid), jnp.where(above, mid, hi)), None
+
+    (lo, hi), _ = jax.lax.scan(bisect, (log_low, log_high), None, length=BISECTIONS)
+    return jnp.exp(0.5 * (lo + hi)) + offsets
+
+
+def along_level_set(chain: RescalingChain, params: dict, copy: jax.Array,
+                    strength: jax.Array) -> tuple[dict, jax.Array]:
+    """(params with copy's factors rescaled to strength s on its own level set of χ, their r_a²)."""
+    old = jnp.stack([jnp.sum(f[copy] ** 2) for f in chain.factors(params)])
+    squared = level_set_radii(strength, old - old.min())
+    scales = jnp.ones((chain.depth, chain.copies), strength.dtype).at[:, copy].set(jnp.sqrt(squared / old))
+    return chain.scale(params, scales), squared
+
+
+def log_densities(model: Model, temperature: float, weight_decay: float) -> Callable:
+    """``fn(params, copy, s) -> (3,)``: unnormalised log densities of copy's strength at s, per hypothesis."""
+    chain, potential = model.chain, model.potential(weight_decay)
+    shapes = jax.eval_shape(lambda key: chain.factors(model.init(key)), jax.random.key(0))
+    dims = np.asarray([f.shape[1] for f in shapes])
+
+    def fn(params: dict, copy: jax.Array, strength: jax.Array) -> jax.Array:
+        moved, squared = along_level_set(chain, params, copy, strength)
+        energy = -potential(moved) / temperature
+        volume = energy + 0.5 * jnp.sum((dims - 1) * jnp.log(squared))
+        inverse = jnp.log(jnp.sum(1.0 / squared))
+        return jnp.stack([volume - 2 * jnp.log(strength) - inverse, energy + jnp.sum(dims - 1) * jnp.log(strength),
+                          volume - jnp.log(strength) - 0.5 * inverse])
+
+    return fn
+
+
+def strength_range(binning: Binning, signed: bool) -> tuple[float, float, float, float]:
+    """(lo₊, hi₊, lo₋, hi₋): the range of s on the positive and negative branch of the observable
+    (σ·s for a signed product of scalar factors, else s), the lower end kept above 0 where the
+    level-set densities of u·v are singular as |c| → 0."""
+    floor = 1e-6 * max(abs(binning.low), abs(binning.high))
+    if not signed:
+        return max(binning.low, floor), binning.high, max(binning.low, floor), binning.high
+    return max(binning.low, floor), binning.high, max(-binning.high, floor), -binning.low
+
+
+def statistic(model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
+    """``fn(params) -> (k,)`` per chain: for each hypothesis the PIT counts (PIT_BINS) and the
+    conditional bin probabilities of s summed over copies (bins), then the empirical in-range
+    counts of s (bins) and the out-of-range count (1)."""
+    chain = model.chain
+    log_density = log_densities(model, temperature, weight_decay)
+    edges = np.asarray(binning.edges, float)
+
+    def one_copy(params, copy, strength, sign, lo, hi):
+        linear = jnp.linspace(lo, hi, binning.bins * LINEAR_NODES_PER_BIN + 1)
+        nodes = jnp.sort(jnp.concatenate([linear, jnp.geomspace(lo, hi, LOG_NODES), jnp.clip(strength, lo, hi)[None]]))
+        logs = jax.vmap(lambda s: log_density(params, copy, s))(nodes)  # (nodes, 3)
+        weights = jnp.exp(logs - logs.max(axis=0, keepdims=True))
+        cumulative = jnp.concatenate([jnp.zeros((1, 3), nodes.dtype),
+                                      jnp.cumsum(0.5 * (weights[1:] + weights[:-1]) * jnp.diff(nodes)[:, None], axis=0)])
+        cdf = lambda x: jax.vmap(lambda column: jnp.interp(x, nodes, column / column[-1]), 1, -1)(cumulative)
+        pit = cdf(strength)  # (3,)
+        in_range = (strength >= lo) & (strength <= hi)
+        pit_counts = jax.nn.one_hot(jnp.clip(jnp.floor(pit * PIT_BINS), 0, PIT_BINS - 1).astype(int), PIT_BINS)
+        # bins of the observable σ·s, each read on this copy's branch
+        branch_edges = jnp.clip(jnp.where(sign > 0, edges, -edges[::-1]), lo, hi)
+        masses = jnp.diff(cdf(branch_edges), axis=0)  # (bins, 3) in the order of s
+        masses = jnp.where(sign > 0, masses, masses[::-1])
+        observable = sign * strength
+        index = jnp.searchsorted(edges, observable, side="right") - 1
+        empirical = jnp.where(in_range, jax.nn.one_hot(index, binning.bins), 0.0)
+        per_hypothesis = jnp.where(in_range, jnp.concatenate([pit_counts, masses.T], axis=1), 0.0)  # (3, PIT + bins)
+        return jnp.concatenate([per_hypothesis.reshape(-1), empirical, (~in_range)[None].astype(nodes.dtype)])
+
+    def fn(params: dict) -> jax.Array:
+        factors = chain.factors(params)
+        strength = jnp.prod(jnp.stack([jnp.linalg.norm(f, axis=1) for f in factors]), axis=0)
+        sign = jnp.prod(jnp.stack([jnp.sign(f[:, 0]) for f in factors]), axis=0) if chain.signed else jnp.ones_like(strength)
+        lo_pos, hi_pos, lo_neg, hi_neg = strength_range(binning, chain.signed)
+        lo, hi = jnp.where(sign > 0, lo_pos, lo_neg), jnp.where(sign > 0, hi_pos, hi_neg)
+        copies = jnp.arange(chain.copies)
+        return jax.vmap(one_copy, (None, 0, 0, 0, 0, 0))(params, copies, strength, sign, lo, hi).sum(axis=0)
+
+    return fn
+
+
+def width(bins: int) -> int:
+    """Length of one chain's statistic vector."""
+    return len(HYPOTHESES) * (PIT_BINS + bins) + bins + 1
+
+
+def tests(sums: np.ndarray, alive: np.ndarray, groups: int, binning: Binning, significance: float,
+          min_expected: float) -> tuple[dict, dict]:
+    """Uniformity of the PIT values under each hypothesis, from per-chain sums (chains, width(bins)):
+    the summary, and the arrays (pit_counts (G, hypotheses, PIT_BINS), predicted_counts
+    (hypotheses, bins), empirical_counts (G, bins)) that histograms.npz keeps.
+
+    Chain c belongs to group c mod ``groups`` (as for every histogram); diverged chains and chains
+    with a non-finite statistic are left out and counted."""
+    bins = binning.bins
+    finite = np.isfinite(sums).all(axis=1)
+    kept = alive & finite
+    group_of = np.arange(sums.shape[0]) % groups
+    grouped = np.stack([sums[kept & (group_of == g)].sum(axis=0) for g in range(groups)]).astype(np.float64)
+    per_hypothesis = grouped[:, : len(HYPOTHESES) * (PIT_BINS + bins)].reshape(groups, len(HYPOTHESES), PIT_BINS + bins)
+    empirical = grouped[:, len(HYPOTHESES) * (PIT_BINS + bins): -1]
+    uniform = np.full(PIT_BINS, 1.0 / PIT_BINS)
+    out = {
+        "description": "probability integral transform of each copy's strength s under its full conditional on "
+                       "the level set of χ (directions and all other parameters held), tested for uniformity",
+        "chains": int(kept.sum()), "samples": int(empirical.sum()), "out_of_range": int(grouped[:, -1].sum()),
+        "left_out": {"diverged": int((~alive).sum()), "non_finite": int((alive & ~finite).sum())},
+        "hypotheses": {h: goodness_of_fit.pearson_test(per_hypothesis[:, i, :PIT_BINS], uniform,
+                                                        significance=significance, min_expected=min_expected)
+                       for i, h in enumerate(HYPOTHESES)},
+    }
+    arrays = {"pit_counts": per_hypothesis[:, :, :PIT_BINS], "predicted_counts": per_hypothesis[:, :, PIT_BINS:].sum(axis=0),
+              "empirical_counts": empirical}
+    return out, arrays

@@ -1,0 +1,57 @@
+"""The per-chain statistics evaluated every ``analysis.snapshot_every`` observations and summed along
+each chain (:func:`langevin_ib.runner.simulate`): the Stein statistics (:mod:`langevin_ib.stein`)
+of every model with a group action, and the full-conditional PIT of the strengths
+(:mod:`langevin_ib.conditionals`) of every rescaling model whose strength is histogrammed.
+The runner concatenates them per chain in the order of :func:`plan`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from langevin_ib import conditionals, stein
+from langevin_ib.histograms import Binning
+from langevin_ib.models.base import Model
+from langevin_ib.runner import RunResult
+
+
+def _strength_binning(config: dict, model: Model) -> Binning | None:
+    if model.chain is None or model.chain.observable not in config["observables"]:
+        return None
+    b = config["observables"][model.chain.observable]
+    return Binning(b["min"], b["max"], b["bins"])
+
+
+def plan(config: dict, model: Model) -> dict[str, tuple[Callable, int]]:
+    """name -> (fn(key, params) -> (width,), width) for every statistic this run evaluates."""
+    if model.group is None or config["analysis"]["snapshot_every"] == 0:
+        return {}
+    dyn = config["dynamics"]
+    out = {"stein": (stein.statistic(model, dyn["temperature"], dyn["weight_decay"]),
+                     len(stein.HYPOTHESES) * len(stein.FIELDS))}
+    binning = _strength_binning(config, model)
+    if binning is not None:
+        pit = conditionals.statistic(model, dyn["temperature"], dyn["weight_decay"], binning)
+        out["conditional"] = (lambda key, params: pit(params), conditionals.width(binning.bins))
+    return out
+
+
+def tests(config: dict, model: Model, result: RunResult) -> tuple[dict, dict]:
+    """({"stein": …, "conditional": …} summaries, arrays for histograms.npz); None where nothing ran."""
+    out, arrays = {"stein": None, "conditional": None}, {}
+    if result.chain_statistics is None or result.statistic_snapshots == 0:
+        return out, arrays
+    analysis, alive = config["analysis"], ~np.asarray(result.final_state.diverged)
+    start = 0
+    for name, (_, width) in plan(config, model).items():
+        sums = result.chain_statistics[:, start:start + width]
+        start += width
+        if name == "stein":
+            out[name] = stein.tests(sums, result.statistic_snapshots, alive, analysis["significance"])
+        else:
+            out[name], conditional_arrays = conditionals.tests(
+                sums, alive, config["run"]["chain_groups"], _strength_binning(config, model),
+                analysis["significance"], analysis["min_expected"])
+            arrays.update({f"conditional_{k}": v for k, v in conditional_arrays.items()})
+    return out, arrays
