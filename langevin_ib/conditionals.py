@@ -74,10 +74,9 @@ def along_level_set(chain: RescalingChain, params: dict, copy: jax.Array,
 def log_densities(model: Model, temperature: float, weight_decay: float) -> Callable:
     """``fn(params, copy, s) -> (3,)``: unnormalised log densities of copy's strength at s, per hypothesis."""
     chain, potential = model.chain, model.potential(weight_decay)
-    shapes = jax.eval_shape(lambda key: chain.factors(model.init(key)), jax.random.key(0))
-    dims = np.asarray([f.shape[1] for f in shapes])
 
     def fn(params: dict, copy: jax.Array, strength: jax.Array) -> jax.Array:
+        dims = np.asarray([f.shape[1] for f in chain.factors(params)])  # static: p_a per factor
         moved, squared = along_level_set(chain, params, copy, strength)
         energy = -potential(moved) / temperature
         volume = energy + 0.5 * jnp.sum((dims - 1) * jnp.log(squared))

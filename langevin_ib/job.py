@@ -15,16 +15,25 @@ import yaml
 from langevin_ib import analysis, geometry, integrators, models, plots, snapshots
 from langevin_ib.schema import ConfigError
 from langevin_ib.histograms import Binning
+from langevin_ib.models.base import Model
 from langevin_ib.runner import CHI_QUANTILES, RunResult, simulate
+
+
+def build_model(config: dict) -> Model:
+    """The config's model in its run.dtype (float64 switches JAX to 64-bit first)."""
+    jax.config.update("jax_enable_x64", config["run"]["dtype"] == "float64")
+    return models.lookup(config["model"]["name"]).build(config["model"], jax.numpy.dtype(config["run"]["dtype"]))
 
 
 def execute(config: dict, progress: bool = True) -> RunResult:
     """Build the model and integrator named in the config and run the chains."""
+    model = build_model(config)
+    return simulate_model(config, model, snapshots.plan(config, model), progress)
+
+
+def simulate_model(config: dict, model: Model, planned: dict, progress: bool) -> RunResult:
+    """Run the config's chains of ``model``, evaluating the ``planned`` snapshot statistics."""
     run, dyn = config["run"], config["dynamics"]
-    jax.config.update("jax_enable_x64", run["dtype"] == "float64")
-    dtype = jax.numpy.dtype(run["dtype"])
-    spec = models.lookup(config["model"]["name"])
-    model = spec.build(config["model"], dtype)
     potential = model.potential(dyn["weight_decay"])
     constraint = {}
     if dyn["integrator"] in integrators.CONSTRAINED:
@@ -36,7 +45,6 @@ def execute(config: dict, progress: bool = True) -> RunResult:
     integrator = integrators.REGISTRY[dyn["integrator"]](jax.vmap(jax.grad(potential)), dyn["temperature"],
                                                           dyn["step_size"], **constraint)
     binnings = {name: Binning(b["min"], b["max"], b["bins"]) for name, b in config["observables"].items()}
-    planned = snapshots.plan(config, model)
     statistic = {"statistics": tuple(fn for fn, _ in planned.values()),
                  "statistic_every": config["analysis"]["snapshot_every"]} if planned else {}
     return simulate(model, integrator, binnings=binnings, progress=progress, **statistic,
@@ -101,11 +109,12 @@ def run_and_write(config: dict, out: Path, progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     start = time.perf_counter()
-    result = execute(config, progress)
+    model = build_model(config)
+    planned = snapshots.plan(config, model)
+    result = simulate_model(config, model, planned, progress)
     comparisons = analysis.comparisons(config, result)
     fits = analysis.fit_all(config, comparisons)
-    model = models.lookup(config["model"]["name"]).build(config["model"])
-    snapshot_tests, snapshot_arrays = snapshots.tests(config, model, result)
+    snapshot_tests, snapshot_arrays = snapshots.tests(config, model, planned, result)
     summary = summarise(config, result, fits, snapshot_tests, time.perf_counter() - start)
     np.savez_compressed(out / "histograms.npz", **histogram_arrays(result, comparisons), **snapshot_arrays)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

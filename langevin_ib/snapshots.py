@@ -37,14 +37,15 @@ def plan(config: dict, model: Model) -> dict[str, tuple[Callable, int]]:
     return out
 
 
-def tests(config: dict, model: Model, result: RunResult) -> tuple[dict, dict]:
-    """({"stein": …, "conditional": …} summaries, arrays for histograms.npz); None where nothing ran."""
+def tests(config: dict, model: Model, planned: dict, result: RunResult) -> tuple[dict, dict]:
+    """({"stein": …, "conditional": …} summaries, arrays for histograms.npz) of a run that evaluated
+    ``planned`` (:func:`plan`); None where nothing ran."""
     out, arrays = {"stein": None, "conditional": None}, {}
     if result.chain_statistics is None or result.statistic_snapshots == 0:
         return out, arrays
     analysis, alive = config["analysis"], ~np.asarray(result.final_state.diverged)
     start = 0
-    for name, (_, width) in plan(config, model).items():
+    for name, (_, width) in planned.items():
         sums = result.chain_statistics[:, start:start + width]
         start += width
         if name == "stein":

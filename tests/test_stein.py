@@ -55,7 +55,8 @@ def test_projected_dynamics_lack_the_correction():
     assert fits["projected"]["verdict"] == "consistent", fits["projected"]
     assert fits["geometric"]["verdict"] == "rejected" and fits["geometric"]["z"] > 10, fits["geometric"]
     assert fits["naive"]["verdict"] == "rejected", fits["naive"]
-    tests = snapshots.tests(config, models.lookup("uv").build(config["model"]), result)[0]
+    model = models.lookup("uv").build(config["model"])
+    tests = snapshots.tests(config, model, snapshots.plan(config, model), result)[0]
     stein_fits = tests["stein"]["hypotheses"]
     assert stein_fits["projected"]["consistent"], stein_fits["projected"]
     assert stein_fits["geometric"]["p_value"] < 1e-6 and stein_fits["naive"]["p_value"] < 1e-6, stein_fits
