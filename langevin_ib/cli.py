@@ -29,7 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     summary = job.run_and_write(config, out, progress=not args.quiet)
     t = summary["timing"]
-    figures = [name for name in ("chi.png", "conditional.png") if (out / name).exists()]
+    figures = [name for name in ("chi.png", "conditional.png", "fibre.png") if (out / name).exists()]
     print(f"wrote {out}/: config.yaml summary.json histograms.npz density.png " + " ".join(figures))
     print(f"{summary['sizes']['chains']} chains x {summary['sizes']['burn_in'] + summary['sizes']['steps']} steps "
           f"in {t['wall_seconds']:.1f} s (compile {t['compile_seconds']:.1f} s, "
@@ -43,14 +43,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             z = max(r["z"].values(), key=abs)
             print(f"  {name:10s} T² = {r['t_squared']:.1f} on {r['rank']} dof, z = {z:.1f}, p = {r['p_value']:.3g}: "
                   + ("consistent" if r["consistent"] else "rejected"))
-    if summary["conditional"]:
-        conditional = summary["conditional"]
-        print(f"conditional: PIT of {conditional['samples']} strengths under their full conditionals on level sets "
-              f"(out of range: {conditional['out_of_range']}; left out: {conditional['left_out']['diverged']} diverged, "
-              f"{conditional['left_out']['non_finite']} non-finite)")
-        for name, r in conditional["hypotheses"].items():
-            print(f"  {name:10s} X2/c = {r['statistic']:.1f} on {r['dof']:.1f} dof, z = {r['z']:.1f}, "
-                  f"p = {r['p_value']:.3g}: {r['verdict']}")
+    for test, condition in (("conditional", "on level sets of chi"), ("fibre", "with chi integrated over the fibre")):
+        if summary[test]:
+            pit = summary[test]
+            print(f"{test}: PIT of {pit['samples']} strengths under their full conditionals {condition} "
+                  f"(out of range: {pit['out_of_range']}; left out: {pit['left_out']['diverged']} diverged, "
+                  f"{pit['left_out']['non_finite']} non-finite)")
+            for name, r in pit["hypotheses"].items():
+                print(f"  {name:10s} X2/c = {r['statistic']:.1f} on {r['dof']:.1f} dof, z = {r['z']:.1f}, "
+                      f"p = {r['p_value']:.3g}: {r['verdict']}")
     return 0
 
 

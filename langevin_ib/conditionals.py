@@ -24,7 +24,7 @@ predicted histogram of s, drawn beside the empirical one.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -71,6 +71,15 @@ def along_level_set(chain: RescalingChain, params: dict, copy: jax.Array,
     return chain.scale(params, scales), squared
 
 
+class Form(NamedTuple):
+    """A family of full conditionals of the strength: hypothesis names, the summary's description, and
+    ``log_densities(model, temperature, weight_decay, binning) -> fn(params, copy, s) -> (hypotheses,)``."""
+
+    hypotheses: tuple[str, ...]
+    description: str
+    log_densities: Callable
+
+
 def log_densities(model: Model, temperature: float, weight_decay: float) -> Callable:
     """``fn(params, copy, s) -> (3,)``: unnormalised log densities of copy's strength at s, per hypothesis."""
     chain, potential = model.chain, model.potential(weight_decay)
@@ -87,6 +96,13 @@ def log_densities(model: Model, temperature: float, weight_decay: float) -> Call
     return fn
 
 
+LEVEL_SET = Form(
+    HYPOTHESES,
+    "probability integral transform of each copy's strength s under its full conditional on the level set "
+    "of χ (directions and all other parameters held), tested for uniformity",
+    lambda model, temperature, weight_decay, binning: log_densities(model, temperature, weight_decay))
+
+
 def strength_range(binning: Binning, signed: bool) -> tuple[float, float, float, float]:
     """(lo₊, hi₊, lo₋, hi₋): the range of s on the positive and negative branch of the observable
     (σ·s for a signed product of scalar factors, else s), the lower end kept above 0 where the
@@ -97,33 +113,34 @@ def strength_range(binning: Binning, signed: bool) -> tuple[float, float, float,
     return max(binning.low, floor), binning.high, max(-binning.high, floor), -binning.low
 
 
-def statistic(model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
-    """``fn(params) -> (k,)`` per chain: for each hypothesis the PIT counts (PIT_BINS) and the
-    conditional bin probabilities of s summed over copies (bins), then the empirical in-range
-    counts of s (bins) and the out-of-range count (1)."""
-    chain = model.chain
-    log_density = log_densities(model, temperature, weight_decay)
+def statistic(model: Model, temperature: float, weight_decay: float, binning: Binning,
+              form: Form = LEVEL_SET) -> Callable:
+    """``fn(params) -> (width,)`` per chain: for each hypothesis of ``form`` the PIT counts
+    (PIT_BINS) and the conditional bin probabilities of s summed over copies (bins), then the
+    empirical in-range counts of s (bins) and the out-of-range count (1)."""
+    chain, count = model.chain, len(form.hypotheses)
+    log_density = form.log_densities(model, temperature, weight_decay, binning)
     edges = np.asarray(binning.edges, float)
 
     def one_copy(params, copy, strength, sign, lo, hi):
         linear = jnp.linspace(lo, hi, binning.bins * LINEAR_NODES_PER_BIN + 1)
         nodes = jnp.sort(jnp.concatenate([linear, jnp.geomspace(lo, hi, LOG_NODES), jnp.clip(strength, lo, hi)[None]]))
-        logs = jax.vmap(lambda s: log_density(params, copy, s))(nodes)  # (nodes, 3)
+        logs = jax.vmap(lambda s: log_density(params, copy, s))(nodes)  # (nodes, hypotheses)
         weights = jnp.exp(logs - logs.max(axis=0, keepdims=True))
-        cumulative = jnp.concatenate([jnp.zeros((1, 3), nodes.dtype),
+        cumulative = jnp.concatenate([jnp.zeros((1, count), nodes.dtype),
                                       jnp.cumsum(0.5 * (weights[1:] + weights[:-1]) * jnp.diff(nodes)[:, None], axis=0)])
         cdf = lambda x: jax.vmap(lambda column: jnp.interp(x, nodes, column / column[-1]), 1, -1)(cumulative)
-        pit = cdf(strength)  # (3,)
+        pit = cdf(strength)  # (hypotheses,)
         in_range = (strength >= lo) & (strength <= hi)
         pit_counts = jax.nn.one_hot(jnp.clip(jnp.floor(pit * PIT_BINS), 0, PIT_BINS - 1).astype(int), PIT_BINS)
         # bins of the observable σ·s, each read on this copy's branch
         branch_edges = jnp.clip(jnp.where(sign > 0, edges, -edges[::-1]), lo, hi)
-        masses = jnp.diff(cdf(branch_edges), axis=0)  # (bins, 3) in the order of s
+        masses = jnp.diff(cdf(branch_edges), axis=0)  # (bins, hypotheses) in the order of s
         masses = jnp.where(sign > 0, masses, masses[::-1])
         observable = sign * strength
         index = jnp.searchsorted(edges, observable, side="right") - 1
         empirical = jnp.where(in_range, jax.nn.one_hot(index, binning.bins), 0.0)
-        per_hypothesis = jnp.where(in_range, jnp.concatenate([pit_counts, masses.T], axis=1), 0.0)  # (3, PIT + bins)
+        per_hypothesis = jnp.where(in_range, jnp.concatenate([pit_counts, masses.T], axis=1), 0.0)  # (hyp., PIT + bins)
         return jnp.concatenate([per_hypothesis.reshape(-1), empirical, (~in_range)[None].astype(nodes.dtype)])
 
     def fn(params: dict) -> jax.Array:
@@ -138,35 +155,34 @@ def statistic(model: Model, temperature: float, weight_decay: float, binning: Bi
     return fn
 
 
-def width(bins: int) -> int:
+def width(bins: int, form: Form = LEVEL_SET) -> int:
     """Length of one chain's statistic vector."""
-    return len(HYPOTHESES) * (PIT_BINS + bins) + bins + 1
+    return len(form.hypotheses) * (PIT_BINS + bins) + bins + 1
 
 
 def tests(sums: np.ndarray, alive: np.ndarray, groups: int, binning: Binning, significance: float,
-          min_expected: float) -> tuple[dict, dict]:
+          min_expected: float, form: Form = LEVEL_SET) -> tuple[dict, dict]:
     """Uniformity of the PIT values under each hypothesis, from per-chain sums (chains, width(bins)):
     the summary, and the arrays (pit_counts (G, hypotheses, PIT_BINS), predicted_counts
     (hypotheses, bins), empirical_counts (G, bins)) that histograms.npz keeps.
 
     Chain c belongs to group c mod ``groups`` (as for every histogram); diverged chains and chains
     with a non-finite statistic are left out and counted."""
-    bins = binning.bins
+    bins, hypotheses = binning.bins, form.hypotheses
     finite = np.isfinite(sums).all(axis=1)
     kept = alive & finite
     group_of = np.arange(sums.shape[0]) % groups
     grouped = np.stack([sums[kept & (group_of == g)].sum(axis=0) for g in range(groups)]).astype(np.float64)
-    per_hypothesis = grouped[:, : len(HYPOTHESES) * (PIT_BINS + bins)].reshape(groups, len(HYPOTHESES), PIT_BINS + bins)
-    empirical = grouped[:, len(HYPOTHESES) * (PIT_BINS + bins): -1]
+    per_hypothesis = grouped[:, : len(hypotheses) * (PIT_BINS + bins)].reshape(groups, len(hypotheses), PIT_BINS + bins)
+    empirical = grouped[:, len(hypotheses) * (PIT_BINS + bins): -1]
     uniform = np.full(PIT_BINS, 1.0 / PIT_BINS)
     out = {
-        "description": "probability integral transform of each copy's strength s under its full conditional on "
-                       "the level set of χ (directions and all other parameters held), tested for uniformity",
+        "description": form.description,
         "chains": int(kept.sum()), "samples": int(empirical.sum()), "out_of_range": int(grouped[:, -1].sum()),
         "left_out": {"diverged": int((~alive).sum()), "non_finite": int((alive & ~finite).sum())},
         "hypotheses": {h: goodness_of_fit.pearson_test(per_hypothesis[:, i, :PIT_BINS], uniform,
                                                         significance=significance, min_expected=min_expected)
-                       for i, h in enumerate(HYPOTHESES)},
+                       for i, h in enumerate(hypotheses)},
     }
     arrays = {"pit_counts": per_hypothesis[:, :, :PIT_BINS], "predicted_counts": per_hypothesis[:, :, PIT_BINS:].sum(axis=0),
               "empirical_counts": empirical}

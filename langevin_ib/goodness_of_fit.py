@@ -89,7 +89,10 @@ def pearson_test(group_counts: np.ndarray, probabilities: np.ndarray, *, signifi
                 "z": float("nan"), "variance_inflation": float("nan"), "observations": used,
                 "verdict": "untestable"}
     trace, trace_sq = design_traces(np.concatenate(pooled_residuals, axis=1), np.concatenate(pooled_expected))
-    scale, dof = trace_sq / trace, trace**2 / trace_sq
+    if trace > 0:
+        scale, dof = trace_sq / trace, trace**2 / trace_sq
+    else:  # every group has the same proportions: no design effect can be estimated, use plain Pearson
+        scale, dof = 1.0, float(nominal_dof)
     statistic = pearson / scale
     p_value = float(stats.chi2.sf(statistic, dof))
     # Wilson–Hilferty: a z-score that stays finite where the p-value underflows

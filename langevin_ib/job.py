@@ -41,7 +41,9 @@ def simulate_model(config: dict, model: Model, planned: dict, progress: bool) ->
             raise ConfigError(f"dynamics.integrator: {dyn['integrator']!r} constrains chains to the slice χ = 0, "
                               f"and model {config['model']['name']!r} declares no group action; use one of "
                               f"{sorted(set(integrators.REGISTRY) - set(integrators.CONSTRAINED))}")
-        constraint = {"constraint": functools.partial(geometry.breaking, model.group)}
+        constraint = {"constraint": functools.partial(geometry.breaking, model.group),
+                      # a rescaling chain with its canonical χ projects in closed form, without LAPACK
+                      "chain": model.chain if model.group.breaking is None else None}
     integrator = integrators.REGISTRY[dyn["integrator"]](jax.vmap(jax.grad(potential)), dyn["temperature"],
                                                           dyn["step_size"], **constraint)
     binnings = {name: Binning(b["min"], b["max"], b["bins"]) for name, b in config["observables"].items()}
@@ -119,9 +121,10 @@ def run_and_write(config: dict, out: Path, progress: bool = True) -> dict:
     np.savez_compressed(out / "histograms.npz", **histogram_arrays(result, comparisons), **snapshot_arrays)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plots.plot_fits(out / "density.png", comparisons, fits, result.binnings, result.histograms.counts)
-    if snapshot_tests["conditional"] is not None:
-        plots.plot_conditional(out / "conditional.png", snapshot_tests["conditional"], snapshot_arrays,
-                               result.binnings[model.chain.observable].edges, model.chain.observable)
+    for name, condition in (("conditional", "on level sets of χ"), ("fibre", "with χ integrated over the fibre")):
+        if snapshot_tests[name] is not None:
+            plots.plot_conditional(out / f"{name}.png", snapshot_tests[name], snapshot_arrays,
+                                   result.binnings[model.chain.observable].edges, model.chain.observable, name, condition)
     if len(result.chi_trace["step"]):
         plots.plot_chi_trace(out / "chi.png", result.chi_trace, config["run"]["burn_in"])
     return summary

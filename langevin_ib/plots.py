@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from langevin_ib.analysis import Comparison  # noqa: E402
 
 COLOURS = {"geometric": "tab:red", "naive": "tab:blue", "paper_eq7": "tab:green", "projected": "tab:green",
-           "discrete": "tab:red", "gibbs": "tab:blue"}
+           "slice": "tab:purple", "discrete": "tab:red", "gibbs": "tab:blue"}
 
 
 def _panel(ax, edges, counts, probabilities, fits, title):
@@ -76,39 +76,46 @@ def plot_chi_trace(path: Path, trace: dict, burn_in: int) -> None:
     plt.close(fig)
 
 
-def plot_prediction(path: Path, curves: dict, coordinate: str, model: str) -> None:
-    """The predicted densities of one copy's strength on the slice (``langevin-ib predict``)."""
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    styles = {"naive": ("tab:blue", "naive e^{−U/T}"), "projected": ("tab:green", "projected (no det G_χ factor)"),
-              "geometric": ("tab:red", "geometric")}
-    for name, (colour, label) in styles.items():
-        ax.plot(curves["strength"], curves[name], color=colour, label=label)
-    ax.set_xlabel(coordinate)
-    ax.set_ylabel("density on the slice")
-    ax.set_title(f"{model}: predicted densities on the slice, other parameters at the reference point", fontsize=10)
-    ax.legend(fontsize=8)
+def plot_prediction(path: Path, panels: dict, coordinate: str, model: str) -> None:
+    """The predicted densities of one copy's strength (``langevin-ib predict``): on the slice, and
+    with weight decay over the fibre; ``panels``: form name -> curves of :func:`predict.density_curves`."""
+    labels = {"naive": "naive", "projected": "projected (no det G_χ factor)", "geometric": "geometric",
+              "slice": "on the slice χ = 0"}
+    titles = {"level_set": "on the slice, other parameters at the reference point",
+              "fibre": "χ integrated over the fibre (weight decay)"}
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 3.2), squeeze=False)
+    for ax, (form, curves) in zip(axes[0], panels.items()):
+        for name, values in curves.items():
+            if name != "strength":
+                ax.plot(curves["strength"], values, color=COLOURS[name], label=labels[name])
+        ax.set_xlabel(coordinate)
+        ax.set_ylabel("density")
+        ax.set_title(f"{model}: {titles[form]}", fontsize=10)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def plot_conditional(path: Path, summary: dict, arrays: dict, edges: np.ndarray, observable: str) -> None:
+def plot_conditional(path: Path, summary: dict, arrays: dict, edges: np.ndarray, observable: str,
+                     name: str = "conditional", condition: str = "on level sets of χ") -> None:
     """Left: PIT histograms under each hypothesis (flat at 1 when it holds). Right: the empirical
-    histogram of the strength against each hypothesis' conditional probabilities averaged over samples."""
+    histogram of the strength against each hypothesis' conditional probabilities averaged over
+    samples. ``name``: the prefix of the arrays (``conditional`` or ``fibre``)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
-    pit = arrays["conditional_pit_counts"].sum(axis=0)  # (hypotheses, PIT bins)
+    pit = arrays[f"{name}_pit_counts"].sum(axis=0)  # (hypotheses, PIT bins)
     pit_edges = np.linspace(0, 1, pit.shape[1] + 1)
-    empirical = arrays["conditional_empirical_counts"].sum(axis=0)
+    empirical = arrays[f"{name}_empirical_counts"].sum(axis=0)
     total, widths = empirical.sum(), np.diff(edges)
     right.stairs(empirical / (total * widths), edges, fill=True, color="0.8", label=f"empirical (n={int(total)})")
-    for row, predicted, (hypothesis, fit) in zip(pit, arrays["conditional_predicted_counts"], summary["hypotheses"].items()):
+    for row, predicted, (hypothesis, fit) in zip(pit, arrays[f"{name}_predicted_counts"], summary["hypotheses"].items()):
         label = f"{hypothesis}: z={fit['z']:.1f}, {fit['verdict']}"
         left.stairs(row * len(row) / max(row.sum(), 1), pit_edges, color=COLOURS[hypothesis], lw=1.6, label=label)
         right.stairs(predicted / (total * widths), edges, color=COLOURS[hypothesis], lw=1.6, label=hypothesis)
     left.axhline(1.0, color="k", lw=0.8, ls=":")
     left.set_xlabel("u = F(s | rest) under the hypothesis")
     left.set_ylabel("density")
-    left.set_title("full-conditional PIT of each copy's strength", fontsize=10)
+    left.set_title(f"full-conditional PIT of each copy's strength {condition}", fontsize=10)
     right.set_xlabel(observable)
     right.set_title("strength: empirical vs conditionals averaged over samples", fontsize=10)
     for ax in (left, right):

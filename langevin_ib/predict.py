@@ -8,7 +8,9 @@ model (:mod:`langevin_ib.models.rescaling`) it draws the density of copy 0's str
 slice, every other parameter at the reference, under the three hypotheses of
 :mod:`langevin_ib.conditionals`: ``geometric`` e^{−U/T}(det G_χ)^{−1/2} (paper eq. 8) read in s,
 ``naive`` e^{−U/T} flat in the quotient chart, and ``projected`` e^{−U/T} on the slice, the law of
-Langevin constrained to it (Fixman 1974).
+Langevin constrained to it (Fixman 1974); with weight decay also the density of the same strength
+with χ integrated over the fibre (:mod:`langevin_ib.fibre`), beside the slice density it is often
+mistaken for.
 """
 
 from __future__ import annotations
@@ -20,21 +22,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib import conditionals, geometry, models, symmetry_checks
+from langevin_ib import conditionals, fibre, geometry, models, symmetry_checks
+from langevin_ib.histograms import Binning
 from langevin_ib.schema import ConfigError
 
 GRID = 400
 
 
-def density_curves(model, reference, low: float, high: float, temperature: float, weight_decay: float) -> dict:
-    """Normalised geometric / naive / projected densities of copy 0's strength s on [low, high] on
-    the level set through ``reference``, every other parameter held (:mod:`langevin_ib.conditionals`)."""
+def density_curves(model, reference, low: float, high: float, temperature: float, weight_decay: float,
+                   form: conditionals.Form = conditionals.LEVEL_SET) -> dict:
+    """Normalised densities of copy 0's strength s on [low, high] under each hypothesis of ``form``,
+    every other parameter and copy 0's directions held at ``reference``: on its level set of χ
+    (:mod:`langevin_ib.conditionals`) or, with weight decay, over the fibre (:mod:`langevin_ib.fibre`)."""
     grid = np.linspace(low, high, GRID + 1)[1:]  # s = 0 is where the orbit degenerates; skip the left end
-    log_density = conditionals.log_densities(model, temperature, weight_decay)
+    log_density = form.log_densities(model, temperature, weight_decay, Binning(low, high, GRID))
     dtype = jax.tree.leaves(reference)[0].dtype
     logs = np.asarray(jax.vmap(lambda s: log_density(reference, 0, s))(jnp.asarray(grid, dtype)), np.float64)
     curves = {"strength": grid}
-    for name, row in zip(conditionals.HYPOTHESES, logs.T):
+    for name, row in zip(form.hypotheses, logs.T):
         weights = np.exp(row - row.max())
         curves[name] = weights / np.trapezoid(weights, grid)
     return curves
@@ -69,8 +74,11 @@ def predict(config: dict, out: Path) -> dict:
 
         binning = config["observables"][model.chain.observable]
         low = max(binning["min"], 0.0)
-        curves = density_curves(model, reference, low, binning["max"], temperature, dyn["weight_decay"])
-        plots.plot_prediction(out / "prediction.png", curves, f"strength of copy 0 ({model.chain.observable})", name)
-        np.savez(out / "prediction.npz", **curves)
+        panels = {"level_set": density_curves(model, reference, low, binning["max"], temperature, dyn["weight_decay"])}
+        if dyn["weight_decay"] > 0:
+            panels["fibre"] = density_curves(model, reference, low, binning["max"], temperature, dyn["weight_decay"],
+                                             fibre.MARGINAL)
+        plots.plot_prediction(out / "prediction.png", panels, f"strength of copy 0 ({model.chain.observable})", name)
+        np.savez(out / "prediction.npz", **{f"{form}_{k}": v for form, curves in panels.items() for k, v in curves.items()})
     (out / "prediction.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from langevin_ib import conditionals, geometry, models, predict, symmetry_checks
+from langevin_ib import conditionals, fibre, geometry, models, predict, symmetry_checks, theory_uv
 from langevin_ib.schema import section
 
 SETTINGS = settings(max_examples=5, deadline=None)
@@ -126,6 +126,21 @@ def test_deep_scalar_density_exponent(depth):
     naive = np.exp(-0.5 * (theta - 1) ** 2 / temperature)
     assert np.abs(curves["naive"] - naive / np.trapezoid(naive, theta)).max() < 1e-6 * naive.max() + 1e-3
     assert np.abs(curves["geometric"] - curves["naive"]).max() > 0.1  # the correction is visible
+
+
+def test_fibre_curve_of_uv_is_the_bessel_marginal():
+    """The fibre form of langevin_ib.fibre (convolution grid, generic chain) against u·v's own
+    exact marginal e^{−L/T}·2K₀(λθ/T) (theory_uv, quadrature along the fibre): two independent
+    routes to the same density. Tolerance 1e-3 relative: the grid's interpolation error in log g is
+    below 3e-4 (test_conditionals), theory_uv's 24-node quadrature is closer than that."""
+    model = build("uv", target=1.0)
+    temperature, weight_decay = 0.1, 0.5
+    reference = geometry.project_to_slice(model.group, model.init(jax.random.key(0)))
+    curves = predict.density_curves(model, reference, 0.0, 2.0, temperature, weight_decay, fibre.MARGINAL)
+    theta = curves["strength"]
+    exact = theory_uv.marginal_density("geometric", theta, temperature=temperature, target=1.0,
+                                       weight_decay=weight_decay)
+    np.testing.assert_allclose(curves["geometric"], exact / np.trapezoid(exact, theta), rtol=1e-3)
 
 
 ZOO = ["uv", "hadamard", "deep_scalar", "matrix_factorisation", "relu", "attention"]

@@ -57,3 +57,12 @@ def test_independent_multinomial_gives_unit_inflation():
     # tr A estimate from 128 groups: relative sd ≈ √(2/(127·19)) ≈ 0.03; allow 4 sd
     assert abs(fit["variance_inflation"] - 1) < 0.12, fit
     assert abs(fit["dof"] / fit["nominal_dof"] - 1) < 0.25, fit
+
+
+def test_groups_with_identical_counts_fall_back_to_plain_pearson():
+    """All mass in one bin in every group: no design effect is estimable, and the law is still rejected."""
+    counts = np.zeros((8, len(EDGES) - 1))
+    counts[:, 10] = 100
+    fit = goodness_of_fit.pearson_test(counts, law(1.0), significance=0.01)
+    assert fit["dof"] == fit["nominal_dof"] and fit["statistic"] == fit["pearson"], fit
+    assert fit["verdict"] == "rejected" and np.isfinite(fit["z"]), fit
