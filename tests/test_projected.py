@@ -1,7 +1,10 @@
-"""The closed-form projection of rescaling chains (langevin_ib.integrators.projected.project_chain)
-against the generic autodiff + LAPACK projection, for every model of the zoo: both move the
-proposal along Dχ(anchor)ᵀ onto χ = 0, so they must land on the same point (the root nearest to
-λ = 0). Tolerance: float32, O(1) parameters, 4 Newton steps each: 1e-5 absolute is many roundings."""
+"""The projections of langevin_ib.integrators.projected, for every model of the zoo.
+
+The orthogonal projection of a rescaling chain (``nearest_on_slice``) must land on χ = 0, leave a
+displacement normal to S there (in the row space of Dχ at the new point: the first-order condition
+of the nearest point), and be no farther from the proposal than the generic projection along the
+previous point's normals (``project``), which also lands on S. Tolerances: float32, O(1)
+parameters; 1e-5 is many roundings of the O(1) quantities compared."""
 
 import functools
 
@@ -9,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.flatten_util import ravel_pytree
 
 from langevin_ib import geometry, models
 from langevin_ib.integrators import projected
@@ -19,7 +23,7 @@ ZOO = [("uv", {}), ("hadamard", {}), ("deep_scalar", {"depth": 3}), ("deep_scala
 
 
 @pytest.mark.parametrize("name,cfg", ZOO, ids=[f"{n}{c.get('depth', '')}" for n, c in ZOO])
-def test_chain_projection_matches_the_generic_one(name, cfg):
+def test_orthogonal_projection_is_the_nearest_point_of_the_slice(name, cfg):
     spec = models.REGISTRY[name]
     model = spec.build(section("model", cfg, spec.FIELDS))
     params = jax.tree.map(lambda x: 1.5 * x, model.init(jax.random.key(1)))
@@ -29,18 +33,28 @@ def test_chain_projection_matches_the_generic_one(name, cfg):
     keys = iter(jax.random.split(jax.random.key(2), len(jax.tree.leaves(anchor))))
     proposal = jax.tree.map(lambda x: x + 0.05 * jax.random.normal(next(keys), x.shape, x.dtype), anchor)
     assert float(jnp.abs(chi(proposal)).max()) > 1e-3  # the proposal is off the slice
-    generic = projected.project(chi, anchor, proposal)
-    closed_form = projected.project_chain(model.chain, anchor, proposal)
-    assert float(jnp.abs(chi(closed_form)).max()) < 1e-5
-    for a, b in zip(jax.tree.leaves(generic), jax.tree.leaves(closed_form)):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+    nearest = projected.nearest_on_slice(model.chain, anchor, proposal)
+    assert float(jnp.abs(chi(nearest)).max()) < 1e-5
+    flat_nearest, unravel = ravel_pytree(nearest)
+    displacement = ravel_pytree(proposal)[0] - flat_nearest
+    normals = jax.jacrev(lambda x: chi(unravel(x)))(flat_nearest)  # (m, d)
+    coefficients = np.linalg.lstsq(np.asarray(normals.T, np.float64), np.asarray(displacement, np.float64), rcond=None)[0]
+    tangential = np.asarray(displacement, np.float64) - np.asarray(normals.T, np.float64) @ coefficients
+    assert np.linalg.norm(tangential) < 1e-5 * max(1.0, float(jnp.linalg.norm(displacement))), tangential
+    along_normals = projected.project(chi, anchor, proposal)
+    assert float(jnp.abs(chi(along_normals)).max()) < 1e-5
+    distance = lambda point: float(jnp.linalg.norm(ravel_pytree(point)[0] - ravel_pytree(proposal)[0]))
+    assert distance(nearest) <= distance(along_normals) + 1e-6
 
 
-def test_thomas_solver_matches_numpy():
-    rng = np.random.default_rng(0)
-    for n in (1, 2, 5):
-        diagonal, off, rhs = 3 + rng.random((4, n)), rng.standard_normal((4, n - 1)), rng.standard_normal((4, n))
-        solution = projected.solve_tridiagonal(*(jnp.asarray(a, jnp.float32) for a in (diagonal, off, rhs)))
-        for i in range(4):
-            matrix = np.diag(diagonal[i]) + np.diag(off[i], 1) + np.diag(off[i], -1)
-            np.testing.assert_allclose(np.asarray(solution[i]), np.linalg.solve(matrix, rhs[i]), rtol=1e-5, atol=1e-6)
+def test_a_projection_that_misses_the_slice_becomes_a_divergence():
+    """A proposal whose normal line from the anchor never meets χ = 0 (u·v: anchor at the apex, where
+    Dχ = 0) cannot be projected along the normals; the step must return NaN (counted as diverged),
+    not an off-slice point."""
+    model = models.REGISTRY["uv"].build(section("model", {}, models.REGISTRY["uv"].FIELDS))
+    chi = functools.partial(geometry.breaking, model.group)
+    integrator = projected.build(jax.vmap(jax.grad(model.loss)), temperature=0.1, step_size=0.01, constraint=chi)
+    state = projected.ProjectedState({"u": jnp.asarray([[0.0], [1.0]]), "v": jnp.asarray([[0.0], [1.0]])})  # 2 chains
+    moved = integrator.step(jax.random.key(0), state).position
+    assert np.isnan(moved["u"][0]).all() and np.isnan(moved["v"][0]).all()  # the apex chain is flagged
+    assert np.isfinite(moved["u"][1]).all() and abs(float(moved["u"][1, 0] ** 2 - moved["v"][1, 0] ** 2)) < 1e-5

@@ -1,31 +1,31 @@
 """Overdamped Langevin constrained to the slice S = χ⁻¹(0) (THEORY.md §4(c)).
 
-Euler–Maruyama, then a projection back onto S along the constraint normals at the previous point
-(Ciccotti, Lelièvre & Vanden-Eijnden 2008, "Projection of diffusions on submanifolds"):
+Euler–Maruyama, then a projection back onto S (Ciccotti, Lelièvre & Vanden-Eijnden 2008,
+"Projection of diffusions on submanifolds"; Lelièvre, Rousset & Stoltz 2010, §3.3):
 
-    Y = θ − η∇U(θ) + √(2Tη)·ξ,   θ' = Y + Dχ(θ)ᵀλ  with λ ∈ R^m solving χ(θ') = 0 (Newton).
+    Y = θ − η∇U(θ) + √(2Tη)·ξ,   θ' = Π_S(Y).
 
-This is consistent with dθ = −P∇U dt + √(2T)·P∘dW, whose invariant measure is e^{−U/T}dσ_S: it
-lacks the (det G_χ)^(−1/2) of the unconstrained dynamics' slice density (Fixman 1974), so the two
-runs isolate the correction. Moving back along the orbit instead (a gauge fixing) would keep the
-unconstrained quotient dynamics and sample the geometric density: the projection direction
-decides the law. Weak order 1 in η.
+Either projection below is consistent with dθ = −P∇U dt + √(2T)·P∘dW, whose invariant measure is
+e^{−U/T}dσ_S: it lacks the (det G_χ)^(−1/2) of the unconstrained dynamics' slice density (Fixman
+1974), so the two runs isolate the correction. Moving back along the orbit instead (a gauge
+fixing) would keep the unconstrained quotient dynamics and sample the geometric density: the
+projection direction decides the law. Weak order 1 in η.
 
-For a rescaling chain (:mod:`langevin_ib.models.rescaling`, canonical χ_a = ½(|f_a|² − |f_{a+1}|²))
-the projection is done per copy in the factors: f_a' = Y_a + (λ_a − λ_{a−1})A_a (A the anchor's
-factors, λ_0 = λ_k = 0), whose Newton Jacobian is the symmetric tridiagonal matrix with diagonal
-c_a + c_{a+1} and off-diagonal −c_{a+1}, c_a = f_a·A_a, solved by the Thomas algorithm: no autodiff
-Jacobian and no LAPACK call. For a pair (|A_u| = |A_v| on the slice) χ is linear along the normal
-line and one Newton step lands on it. Other models use the generic route: Dχ by autodiff and a
-batched LAPACK solve of the m×m Newton system.
+- Rescaling chains (:mod:`langevin_ib.models.rescaling`) with their canonical χ_a = ½(|f_a|² −
+  |f_{a+1}|²): the orthogonal projection, closed form per copy (:func:`nearest_on_slice`): no
+  Newton iteration, no linear solve, exact to rounding, defined everywhere but at a zero factor.
+- Any other χ (a user-supplied one, the GL(r) slice): along the constraint normals at the previous
+  point, θ' = Y + Dχ(θ)ᵀλ with λ solving χ(θ') = 0 by Newton (:func:`project`), Dχ by autodiff and a
+  batched LAPACK solve of the m×m system.
 
 Limits found: on jaxlib 0.10's 2-thread CPU pool the generic route's batched LAPACK solve deadlocked
-the 8-constraint Hadamard run (both pool threads in ParallelBatchMap under sgetrf); LAPACK-free
-iterative solvers were tried on u·v and rejected (a chord iteration with conjugate gradients left
-chains off the slice, BiCGSTAB inside Newton changed the sampled law). The balanced slice of a pair
-is a cone, |A_u| = |A_v|, with its apex at strength 0 where Dχ vanishes: copies whose strength
-sits near zero (Hadamard's off-support entries, switched-off ReLU neurons) make the projection
-singular with either route, and such chains diverge (detected and counted by the runner).
+an 8-constraint Hadamard run (both pool threads in ParallelBatchMap under sgetrf). The balanced
+slice of a rescaling chain is a cone with its apex at strength 0, where Dχ vanishes and S is not a
+manifold. Projecting along the previous normals is singular there (the normals vanish; 3.8% of
+u₁u₂u₃ chains lost in 8000 steps); a projection that has not converged is flagged
+(:func:`flag_unconverged`), so the runner counts the chain as diverged. The orthogonal projection
+has no such failure, but near the apex neither scheme samples e^{−U/T}dσ_S, and the departure does
+not shrink as η → 0 (README, "Projected dynamics isolate the correction").
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ from langevin_ib.integrators.base import Integrator, Params, PotentialGradient, 
 from langevin_ib.models.rescaling import RescalingChain
 
 NEWTON_ITERATIONS = 4  # quadratic convergence from |χ(Y)| = O(√η): float32 precision after 3
+# a projection left with max|χ| > RESIDUAL_TOLERANCE·(1 + |θ|²) did not converge (float32 leaves
+# ~1e-7·|θ|²): the chain is set to NaN, so the runner counts it as diverged instead of keeping it off S
+RESIDUAL_TOLERANCE = 1e-3
 
 
 class ProjectedState(NamedTuple):
@@ -61,39 +64,24 @@ def project(constraint: Callable[[Params], jax.Array], anchor: Params, proposal:
     return unravel(flat_proposal + normals.T @ lam)
 
 
-def solve_tridiagonal(diagonal: jax.Array, off: jax.Array, rhs: jax.Array) -> jax.Array:
-    """x with M x = rhs, M symmetric tridiagonal (diagonal (..., n), off-diagonal (..., n−1)): the
-    Thomas algorithm, unrolled over the static n, vectorised over the leading axes."""
-    n = diagonal.shape[-1]
-    pivots, eliminated = [diagonal[..., 0]], [rhs[..., 0]]
-    for i in range(1, n):
-        ratio = off[..., i - 1] / pivots[-1]
-        pivots.append(diagonal[..., i] - ratio * off[..., i - 1])
-        eliminated.append(rhs[..., i] - ratio * eliminated[-1])
-    solution = [eliminated[-1] / pivots[-1]]
-    for i in range(n - 2, -1, -1):
-        solution.append((eliminated[i] - off[..., i] * solution[-1]) / pivots[i])
-    return jnp.stack(solution[::-1], axis=-1)
+def flag_unconverged(constraint: Callable[[Params], jax.Array], position: Params) -> Params:
+    """One chain's position, or NaN everywhere if it is not on S to RESIDUAL_TOLERANCE."""
+    flat, unravel = ravel_pytree(position)
+    on_slice = jnp.max(jnp.abs(constraint(position))) <= RESIDUAL_TOLERANCE * (1 + jnp.sum(flat**2))
+    return unravel(jnp.where(on_slice, flat, jnp.nan))
 
 
-def project_chain(chain: RescalingChain, anchor: Params, proposal: Params) -> Params:
-    """One chain's :func:`project` for a rescaling chain with its canonical χ, in the factors."""
-    anchors, proposals = chain.factors(anchor), chain.factors(proposal)
-    pad = jnp.zeros((chain.copies, 1), anchors[0].dtype)
-
-    def moved(lam: jax.Array) -> list:  # lam (copies, k − 1): f_a = Y_a + (λ_a − λ_{a−1}) A_a
-        mu = jnp.concatenate([lam, pad], 1) - jnp.concatenate([pad, lam], 1)
-        return [y + mu[:, a, None] * x for a, (y, x) in enumerate(zip(proposals, anchors))]
-
-    def newton(lam, _):
-        factors = moved(lam)
-        squared = jnp.stack([jnp.sum(f**2, 1) for f in factors], 1)  # (copies, k)
-        overlap = jnp.stack([jnp.sum(f * x, 1) for f, x in zip(factors, anchors)], 1)
-        residual = 0.5 * (squared[:, :-1] - squared[:, 1:])
-        return lam - solve_tridiagonal(overlap[:, :-1] + overlap[:, 1:], -overlap[:, 1:-1], residual), None
-
-    lam = jax.lax.scan(newton, jnp.zeros((chain.copies, chain.depth - 1), pad.dtype), None, length=NEWTON_ITERATIONS)[0]
-    shift = tuple(f - y for f, y in zip(moved(lam), proposals))
+def nearest_on_slice(chain: RescalingChain, anchor: Params, proposal: Params) -> Params:
+    """One chain's orthogonal projection onto the sheet of S through the anchor, for a rescaling chain
+    with its canonical χ. With |f_1| = ⋯ = |f_k| = |r| and fixed directions ω_a, the nearest point is
+    f_a' = r ω_a, r = (1/k) Σ_a ω_a·Y_a: a vector factor keeps its direction, ω_a = Y_a/|Y_a|; a
+    scalar factor keeps the anchor's sign, ω_a = sign(A_a), so a chain crosses the apex along its
+    straight line (r < 0) instead of jumping to another of the lines that cross there. Away from the
+    apex (signs of Y and A agree) this is the nearest point of S."""
+    directions = [jnp.sign(a) if a.shape[1] == 1 else y / jnp.linalg.norm(y, axis=1, keepdims=True)
+                  for a, y in zip(chain.factors(anchor), chain.factors(proposal))]
+    radius = jnp.mean(jnp.stack([jnp.sum(w * y, axis=1) for w, y in zip(directions, chain.factors(proposal))]), axis=0)
+    shift = tuple(radius[:, None] * w - y for w, y in zip(directions, chain.factors(proposal)))
     (back,) = jax.linear_transpose(chain.factors, proposal)(shift)  # factors is a selection: its transpose puts back
     return jax.tree.map(jnp.add, proposal, back)
 
@@ -108,15 +96,16 @@ def balance(chain: RescalingChain, params: Params) -> Params:
 def build(gradient: PotentialGradient, temperature: float, step_size: float,
           constraint: Callable[[Params], jax.Array], chain: RescalingChain | None = None) -> Integrator:
     """``constraint(params) -> (m,)`` is one chain's χ; chains start projected onto S. With
-    ``chain`` (whose canonical χ must be ``constraint``) the projection is :func:`project_chain`
+    ``chain`` (whose canonical χ must be ``constraint``) the projection is :func:`nearest_on_slice`
     and the start is :func:`balance`."""
     noise_scale = (2.0 * temperature * step_size) ** 0.5
     if chain is None:
-        onto_slice = jax.vmap(lambda anchor, proposal: project(constraint, anchor, proposal))
+        projector = lambda anchor, proposal: project(constraint, anchor, proposal)
         start = lambda position: onto_slice(position, position)
     else:
-        onto_slice = jax.vmap(lambda anchor, proposal: project_chain(chain, anchor, proposal))
+        projector = lambda anchor, proposal: nearest_on_slice(chain, anchor, proposal)
         start = jax.vmap(lambda position: balance(chain, position))
+    onto_slice = jax.vmap(lambda anchor, proposal: flag_unconverged(constraint, projector(anchor, proposal)))
 
     def init(key: jax.Array, position: Params) -> ProjectedState:
         del key
