@@ -112,6 +112,10 @@ def plot_conditional(path: Path, summary: dict, arrays: dict, edges: np.ndarray,
         label = f"{hypothesis}: z={fit['z']:.1f}, {fit['verdict']}"
         left.stairs(row * len(row) / max(row.sum(), 1), pit_edges, color=COLOURS[hypothesis], lw=1.6, label=label)
         right.stairs(predicted / (total * widths), edges, color=COLOURS[hypothesis], lw=1.6, label=hypothesis)
+    ceiling = 3 * (empirical / (max(total, 1) * widths)).max()
+    if ceiling > 0 and right.get_ylim()[1] > ceiling:  # a rejected law piled up at one end hides the data
+        right.set_ylim(0, ceiling)
+        right.set_title("(clipped at 3 × the empirical maximum)", loc="left", fontsize=7, y=0.9, x=0.02)
     left.axhline(1.0, color="k", lw=0.8, ls=":")
     left.set_xlabel("u = F(s | rest) under the hypothesis")
     left.set_ylabel("density")
