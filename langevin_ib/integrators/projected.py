@@ -100,12 +100,12 @@ def build(gradient: PotentialGradient, temperature: float, step_size: float,
     and the start is :func:`balance`."""
     noise_scale = (2.0 * temperature * step_size) ** 0.5
     if chain is None:
-        projector = lambda anchor, proposal: project(constraint, anchor, proposal)
+        # Newton may not converge (near a singular point of S): such chains are flagged
+        onto_slice = jax.vmap(lambda anchor, proposal: flag_unconverged(constraint, project(constraint, anchor, proposal)))
         start = lambda position: onto_slice(position, position)
-    else:
-        projector = lambda anchor, proposal: nearest_on_slice(chain, anchor, proposal)
+    else:  # closed form, exact to rounding (a zero vector factor gives NaN, counted as diverged)
+        onto_slice = jax.vmap(lambda anchor, proposal: nearest_on_slice(chain, anchor, proposal))
         start = jax.vmap(lambda position: balance(chain, position))
-    onto_slice = jax.vmap(lambda anchor, proposal: flag_unconverged(constraint, projector(anchor, proposal)))
 
     def init(key: jax.Array, position: Params) -> ProjectedState:
         del key
