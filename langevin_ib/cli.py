@@ -23,7 +23,7 @@ def _verdicts(summary: dict) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = config_lib.load(args.config, args.overrides)  # config errors are reported before JAX starts
-    from langevin_ib import job, sharding
+    from langevin_ib import job, sharding, snapshots
 
     sharding.use_all_cpu_cores()
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
@@ -43,10 +43,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             z = max(r["z"].values(), key=abs)
             print(f"  {name:10s} T² = {r['t_squared']:.1f} on {r['rank']} dof, z = {z:.1f}, p = {r['p_value']:.3g}: "
                   + ("consistent" if r["consistent"] else "rejected"))
-    for test, condition in (("conditional", "on level sets of chi"), ("fibre", "with chi integrated over the fibre")):
+    for test, form in snapshots.FORMS.items():
         if summary[test]:
             pit = summary[test]
-            print(f"{test}: PIT of {pit['samples']} strengths under their full conditionals {condition} "
+            print(f"{test}: PIT of {pit['samples']} strengths under their full conditionals {form.condition} "
                   f"(out of range: {pit['out_of_range']}; left out: {pit['left_out']['diverged']} diverged, "
                   f"{pit['left_out']['non_finite']} non-finite)")
             for name, r in pit["hypotheses"].items():

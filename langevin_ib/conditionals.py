@@ -72,11 +72,13 @@ def along_level_set(chain: RescalingChain, params: dict, copy: jax.Array,
 
 
 class Form(NamedTuple):
-    """A family of full conditionals of the strength: hypothesis names, the summary's description, and
+    """A family of full conditionals of the strength: hypothesis names, the summary's description, what
+    the strength is conditioned on (for printed and plotted titles), and
     ``log_densities(model, temperature, weight_decay, binning) -> fn(params, copy, s) -> (hypotheses,)``."""
 
     hypotheses: tuple[str, ...]
     description: str
+    condition: str
     log_densities: Callable
 
 
@@ -100,6 +102,7 @@ LEVEL_SET = Form(
     HYPOTHESES,
     "probability integral transform of each copy's strength s under its full conditional on the level set "
     "of χ (directions and all other parameters held), tested for uniformity",
+    "on level sets of χ",
     lambda model, temperature, weight_decay, binning: log_densities(model, temperature, weight_decay))
 
 

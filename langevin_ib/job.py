@@ -121,10 +121,11 @@ def run_and_write(config: dict, out: Path, progress: bool = True) -> dict:
     np.savez_compressed(out / "histograms.npz", **histogram_arrays(result, comparisons), **snapshot_arrays)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plots.plot_fits(out / "density.png", comparisons, fits, result.binnings, result.histograms.counts)
-    for name, condition in (("conditional", "on level sets of χ"), ("fibre", "with χ integrated over the fibre")):
+    for name, form in snapshots.FORMS.items():
         if snapshot_tests[name] is not None:
             plots.plot_conditional(out / f"{name}.png", snapshot_tests[name], snapshot_arrays,
-                                   result.binnings[model.chain.observable].edges, model.chain.observable, name, condition)
+                                   result.binnings[model.chain.observable].edges, model.chain.observable, name,
+                                   form.condition)
     if len(result.chi_trace["step"]):
         plots.plot_chi_trace(out / "chi.png", result.chi_trace, config["run"]["burn_in"])
     return summary
