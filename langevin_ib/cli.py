@@ -29,7 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     summary = job.run_and_write(config, out, progress=not args.quiet)
     t = summary["timing"]
-    figures = [name for name in ("chi.png", "conditional.png", "fibre.png") if (out / name).exists()]
+    figures = [name for name in ("chi.png", *(f"{form}.png" for form in snapshots.FORMS)) if (out / name).exists()]
     print(f"wrote {out}/: config.yaml summary.json histograms.npz density.png " + " ".join(figures))
     print(f"{summary['sizes']['chains']} chains x {summary['sizes']['burn_in'] + summary['sizes']['steps']} steps "
           f"in {t['wall_seconds']:.1f} s (compile {t['compile_seconds']:.1f} s, "
@@ -46,8 +46,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for test, form in snapshots.FORMS.items():
         if summary[test]:
             pit = summary[test]
-            print(f"{test}: PIT of {pit['samples']} strengths under their full conditionals {form.condition} "
-                  f"(out of range: {pit['out_of_range']}; left out: {pit['left_out']['diverged']} diverged, "
+            print(f"{test}: PIT of {pit['samples']} values of the {form.variable.name} under their full conditionals "
+                  f"{form.condition} (out of range: {pit['out_of_range']}; left out: {pit['left_out']['diverged']} diverged, "
                   f"{pit['left_out']['non_finite']} non-finite)")
             for name, r in pit["hypotheses"].items():
                 print(f"  {name:10s} X2/c = {r['statistic']:.1f} on {r['dof']:.1f} dof, z = {r['z']:.1f}, "

@@ -20,6 +20,11 @@ right hypothesis whatever the law of the rest (probability integral transform). 
 the chain groups are tested for uniformity with the Rao–Scott Pearson test used for every other
 histogram; averaging the conditional bin probabilities over samples gives each hypothesis'
 predicted histogram of s, drawn beside the empirical one.
+
+The same PIT serves any per-copy variable with a one-dimensional full conditional (a
+:class:`Variable` in a :class:`Form`): the strength with χ integrated over the fibre
+(:mod:`langevin_ib.fibre`), a pair's balance ratio (:mod:`langevin_ib.balance`) and the singular
+values on the GL(r) slice (:mod:`langevin_ib.singular_modes`).
 """
 
 from __future__ import annotations
@@ -71,15 +76,44 @@ def along_level_set(chain: RescalingChain, params: dict, copy: jax.Array,
     return chain.scale(params, scales), squared
 
 
+class Variable(NamedTuple):
+    """What a form's PIT is of: its name in titles; ``source``, the Model field holding the rescaling
+    pair or chain it is read from (``chain``, or ``modes`` for the singular modes of a GL(r) slice);
+    ``observable(chain)`` the histogrammed observable it is read against (None where the model does
+    not observe it); ``values(chain, params)`` each copy's (magnitude, sign); and whether the
+    observable is the signed magnitude."""
+
+    name: str
+    source: str
+    observable: Callable
+    values: Callable
+    signed: Callable
+
+
+def strengths(chain: RescalingChain, params: dict) -> tuple[jax.Array, jax.Array]:
+    """(s = Π_a |f_a|, the sign of a product of scalar factors or +1) per copy."""
+    factors = chain.factors(params)
+    strength = jnp.prod(jnp.stack([jnp.linalg.norm(f, axis=1) for f in factors]), axis=0)
+    sign = jnp.prod(jnp.stack([jnp.sign(f[:, 0]) for f in factors]), axis=0) if chain.signed else jnp.ones_like(strength)
+    return strength, sign
+
+
+STRENGTH = Variable("strength", "chain", lambda chain: chain.observable, strengths, lambda chain: chain.signed)
+
+
 class Form(NamedTuple):
-    """A family of full conditionals of the strength: hypothesis names, the summary's description, what
-    the strength is conditioned on (for printed and plotted titles), and
-    ``log_densities(model, temperature, weight_decay, binning) -> fn(params, copy, s) -> (hypotheses,)``."""
+    """A family of full conditionals of one variable: hypothesis names, the summary's description, what
+    the variable is conditioned on (for printed and plotted titles),
+    ``log_densities(model, temperature, weight_decay, binning) -> fn(params, copy, value) -> (hypotheses,)``,
+    the :class:`Variable`, and the runs it applies to (``chains``): ``any``; ``weight_decayed``, free
+    chains with weight decay, where χ is integrated out; ``projected``, chains held on the slice."""
 
     hypotheses: tuple[str, ...]
     description: str
     condition: str
     log_densities: Callable
+    variable: Variable = STRENGTH
+    chains: str = "any"
 
 
 def log_densities(model: Model, temperature: float, weight_decay: float) -> Callable:
@@ -119,9 +153,9 @@ def strength_range(binning: Binning, signed: bool) -> tuple[float, float, float,
 def statistic(model: Model, temperature: float, weight_decay: float, binning: Binning,
               form: Form = LEVEL_SET) -> Callable:
     """``fn(params) -> (width,)`` per chain: for each hypothesis of ``form`` the PIT counts
-    (PIT_BINS) and the conditional bin probabilities of s summed over copies (bins), then the
-    empirical in-range counts of s (bins) and the out-of-range count (1)."""
-    chain, count = model.chain, len(form.hypotheses)
+    (PIT_BINS) and the conditional bin probabilities of the form's variable s summed over copies
+    (bins), then the empirical in-range counts of s (bins) and the out-of-range count (1)."""
+    chain, count = getattr(model, form.variable.source), len(form.hypotheses)
     log_density = form.log_densities(model, temperature, weight_decay, binning)
     edges = np.asarray(binning.edges, float)
 
@@ -147,10 +181,8 @@ def statistic(model: Model, temperature: float, weight_decay: float, binning: Bi
         return jnp.concatenate([per_hypothesis.reshape(-1), empirical, (~in_range)[None].astype(nodes.dtype)])
 
     def fn(params: dict) -> jax.Array:
-        factors = chain.factors(params)
-        strength = jnp.prod(jnp.stack([jnp.linalg.norm(f, axis=1) for f in factors]), axis=0)
-        sign = jnp.prod(jnp.stack([jnp.sign(f[:, 0]) for f in factors]), axis=0) if chain.signed else jnp.ones_like(strength)
-        lo_pos, hi_pos, lo_neg, hi_neg = strength_range(binning, chain.signed)
+        strength, sign = form.variable.values(chain, params)
+        lo_pos, hi_pos, lo_neg, hi_neg = strength_range(binning, form.variable.signed(chain))
         lo, hi = jnp.where(sign > 0, lo_pos, lo_neg), jnp.where(sign > 0, hi_pos, hi_neg)
         copies = jnp.arange(chain.copies)
         return jax.vmap(one_copy, (None, 0, 0, 0, 0, 0))(params, copies, strength, sign, lo, hi).sum(axis=0)

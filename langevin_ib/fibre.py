@@ -120,4 +120,5 @@ MARGINAL = Form(
     "probability integral transform of each copy's strength s under its full conditional with weight decay, "
     "χ integrated out over the fibre of s (directions and all other parameters held), tested for uniformity",
     "with χ integrated over the fibre",
-    log_densities)
+    log_densities,
+    chains="weight_decayed")

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from langevin_ib.analysis import Comparison  # noqa: E402
 
 COLOURS = {"geometric": "tab:red", "naive": "tab:blue", "paper_eq7": "tab:green", "projected": "tab:green",
-           "slice": "tab:purple", "discrete": "tab:red", "gibbs": "tab:blue"}
+           "slice": "tab:purple", "discrete": "tab:red", "gibbs": "tab:blue", "orbit_correction": "tab:green"}
 
 
 def _panel(ax, edges, counts, probabilities, fits, title):
@@ -98,10 +98,11 @@ def plot_prediction(path: Path, panels: dict, coordinate: str, model: str) -> No
 
 
 def plot_conditional(path: Path, summary: dict, arrays: dict, edges: np.ndarray, observable: str,
-                     name: str = "conditional", condition: str = "on level sets of χ") -> None:
+                     name: str, form) -> None:
     """Left: PIT histograms under each hypothesis (flat at 1 when it holds). Right: the empirical
-    histogram of the strength against each hypothesis' conditional probabilities averaged over
-    samples. ``name``: the prefix of the arrays (``conditional`` or ``fibre``)."""
+    histogram of the form's variable (a :class:`langevin_ib.conditionals.Form`) against each
+    hypothesis' conditional probabilities averaged over samples. ``name``: the prefix of the arrays
+    (a key of :data:`langevin_ib.snapshots.FORMS`)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
     pit = arrays[f"{name}_pit_counts"].sum(axis=0)  # (hypotheses, PIT bins)
     pit_edges = np.linspace(0, 1, pit.shape[1] + 1)
@@ -117,11 +118,12 @@ def plot_conditional(path: Path, summary: dict, arrays: dict, edges: np.ndarray,
         right.set_ylim(0, ceiling)
         right.set_title("(clipped at 3 × the empirical maximum)", loc="left", fontsize=7, y=0.9, x=0.02)
     left.axhline(1.0, color="k", lw=0.8, ls=":")
-    left.set_xlabel("u = F(s | rest) under the hypothesis")
+    variable = form.variable.name
+    left.set_xlabel("u = F(value | rest) under the hypothesis")
     left.set_ylabel("density")
-    left.set_title(f"full-conditional PIT of each copy's strength {condition}", fontsize=10)
+    left.set_title(f"full-conditional PIT of each copy's {variable}\n{form.condition}", fontsize=10)
     right.set_xlabel(observable)
-    right.set_title("strength: empirical vs conditionals averaged over samples", fontsize=10)
+    right.set_title(f"{variable}: empirical vs conditionals averaged over samples", fontsize=10)
     for ax in (left, right):
         ax.legend(fontsize=8)
     fig.tight_layout()

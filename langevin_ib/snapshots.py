@@ -2,7 +2,9 @@
 each chain (:func:`langevin_ib.runner.simulate`): the Stein statistics (:mod:`langevin_ib.stein`)
 of every model with a group action, and for every rescaling model whose strength is histogrammed
 the full-conditional PIT of the strengths on level sets of χ (:mod:`langevin_ib.conditionals`)
-and, with weight decay, with χ integrated over the fibre (:mod:`langevin_ib.fibre`).
+and, with weight decay, with χ integrated over the fibre (:mod:`langevin_ib.fibre`), and of the
+balance ratio of a pair that the model observes (:mod:`langevin_ib.balance`), and for projected
+chains the singular values on the GL(r) slice (:mod:`langevin_ib.singular_modes`).
 The runner concatenates them per chain in the order of :func:`plan`."""
 
 from __future__ import annotations
@@ -11,19 +13,23 @@ from typing import Callable
 
 import numpy as np
 
-from langevin_ib import conditionals, fibre, integrators, stein
+from langevin_ib import balance, conditionals, fibre, integrators, singular_modes, stein
 from langevin_ib.histograms import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.runner import RunResult
 
 
-FORMS = {"conditional": conditionals.LEVEL_SET, "fibre": fibre.MARGINAL}
+FORMS = {"conditional": conditionals.LEVEL_SET, "fibre": fibre.MARGINAL, "balance": balance.MARGINAL,
+         "singular": singular_modes.ON_SLICE}
 
 
-def _strength_binning(config: dict, model: Model) -> Binning | None:
-    if model.chain is None or model.chain.observable not in config["observables"]:
+def binning(config: dict, model: Model, form: conditionals.Form) -> Binning | None:
+    """The binning of the observable that ``form``'s variable is read against; None if not histogrammed."""
+    chain = getattr(model, form.variable.source)
+    name = None if chain is None else form.variable.observable(chain)
+    if name not in config["observables"]:
         return None
-    b = config["observables"][model.chain.observable]
+    b = config["observables"][name]
     return Binning(b["min"], b["max"], b["bins"])
 
 
@@ -34,19 +40,19 @@ def plan(config: dict, model: Model) -> dict[str, tuple[Callable, int]]:
     dyn = config["dynamics"]
     out = {"stein": (stein.statistic(model, dyn["temperature"], dyn["weight_decay"]),
                      len(stein.HYPOTHESES) * len(stein.FIELDS))}
-    binning = _strength_binning(config, model)
-    if binning is None:
-        return out
+    constrained = dyn["integrator"] in integrators.CONSTRAINED
+    applies = {"any": True, "weight_decayed": dyn["weight_decay"] > 0 and not constrained, "projected": constrained}
     for name, form in FORMS.items():
-        if form is fibre.MARGINAL and (dyn["weight_decay"] <= 0 or dyn["integrator"] in integrators.CONSTRAINED):
-            continue  # no marginal over the fibre without weight decay, nor for chains held at χ = 0
-        pit = conditionals.statistic(model, dyn["temperature"], dyn["weight_decay"], binning, form)
-        out[name] = (lambda key, params, pit=pit: pit(params), conditionals.width(binning.bins, form))
+        bins = binning(config, model, form)
+        if bins is None or not applies[form.chains]:
+            continue
+        pit = conditionals.statistic(model, dyn["temperature"], dyn["weight_decay"], bins, form)
+        out[name] = (lambda key, params, pit=pit: pit(params), conditionals.width(bins.bins, form))
     return out
 
 
 def tests(config: dict, model: Model, planned: dict, result: RunResult) -> tuple[dict, dict]:
-    """({"stein": …, "conditional": …, "fibre": …} summaries, arrays for histograms.npz) of a run
+    """({"stein": …, and one entry per key of FORMS} summaries, arrays for histograms.npz) of a run
     that evaluated ``planned`` (:func:`plan`); None where nothing ran."""
     out, arrays = {"stein": None, **{name: None for name in FORMS}}, {}
     if result.chain_statistics is None or result.statistic_snapshots == 0:
@@ -59,13 +65,13 @@ def tests(config: dict, model: Model, planned: dict, result: RunResult) -> tuple
         if name == "stein":
             out[name] = stein.tests(sums, result.statistic_snapshots, alive, analysis["significance"])
         else:
-            binning = _strength_binning(config, model)
+            bins = binning(config, model, FORMS[name])
             out[name], pit_arrays = conditionals.tests(
-                sums, alive, config["run"]["chain_groups"], binning, analysis["significance"],
+                sums, alive, config["run"]["chain_groups"], bins, analysis["significance"],
                 analysis["min_expected"], FORMS[name])
             arrays.update({f"{name}_{k}": v for k, v in pit_arrays.items()})
             if name == "fibre":
                 dyn = config["dynamics"]
                 out[name]["quadrature_error_log_density"] = fibre.quadrature_error(
-                    model, dyn["temperature"], dyn["weight_decay"], binning)
+                    model, dyn["temperature"], dyn["weight_decay"], bins)
     return out, arrays

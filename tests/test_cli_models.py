@@ -50,19 +50,25 @@ def test_model_configs_run_end_to_end(name, tmp_path):
     stein = summary["stein"]
     assert stein["snapshots_per_chain"] == 2 and stein["chains"] + sum(stein["left_out"].values()) == 64
     assert all(np.isfinite(h["t_squared"]) for h in stein["hypotheses"].values()), stein
-    for test in ("conditional", "fibre"):  # every zoo config has weight decay, so both forms run
+    # every zoo config has weight decay, so both strength forms run; only the ReLU pairs observe a balance ratio
+    planned = ("conditional", "fibre", "balance") if name == "relu" else ("conditional", "fibre")
+    for test in planned:
         pit = summary[test]
         assert pit["samples"] > 0 and (tmp_path / f"{test}.png").is_file(), (test, pit)
         assert all(np.isfinite(h["statistic"]) for h in pit["hypotheses"].values()), (test, pit)
+    assert all(summary[test] is None for test in ("balance", "singular") if test not in planned)
     assert summary["fibre"]["quadrature_error_log_density"] < 1e-3
 
 
-@pytest.mark.parametrize("name", ["hadamard_projected", "matrix_factorisation_projected"])
-def test_projected_configs_run_end_to_end(name, tmp_path):
-    """The constrained runs stay on χ = 0 and write the level-set tests; the fibre form needs the
-    unconstrained measure, so it is not planned for them."""
+@pytest.mark.parametrize("name, test", [("hadamard_projected", "conditional"), ("matrix_factorisation_projected", "conditional"),
+                                        ("matrix_factorisation_gl_projected", "singular")])
+def test_projected_configs_run_end_to_end(name, test, tmp_path):
+    """The constrained runs stay on χ = 0 and write the level-set tests of their strengths (rescaling
+    chains) or singular values (the GL(r) slice); the fibre and balance forms need the unconstrained
+    measure, so they are not planned for them."""
     assert cli.main(["run", f"configs/{name}.yaml", "--quiet", "--out", str(tmp_path), *SMALL]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["fibre"] is None and summary["conditional"]["samples"] > 0 and summary["divergence"]["diverged"] == 0
+    assert summary["fibre"] is None and summary["balance"] is None and summary["divergence"]["diverged"] == 0
+    assert summary[test]["samples"] > 0 and (tmp_path / f"{test}.png").is_file()
     chi = np.load(tmp_path / "histograms.npz")
     assert chi["chi_underflow"].sum() == 0 and chi["chi_overflow"].sum() == 0  # every χ within ±0.01

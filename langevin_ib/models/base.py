@@ -11,6 +11,8 @@ from which the geometry module derives χ, G_χ and the correction by autodiff, 
 histogrammed q is only a summary of it.
 A rescaling model (:mod:`langevin_ib.models.rescaling`) also gives its ``chain`` of factors, from
 which :mod:`langevin_ib.conditionals` tests each copy's strength under its full conditional.
+A GL(r)-type symmetry whose slice makes the copies of a pair the orthogonal singular modes of the
+quotient (U = P√Σ, V = Q√Σ) gives that pair as ``modes``, for :mod:`langevin_ib.singular_modes`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Model(NamedTuple):
     group: GroupAction | None = None
     quotient_map: Callable[[Params], jax.Array] | None = None
     chain: Any = None  # rescaling.RescalingChain of a rescaling symmetry
+    modes: Any = None  # rescaling.RescalingChain whose copies are the singular modes on the slice
 
     def potential(self, weight_decay: float) -> Callable[[Params], jax.Array]:
         """U = L + (λ/2)|θ|², the potential the dynamics sample."""

@@ -15,7 +15,8 @@ a ∈ gl(r), instead. Its canonical χ would vanish identically on the antisymme
 model supplies χ = (½(UᵀU − VᵀV) on and above the diagonal, (UᵀU + VᵀV) above it): the slice
 UᵀU = VᵀV diagonal, i.e. U = P√Σ, V = Q√Σ from the SVD UVᵀ = PΣQᵀ (the singular-mode slice of
 eq. 58), transverse where the singular values are distinct. The orbit Gram is the Kronecker sum
-H = UᵀU ⊕ VᵀV, so det H = Π_{i,j}(σ_i + σ_j) on that slice. The quotient chart is UVᵀ itself.
+H = UᵀU ⊕ VᵀV, so det H = Π_{i,j}(σ_i + σ_j) on that slice. The quotient chart is UVᵀ itself; the
+columns of U and V are declared as the singular ``modes`` (:mod:`langevin_ib.singular_modes`).
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
 
     if cfg["symmetry"] == "general_linear":
         return Model(init, loss, observe, quotient="sigma", symmetry="chi", group=general_linear(rank),
-                     quotient_map=lambda params: params["U"] @ params["V"].T)
+                     quotient_map=lambda params: params["U"] @ params["V"].T,
+                     modes=rescaling.pair("U", "V", rank, up_axis=1, down_axis=1, observable="sigma"))
     return Model(init, loss, observe, quotient="sigma", symmetry="chi",
                  **rescaling.declare(rescaling.pair("U", "V", rank, up_axis=1, down_axis=1)),
                  quotient_map=rank_one_terms)

@@ -61,5 +61,5 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
                 "chi": 0.5 * (row_norm**2 - params["v"] ** 2)}
 
     return Model(init, loss, observe, quotient="strength", symmetry="chi",
-                 **rescaling.declare(rescaling.pair("W", "v", cfg["hidden"], up_axis=0, down_axis=0)),
+                 **rescaling.declare(rescaling.pair("W", "v", cfg["hidden"], up_axis=0, down_axis=0, balance="ratio")),
                  quotient_map=lambda params: params["v"][:, None] * params["W"])

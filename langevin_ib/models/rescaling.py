@@ -17,7 +17,8 @@ class RescalingChain(NamedTuple):
     """``factors(params)``: k arrays (copies, p_a), the factors of every copy; ``scale(params,
     scales)``: params with factor a of copy j multiplied by scales[a, j]; ``observable``: the name
     under which the model observes the strength s = Π_a |f_a|, or, if ``signed`` (scalar factors),
-    the product itself."""
+    the product itself; ``balance``: for a pair, the name under which it observes the balance ratio
+    |f_2|/|f_1| (an orbit coordinate, :mod:`langevin_ib.balance`), or None."""
 
     factors: Callable[[dict], tuple]
     scale: Callable[[dict, jax.Array], dict]
@@ -25,6 +26,7 @@ class RescalingChain(NamedTuple):
     copies: int
     observable: str = "strength"
     signed: bool = False
+    balance: str | None = None
 
 
 def action(chain: RescalingChain) -> GroupAction:
@@ -45,8 +47,9 @@ def _along(factors: jax.Array, ndim: int, axis: int) -> jax.Array:
 
 
 def pair(up: str, down: str, copies: int, up_axis: int = -1, down_axis: int = -1, observable: str = "strength",
-         signed: bool = False) -> RescalingChain:
-    """params[up] and params[down] scaled by e^{a_j} and e^{−a_j}, copy j indexed along the given axes."""
+         signed: bool = False, balance: str | None = None) -> RescalingChain:
+    """params[up] and params[down] scaled by e^{a_j} and e^{−a_j}, copy j indexed along the given axes;
+    ``balance`` names the observable |down_j|/|up_j|, if the model histograms it."""
 
     def factors(params: dict) -> tuple:
         take = lambda name, axis: jnp.moveaxis(params[name], axis, 0).reshape(copies, -1)
@@ -58,7 +61,7 @@ def pair(up: str, down: str, copies: int, up_axis: int = -1, down_axis: int = -1
         scaled[down] = params[down] * _along(scales[1], params[down].ndim, down_axis)
         return scaled
 
-    return RescalingChain(factors, scale, 2, copies, observable, signed)
+    return RescalingChain(factors, scale, 2, copies, observable, signed, balance)
 
 
 def declare(chain: RescalingChain) -> dict:
