@@ -1,16 +1,20 @@
 """Is a Stein rejection the chains' fault or the test's? Exact draws of the geometric level-set law of
 θ = u₁⋯u_k (deep_scalar, one copy), on the level sets of χ that a run's chains reached, scored by the
-same Stein statistic and Hotelling test as the run.
+same Stein statistic and Hotelling test as the run, then moved by the config's dynamics and scored again.
 
     python scripts/stein_calibration.py configs/deep_scalar.yaml dynamics.weight_decay=0.0
+    python scripts/stein_calibration.py configs/deep_scalar.yaml dynamics.weight_decay=0.0 \
+        --evolve 800 --evolve-step-size 0.0025
 
 For one copy the level set of χ through a chain is a curve (r_a² = y + E_a, E_a ≥ 0 fixed) that
 crosses θ = 0 where the factor with E_a = 0 changes sign. Along it, in the signed product θ, the
 geometric law is e^{−U/T}/(θ² Σ_a r_a^{−2}) (langevin_ib.conditionals), drawn here by inverting its
 CDF on a grid; the other factors' signs are uniform. Each chain gets ``--draws`` independent draws
-on its final level set, summed like the run's snapshots. If the test rejects these exact draws as it
-rejects the run, it is miscalibrated there; if it accepts them, the run's chains are not at
-equilibrium on their level sets.
+on its final level set, summed like the run's snapshots, and the full-conditional PIT checks the
+sampler. If the test rejects these exact draws, it is miscalibrated there. If it accepts them but
+rejects them again after ``--evolve`` steps of the dynamics, the dynamics do not keep the geometric
+law on those level sets; ``--evolve-step-size`` tells discretisation from anything else.
+(README, "What the Stein tests found": without weight decay it is discretisation.)
 """
 
 from __future__ import annotations
