@@ -26,7 +26,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from langevin_ib.conditionals import Form, Variable
+from langevin_ib.conditionals import Form, Variable, strengths
 from langevin_ib.histograms import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.models.rescaling import RescalingChain
@@ -50,7 +50,7 @@ def log_densities(model: Model, temperature: float, weight_decay: float, binning
     def fn(params: dict, copy: jax.Array, ratio: jax.Array) -> jax.Array:
         factors = chain.factors(params)
         first, second = (int(f.shape[1]) for f in factors)  # static: p_1, p_2
-        strength = jnp.prod(jnp.stack([jnp.linalg.norm(f[copy]) for f in factors]))
+        strength = strengths(chain, params)[0][copy]
         squared_radius = strength * (ratio + 1.0 / ratio)  # r_1² + r_2² = det G_χ of the pair
         confinement = -0.5 * weight_decay * squared_radius / temperature
         geometric = confinement + (0.5 * (second - first) - 1.0) * jnp.log(ratio)

@@ -123,7 +123,7 @@ def run_and_write(config: dict, out: Path, progress: bool = True) -> dict:
     plots.plot_fits(out / "density.png", comparisons, fits, result.binnings, result.histograms.counts)
     for name, form in snapshots.FORMS.items():
         if snapshot_tests[name] is not None:
-            observable = form.variable.observable(getattr(model, form.variable.source))
+            observable = snapshots.observable(model, form)
             plots.plot_conditional(out / f"{name}.png", snapshot_tests[name], snapshot_arrays,
                                    result.binnings[observable].edges, observable, name, form)
     if len(result.chi_trace["step"]):

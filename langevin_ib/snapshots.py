@@ -23,10 +23,15 @@ FORMS = {"conditional": conditionals.LEVEL_SET, "fibre": fibre.MARGINAL, "balanc
          "singular": singular_modes.ON_SLICE}
 
 
+def observable(model: Model, form: conditionals.Form) -> str | None:
+    """The name of the observable that ``form``'s variable is read against; None if the model has none."""
+    chain = getattr(model, form.variable.source)
+    return None if chain is None else form.variable.observable(chain)
+
+
 def binning(config: dict, model: Model, form: conditionals.Form) -> Binning | None:
     """The binning of the observable that ``form``'s variable is read against; None if not histogrammed."""
-    chain = getattr(model, form.variable.source)
-    name = None if chain is None else form.variable.observable(chain)
+    name = observable(model, form)
     if name not in config["observables"]:
         return None
     b = config["observables"][name]

@@ -64,6 +64,13 @@ def exact_draws(model, chi_offsets: np.ndarray, temperature: float, weight_decay
     return out
 
 
+def stein_per_sample(model, temperature: float, weight_decay: float, keys: jax.Array, samples: dict) -> np.ndarray:
+    """(samples, width) Stein statistics, one sample at a time as the runner maps chains: batched CPU
+    LAPACK calls can deadlock a 2-thread pool."""
+    statistic = stein.statistic(model, temperature, weight_decay)
+    return np.asarray(jax.jit(lambda k, p: jax.lax.map(lambda x: statistic(*x), (k, p)))(keys, samples), np.float64)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config")
@@ -89,13 +96,11 @@ def main() -> None:
     offsets = squared - squared.min(axis=1, keepdims=True)
     draws = exact_draws(model, offsets, dyn["temperature"], dyn["weight_decay"], args.draws, tuple(args.span),
                         np.random.default_rng(args.seed))
-    statistic = stein.statistic(model, dyn["temperature"], dyn["weight_decay"])
-    # one sample at a time, as the runner does: batched CPU LAPACK calls can deadlock a 2-thread pool
-    stein_of = jax.jit(lambda k, p: jax.lax.map(lambda x: statistic(*x), (k, p)))
     keys = jax.random.split(jax.random.key(args.seed), draws.shape[0] * args.draws)
     dtype = result.final_state.integrator.position["u"].dtype
     samples = {"u": jnp.asarray(draws.reshape(-1, draws.shape[2])[:, :, None], dtype)}
-    per_draw = np.asarray(stein_of(keys, samples), np.float64).reshape(draws.shape[0], args.draws, -1)
+    per_draw = stein_per_sample(model, dyn["temperature"], dyn["weight_decay"], keys, samples)
+    per_draw = per_draw.reshape(draws.shape[0], args.draws, -1)  # (chains, draws, width)
     exact = stein.tests(per_draw.sum(axis=1), args.draws, np.ones(per_draw.shape[0], bool), significance)
     # the same draws under the full-conditional PIT (no Stein field, no derivative): checks the sampler
     binning = snapshots.binning(config, model, conditionals.LEVEL_SET)
@@ -118,11 +123,11 @@ def main() -> None:
     means = per_draw.sum(axis=1)[:, 0] / args.draws  # geometric, first field
     centred = means - means.mean()
     print(f"exact draws, geometric field 1 per-chain means: kurtosis {np.mean(centred**4) / np.mean(centred**2)**2:.1f}")
-    # the config's dynamics started from the exact draws: does the conditional law on the level sets stay geometric?
     # the loss Hessian's large eigenvalue near θ*, |∇θ|² = Σ_a Π_{b≠a} u_b², grows with the imbalance
     stiffness = np.sum((np.prod(factors, axis=1, keepdims=True) / factors) ** 2, axis=1)
     print("η·|∇θ|² at the end of the run: median {:.3g}, 90% {:.3g}, 99% {:.3g}".format(
         *(dyn["step_size"] * np.quantile(stiffness, [0.5, 0.9, 0.99]))))
+    # the config's dynamics started from the exact draws: does the conditional law on the level sets stay geometric?
     step_size = args.evolve_step_size or dyn["step_size"]
     integrator = integrators.REGISTRY[dyn["integrator"]](jax.vmap(jax.grad(model.potential(dyn["weight_decay"]))),
                                                         dyn["temperature"], step_size)
@@ -131,7 +136,8 @@ def main() -> None:
         advance = jax.jit(lambda state, k: jax.lax.scan(lambda s, kk: (integrator.step(kk, s), None), state,
                                                         jax.random.split(k, steps))[0])
         moved = integrator.position(advance(integrator.init(key, samples), jax.random.fold_in(key, 1)))
-        evolved = stein.tests(np.asarray(stein_of(keys, moved), np.float64), 1, np.ones(len(keys), bool), significance)
+        evolved = stein.tests(stein_per_sample(model, dyn["temperature"], dyn["weight_decay"], keys, moved), 1,
+                              np.ones(len(keys), bool), significance)
         print(f"exact draws after {steps} steps of η = {step_size} ({len(keys)} samples, one snapshot each): " + ", ".join(
             f"{h} z = {max(r['z'].values(), key=abs):.1f} (p = {r['p_value']:.3g})" for h, r in evolved["hypotheses"].items()))
 

@@ -12,7 +12,6 @@ from langevin_ib.histograms import Binning
 from langevin_ib.models import matrix_factorisation
 
 
-
 @pytest.fixture(autouse=True)
 def float64():
     """Differences of log-Jacobians to 1e-8 need float64; restored after (runs set it per config)."""

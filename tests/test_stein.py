@@ -113,10 +113,9 @@ def test_stein_is_calibrated_on_exact_draws_on_unbalanced_level_sets():
     squared = draws**2
     np.testing.assert_allclose(squared - squared.min(axis=2, keepdims=True), np.repeat(offsets[:, None], 8, 1),
                                atol=1e-4 * (1 + offsets.max()))
-    statistic = stein.statistic(model, 0.1, 0.0)
     samples = {"u": jnp.asarray(draws.reshape(-1, 3)[:, :, None], jnp.float32)}
     keys = jax.random.split(jax.random.key(0), samples["u"].shape[0])
-    values = np.asarray(jax.jit(lambda k, p: jax.lax.map(lambda x: statistic(*x), (k, p)))(keys, samples), np.float64)
+    values = script.stein_per_sample(model, 0.1, 0.0, keys, samples)
     out = stein.tests(values.reshape(1024, 8, -1).sum(axis=1), 8, np.ones(1024, bool), 0.01)["hypotheses"]
     assert out["geometric"]["consistent"], out["geometric"]
     assert out["naive"]["p_value"] < 1e-6 and out["projected"]["p_value"] < 1e-6, out
