@@ -47,7 +47,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if summary[test]:
             pit = summary[test]
             print(f"{test}: PIT of {pit['samples']} values of the {form.variable.name} under their full conditionals "
-                  f"{form.condition} (out of range: {pit['out_of_range']}; left out: {pit['left_out']['diverged']} diverged, "
+                  f"{form.condition} (out of range: {pit['out_of_range']}; conditional undefined: {pit['undefined']}; "
+                  f"left out: {pit['left_out']['diverged']} diverged, "
                   f"{pit['left_out']['non_finite']} non-finite)")
             for name, r in pit["hypotheses"].items():
                 print(f"  {name:10s} X2/c = {r['statistic']:.1f} on {r['dof']:.1f} dof, z = {r['z']:.1f}, "

@@ -105,8 +105,10 @@ class Form(NamedTuple):
     """A family of full conditionals of one variable: hypothesis names, the summary's description, what
     the variable is conditioned on (for printed and plotted titles),
     ``log_densities(model, temperature, weight_decay, binning) -> fn(params, copy, value) -> (hypotheses,)``,
-    the :class:`Variable`, and the runs it applies to (``chains``): ``any``; ``weight_decayed``, free
-    chains with weight decay, where χ is integrated out; ``projected``, chains held on the slice."""
+    the :class:`Variable`, the runs it applies to (``chains``): ``any``; ``weight_decayed``, free
+    chains with weight decay, where χ is integrated out; ``projected``, chains held on the slice;
+    ``supports(model)``, whether it is built for that model's shapes; and ``error(model, temperature,
+    weight_decay, binning)``, the estimated error of its log densities where they come from quadrature."""
 
     hypotheses: tuple[str, ...]
     description: str
@@ -114,6 +116,8 @@ class Form(NamedTuple):
     log_densities: Callable
     variable: Variable = STRENGTH
     chains: str = "any"
+    supports: Callable = lambda model: True
+    error: Callable | None = None
 
 
 def log_densities(model: Model, temperature: float, weight_decay: float) -> Callable:
@@ -154,7 +158,10 @@ def statistic(model: Model, temperature: float, weight_decay: float, binning: Bi
               form: Form = LEVEL_SET) -> Callable:
     """``fn(params) -> (width,)`` per chain: for each hypothesis of ``form`` the PIT counts
     (PIT_BINS) and the conditional bin probabilities of the form's variable s summed over copies
-    (bins), then the empirical in-range counts of s (bins) and the out-of-range count (1)."""
+    (bins), then the empirical in-range counts of s (bins), the out-of-range count (1) and the count
+    of in-range values whose conditional is undefined (1): a NaN log density, which a form returns
+    where what it holds fixed lies outside what it tabulated. Leaving those out selects on the
+    conditioning variables only, which keeps the PIT of the rest uniform."""
     chain, count = getattr(model, form.variable.source), len(form.hypotheses)
     log_density = form.log_densities(model, temperature, weight_decay, binning)
     edges = np.asarray(binning.edges, float)
@@ -163,12 +170,14 @@ def statistic(model: Model, temperature: float, weight_decay: float, binning: Bi
         linear = jnp.linspace(lo, hi, binning.bins * LINEAR_NODES_PER_BIN + 1)
         nodes = jnp.sort(jnp.concatenate([linear, jnp.geomspace(lo, hi, LOG_NODES), jnp.clip(strength, lo, hi)[None]]))
         logs = jax.vmap(lambda s: log_density(params, copy, s))(nodes)  # (nodes, hypotheses)
+        defined = ~jnp.isnan(logs).any()
         weights = jnp.exp(logs - logs.max(axis=0, keepdims=True))
         cumulative = jnp.concatenate([jnp.zeros((1, count), nodes.dtype),
                                       jnp.cumsum(0.5 * (weights[1:] + weights[:-1]) * jnp.diff(nodes)[:, None], axis=0)])
         cdf = lambda x: jax.vmap(lambda column: jnp.interp(x, nodes, column / column[-1]), 1, -1)(cumulative)
         pit = cdf(strength)  # (hypotheses,)
         in_range = (strength >= lo) & (strength <= hi)
+        counted = in_range & defined
         pit_counts = jax.nn.one_hot(jnp.clip(jnp.floor(pit * PIT_BINS), 0, PIT_BINS - 1).astype(int), PIT_BINS)
         # bins of the observable σ·s, each read on this copy's branch
         branch_edges = jnp.clip(jnp.where(sign > 0, edges, -edges[::-1]), lo, hi)
@@ -176,9 +185,10 @@ def statistic(model: Model, temperature: float, weight_decay: float, binning: Bi
         masses = jnp.where(sign > 0, masses, masses[::-1])
         observable = sign * strength
         index = jnp.searchsorted(edges, observable, side="right") - 1
-        empirical = jnp.where(in_range, jax.nn.one_hot(index, binning.bins), 0.0)
-        per_hypothesis = jnp.where(in_range, jnp.concatenate([pit_counts, masses.T], axis=1), 0.0)  # (hyp., PIT + bins)
-        return jnp.concatenate([per_hypothesis.reshape(-1), empirical, (~in_range)[None].astype(nodes.dtype)])
+        empirical = jnp.where(counted, jax.nn.one_hot(index, binning.bins), 0.0)
+        per_hypothesis = jnp.where(counted, jnp.concatenate([pit_counts, masses.T], axis=1), 0.0)  # (hyp., PIT + bins)
+        return jnp.concatenate([per_hypothesis.reshape(-1), empirical,
+                                jnp.stack([~in_range, in_range & ~defined]).astype(nodes.dtype)])
 
     def fn(params: dict) -> jax.Array:
         strength, sign = form.variable.values(chain, params)
@@ -192,7 +202,7 @@ def statistic(model: Model, temperature: float, weight_decay: float, binning: Bi
 
 def width(bins: int, form: Form = LEVEL_SET) -> int:
     """Length of one chain's statistic vector."""
-    return len(form.hypotheses) * (PIT_BINS + bins) + bins + 1
+    return len(form.hypotheses) * (PIT_BINS + bins) + bins + 2
 
 
 def tests(sums: np.ndarray, alive: np.ndarray, groups: int, binning: Binning, significance: float,
@@ -209,11 +219,12 @@ def tests(sums: np.ndarray, alive: np.ndarray, groups: int, binning: Binning, si
     group_of = np.arange(sums.shape[0]) % groups
     grouped = np.stack([sums[kept & (group_of == g)].sum(axis=0) for g in range(groups)]).astype(np.float64)
     per_hypothesis = grouped[:, : len(hypotheses) * (PIT_BINS + bins)].reshape(groups, len(hypotheses), PIT_BINS + bins)
-    empirical = grouped[:, len(hypotheses) * (PIT_BINS + bins): -1]
+    empirical = grouped[:, len(hypotheses) * (PIT_BINS + bins): -2]
     uniform = np.full(PIT_BINS, 1.0 / PIT_BINS)
     out = {
         "description": form.description,
-        "chains": int(kept.sum()), "samples": int(empirical.sum()), "out_of_range": int(grouped[:, -1].sum()),
+        "chains": int(kept.sum()), "samples": int(empirical.sum()), "out_of_range": int(grouped[:, -2].sum()),
+        "undefined": int(grouped[:, -1].sum()),
         "left_out": {"diverged": int((~alive).sum()), "non_finite": int((alive & ~finite).sum())},
         "hypotheses": {h: goodness_of_fit.pearson_test(per_hypothesis[:, i, :PIT_BINS], uniform,
                                                         significance=significance, min_expected=min_expected)

@@ -121,4 +121,5 @@ MARGINAL = Form(
     "χ integrated out over the fibre of s (directions and all other parameters held), tested for uniformity",
     "with χ integrated over the fibre",
     log_densities,
-    chains="weight_decayed")
+    chains="weight_decayed",
+    error=quadrature_error)

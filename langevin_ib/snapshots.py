@@ -3,8 +3,9 @@ each chain (:func:`langevin_ib.runner.simulate`): the Stein statistics (:mod:`la
 of every model with a group action, and for every rescaling model whose strength is histogrammed
 the full-conditional PIT of the strengths on level sets of χ (:mod:`langevin_ib.conditionals`)
 and, with weight decay, with χ integrated over the fibre (:mod:`langevin_ib.fibre`), and of the
-balance ratio of a pair that the model observes (:mod:`langevin_ib.balance`), and for projected
-chains the singular values on the GL(r) slice (:mod:`langevin_ib.singular_modes`).
+balance ratio of a pair that the model observes (:mod:`langevin_ib.balance`), and the singular
+values of a GL(r) model: on the slice for projected chains (:mod:`langevin_ib.singular_modes`), with
+the fibre integrated out for free rank-2 chains with weight decay (:mod:`langevin_ib.singular_fibre`).
 The runner concatenates them per chain in the order of :func:`plan`."""
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from typing import Callable
 
 import numpy as np
 
-from langevin_ib import balance, conditionals, fibre, integrators, singular_modes, stein
+from langevin_ib import balance, conditionals, fibre, integrators, singular_fibre, singular_modes, stein
 from langevin_ib.histograms import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.runner import RunResult
 
 
 FORMS = {"conditional": conditionals.LEVEL_SET, "fibre": fibre.MARGINAL, "balance": balance.MARGINAL,
-         "singular": singular_modes.ON_SLICE}
+         "singular": singular_modes.ON_SLICE, "singular_fibre": singular_fibre.MARGINAL}
 
 
 def observable(model: Model, form: conditionals.Form) -> str | None:
@@ -49,7 +50,7 @@ def plan(config: dict, model: Model) -> dict[str, tuple[Callable, int]]:
     applies = {"any": True, "weight_decayed": dyn["weight_decay"] > 0 and not constrained, "projected": constrained}
     for name, form in FORMS.items():
         bins = binning(config, model, form)
-        if bins is None or not applies[form.chains]:
+        if bins is None or not applies[form.chains] or not form.supports(model):
             continue
         pit = conditionals.statistic(model, dyn["temperature"], dyn["weight_decay"], bins, form)
         out[name] = (lambda key, params, pit=pit: pit(params), conditionals.width(bins.bins, form))
@@ -75,8 +76,8 @@ def tests(config: dict, model: Model, planned: dict, result: RunResult) -> tuple
                 sums, alive, config["run"]["chain_groups"], bins, analysis["significance"],
                 analysis["min_expected"], FORMS[name])
             arrays.update({f"{name}_{k}": v for k, v in pit_arrays.items()})
-            if name == "fibre":
+            if FORMS[name].error is not None:
                 dyn = config["dynamics"]
-                out[name]["quadrature_error_log_density"] = fibre.quadrature_error(
+                out[name]["quadrature_error_log_density"] = FORMS[name].error(
                     model, dyn["temperature"], dyn["weight_decay"], bins)
     return out, arrays

@@ -53,7 +53,7 @@ def test_exact_gibbs_samples_pass_geometric_and_reject_the_others(form):
     sums = np.asarray(statistic({"U": jnp.asarray(u[:, :, None], jnp.float32), "V": jnp.asarray(v[:, :, None], jnp.float32)}))
     summary, arrays = conditionals.tests(sums, np.ones(CHAINS, bool), GROUPS, binning, 0.01, 5.0, form)
     fits = summary["hypotheses"]
-    assert summary["samples"] + summary["out_of_range"] == CHAINS
+    assert summary["undefined"] == 0 and summary["samples"] + summary["out_of_range"] == CHAINS
     assert fits["geometric"]["verdict"] == "consistent", fits["geometric"]
     assert all(fits[h]["p_value"] < 1e-6 for h in form.hypotheses if h != "geometric"), fits
     # the conditionals averaged over samples are each hypothesis' predicted histogram: same total as the data

@@ -18,7 +18,8 @@ class RescalingChain(NamedTuple):
     scales)``: params with factor a of copy j multiplied by scales[a, j]; ``observable``: the name
     under which the model observes the strength s = Π_a |f_a|, or, if ``signed`` (scalar factors),
     the product itself; ``balance``: for a pair, the name under which it observes the balance ratio
-    |f_2|/|f_1| (an orbit coordinate, :mod:`langevin_ib.balance`), or None."""
+    |f_2|/|f_1| (an orbit coordinate, :mod:`langevin_ib.balance`), or None; ``with_factors(params,
+    factors)``: params with the factors replaced (the inverse of ``factors``), where given."""
 
     factors: Callable[[dict], tuple]
     scale: Callable[[dict, jax.Array], dict]
@@ -27,6 +28,7 @@ class RescalingChain(NamedTuple):
     observable: str = "strength"
     signed: bool = False
     balance: str | None = None
+    with_factors: Callable[[dict, tuple], dict] | None = None
 
 
 def action(chain: RescalingChain) -> GroupAction:
@@ -61,7 +63,14 @@ def pair(up: str, down: str, copies: int, up_axis: int = -1, down_axis: int = -1
         scaled[down] = params[down] * _along(scales[1], params[down].ndim, down_axis)
         return scaled
 
-    return RescalingChain(factors, scale, 2, copies, observable, signed, balance)
+    def with_factors(params: dict, new: tuple) -> dict:
+        replaced = dict(params)
+        for name, axis, f in ((up, up_axis, new[0]), (down, down_axis, new[1])):
+            moved = jnp.moveaxis(params[name], axis, 0)
+            replaced[name] = jnp.moveaxis(f.reshape(moved.shape), 0, axis)
+        return replaced
+
+    return RescalingChain(factors, scale, 2, copies, observable, signed, balance, with_factors)
 
 
 def declare(chain: RescalingChain) -> dict:

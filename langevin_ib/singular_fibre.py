@@ -1,0 +1,196 @@
+"""Full conditionals of the singular values of X = UVᵀ (rank 2) under the weight-decayed Gibbs measure,
+the GL(2) fibre integrated out: the marginal form of the prediction (THEORY.md §4b) in the
+singular values, for free chains (paper eqs. 54–58 give the slice form, :mod:`singular_modes`).
+
+With U = L(UVᵀ) + (λ/2)(‖U‖² + ‖V‖²), the law of X is e^{−L(X)/T} times the law of UVᵀ under the
+prior alone, U (n × 2) and V (p × 2) with independent N(0, c) entries, c = T/λ. That prior is
+invariant under X ↦ O₁XO₂ᵀ, so in SVD coordinates (σ, P, Q) it is π(σ) dσ dP dQ, and holding the
+singular vectors and the other singular value, σ_j has density e^{−L/T} π(σ). The squared singular
+values x = σ² are the eigenvalues of UᵀU·VᵀV, a product of independent Wisharts W₂(n, c)·W₂(p, c).
+Given the eigenvalues a of UᵀU, VᵀV seen through (UᵀU)^{1/2} is W₂(p, c·diag a), whose eigenvalue
+density carries an average over O(2) that for 2 × 2 is a Bessel I₀ (Muirhead 1982, Thm 3.2.18), so
+
+    π_x(x) ∝ (x₁x₂)^{(p−3)/2} |x₁ − x₂| K(x),
+    K(x) = ∫∫ (a₁a₂)^{(n−3−p)/2} |a₁ − a₂| e^{−(a₁+a₂)/2c} e^{−S(1/a₁+1/a₂)/4c} I₀(D(1/a₁−1/a₂)/4c) da,
+
+S = x₁ + x₂, D = x₁ − x₂. Holding P, Q and the other singular value, the density of σ_j is
+
+- ``geometric``  e^{−L/T} π_x(σ²)·σ_j: the exact conditional (the GL(2) orbit and the weight decay
+  integrated out; no closed form, K is tabulated);
+- ``naive``      e^{−L/T} σ_j^{n+p−4}|σ_1² − σ_2²|: Gibbs flat in the quotient chart X (the rank-2
+  Lebesgue measure), regulariser ignored;
+- ``slice``      e^{−(L + λΣσ)/T} σ_j^{(n+p−6)/2}: every chain on the singular-mode slice with the
+  geometric level-set density there (:mod:`singular_modes`), where (λ/2)|θ|² = λΣσ.
+
+K is a trapezoid sum in (u, w) with a₂ = e^u, a₁ = e^u(1 + e^w) and the mirror half by symmetry: the
+|a₁ − a₂| kink becomes the smooth factor e^{u+w}, every factor decays double-exponentially, and the
+trapezoid rule converges exponentially in 1/STEP. The exponent is written without cancellation,
+−S(b₁+b₂)/4c + |D(b₁−b₂)|/4c = −(b₁x_{(1)} + b₂x_{(2)})/2c with b = 1/a and x ordered against b, and
+I₀ through i0e. log K is tabulated on a square grid in (log x₁, log x₂) and interpolated by cubic convolution;
+the error estimate compares the interpolated table, at the centres of its cells, with quadrature there
+at half the step. Moving σ_j to t changes U to U + (t/σ_j − 1)p_j p_jᵀU, which keeps P, Q and the
+other singular value (U = PB, so UVᵀ = P·diag(t/σ_j)·ΣQᵀ). Rank 1 is the strength's fibre form
+(:mod:`fibre`); for rank ≥ 3 the O(r) average has no closed form and the form is not offered.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from langevin_ib.conditionals import Form, Variable, strength_range
+from langevin_ib.histograms import Binning
+from langevin_ib.models.base import Model
+
+HYPOTHESES = ("geometric", "naive", "slice")
+RANK = 2
+STEP = 0.2  # quadrature step in (u, w); the peak in u narrows like x^{−1/4}: at σ ≈ 30, 0.3 was 0.01
+# off and 0.2 is 2e-5 off the limit (halving the step: tests/test_singular_fibre.py)
+GRID_STEP = 0.1  # table step in log x
+WALL = 5.0  # e^{−e^5} = e^{−148}: the cut-offs e^{−x/2ca} and e^{−a/2c} beyond which nothing is summed
+REACH = 4.0  # the table covers the other singular value up to REACH × the histogram's upper end
+CLOSE = -16.0  # w below which a₁ − a₂ = a₂e^w contributes below e^{−32} of the diagonal's weight
+
+
+def _quadrature_nodes(rows: int, cols: int, scale: float, log_x_low: float, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """(log a₁, log a₂) of the nodes in (u, w), with the log weight: the cell area step² times e^{3u+2w}
+    (the Jacobian and |a₁ − a₂|)."""
+    log_high = np.log(2 * scale * (rows + cols + 60.0))  # e^{−a/2c} below e^{−(n+p+60)} there
+    log_low = log_x_low - np.log(2 * scale) - WALL
+    u = np.arange(log_low, log_high + step, step)
+    w = np.arange(CLOSE, log_high - log_low + step, step)
+    u, w = (g.ravel() for g in np.meshgrid(u, w, indexing="ij"))
+    log_a1 = u + np.logaddexp(0.0, w)
+    keep = log_a1 <= log_high
+    return np.stack([log_a1[keep], u[keep]]), 3 * u[keep] + 2 * w[keep] + 2 * np.log(step)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _log_kernel(log_x: jax.Array, rows: int, cols: int, scale: float, log_a: jax.Array,
+                log_weight: jax.Array) -> jax.Array:
+    """log K at each pair of log x (pairs, 2) by the trapezoid sum over the nodes (module docstring)."""
+    power = 0.5 * (rows - 3 - cols)
+    a, b = jnp.exp(log_a), jnp.exp(-log_a)  # (2, nodes)
+    base = log_weight + power * log_a.sum(0) - a.sum(0) / (2 * scale)
+
+    def one(pair):
+        x = jnp.exp(pair)
+        # the larger x pairs with the smaller b: −S(b₁+b₂)/4c + |D(b₁−b₂)|/4c, no cancellation
+        ordered = jnp.where((b[0] > b[1]) == (x[0] > x[1]), b[0] * x[1] + b[1] * x[0], b[0] * x[0] + b[1] * x[1])
+        bessel = jnp.log(jax.scipy.special.i0e(jnp.abs((x[0] - x[1]) * (b[0] - b[1])) / (4 * scale)))
+        return jax.nn.logsumexp(base - ordered / (2 * scale) + bessel)
+
+    return jax.lax.map(one, log_x, batch_size=64)
+
+
+def log_kernel(log_x: np.ndarray, rows: int, cols: int, scale: float, step: float = STEP) -> np.ndarray:
+    """log K (up to a constant) at pairs of log squared singular values (pairs, 2); float64 if x64 is on."""
+    log_x = np.asarray(log_x, float)
+    log_a, log_weight = _quadrature_nodes(rows, cols, scale, float(log_x.min()), step)
+    return np.asarray(_log_kernel(jnp.asarray(log_x), rows, cols, float(scale), jnp.asarray(log_a),
+                                  jnp.asarray(log_weight)), float)
+
+
+@functools.lru_cache(maxsize=16)
+def kernel_table(rows: int, cols: int, scale: float, log_low: float, log_high: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """(grid of log x, log K on grid × grid, error): the table over [log_low, log_high] in each
+    squared singular value; error = max |Δ log K| between the interpolation at cell centres
+    (every third cell in each direction) and quadrature there at half the step."""
+    grid = np.arange(log_low - 2 * GRID_STEP, log_high + 3 * GRID_STEP, GRID_STEP)  # cubic needs a cell either side
+    upper = np.stack(np.triu_indices(len(grid)), axis=1)
+    values = log_kernel(grid[upper], rows, cols, scale)
+    table = np.empty((len(grid), len(grid)))
+    table[upper[:, 0], upper[:, 1]] = table[upper[:, 1], upper[:, 0]] = values  # K is symmetric
+    centres = grid[1:-2:3] + 0.5 * GRID_STEP
+    probe = np.stack([c.ravel() for c in np.meshgrid(centres, centres, indexing="ij")], axis=1)
+    direct = log_kernel(probe, rows, cols, scale, 0.5 * STEP)
+    interpolated = np.asarray(jax.vmap(interpolate, (None, None, 0))(float(grid[0]), jnp.asarray(table), jnp.asarray(probe)))
+    return grid, table, float(np.abs(direct - interpolated).max())
+
+
+def interpolate(start: float, table: jax.Array, log_x: jax.Array) -> jax.Array:
+    """Cubic convolution (Catmull–Rom, error O(step³)) of the table at one pair of log x (2,); NaN
+    outside the table's inner cells. The table starts at log x = ``start`` with step GRID_STEP (Python
+    floats: a float32 grid array would put the step 1e-5 off at log x ≈ −25, and log K off by 0.002)."""
+    position = (log_x - start) / GRID_STEP
+    cell = jnp.floor(position)
+    t = position - cell
+    weights = 0.5 * jnp.stack([((2 - t) * t - 1) * t, (3 * t - 5) * t * t + 2, ((4 - 3 * t) * t + 1) * t, (t - 1) * t * t])
+    inside = jnp.all((cell >= 1) & (cell <= len(table) - 3))
+    corner = jnp.clip(cell.astype(int) - 1, 0, len(table) - 4)
+    block = jax.lax.dynamic_slice(table, (corner[0], corner[1]), (4, 4))
+    return jnp.where(inside, weights[:, 0] @ block @ weights[:, 1], jnp.nan)
+
+
+def _scale(temperature: float, weight_decay: float) -> float:
+    if weight_decay <= 0:
+        raise ValueError(f"dynamics.weight_decay: the fibre marginal of the singular values needs weight decay > 0, "
+                         f"got {weight_decay}")
+    return temperature / weight_decay
+
+
+def _table(model: Model, temperature: float, weight_decay: float, binning: Binning) -> tuple:
+    """The kernel table for this model's shapes, c = T/λ, over σ from the histogram's lower end to REACH
+    times its upper end: the singular value held fixed may lie above the range histogrammed. Beyond
+    it the log densities are NaN and the value is counted as undefined (:func:`conditionals.statistic`)."""
+    shapes = jax.eval_shape(model.modes.factors, jax.eval_shape(model.init, jax.random.key(0)))
+    rows, cols = (int(f.shape[1]) for f in shapes)
+    low, high = strength_range(binning, signed=False)[:2]
+    return rows, cols, kernel_table(rows, cols, _scale(temperature, weight_decay), 2 * float(np.log(low)),
+                                    2 * float(np.log(REACH * high)))
+
+
+def singular_values(modes, params: dict) -> tuple[jax.Array, jax.Array]:
+    """(the singular values of X = F₁ᵀF₂, +1) from the modes' factors F_a (copies, p_a)."""
+    first, second = modes.factors(params)
+    sigma = jnp.linalg.svd(first.T @ second, compute_uv=False)[: modes.copies]
+    return sigma, jnp.ones_like(sigma)
+
+
+def log_densities(model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
+    """``fn(params, copy, t) -> (3,)``: unnormalised log densities of singular value ``copy`` at t."""
+    modes = model.modes
+    rows, cols, (grid, table, _) = _table(model, temperature, weight_decay, binning)
+    start, excess = float(grid[0]), rows + cols - 2 * RANK
+
+    def fn(params: dict, copy: jax.Array, value: jax.Array) -> jax.Array:
+        first, second = modes.factors(params)  # Uᵀ (2, n), Vᵀ (2, p)
+        left, sigma, _ = jnp.linalg.svd(first.T @ second, full_matrices=False)
+        mode = left[:, copy]
+        moved = first + (value / sigma[copy] - 1.0) * jnp.outer(first @ mode, mode)  # U + (t/σ_j − 1)p_j p_jᵀU
+        energy = -model.loss(modes.with_factors(params, (moved, second))) / temperature
+        other = sigma[1 - copy]
+        log_t, log_other = jnp.log(value), jnp.log(other)
+        kernel = interpolate(start, jnp.asarray(table, value.dtype), 2 * jnp.stack([log_t, log_other]))
+        vandermonde = jnp.log(jnp.abs(value**2 - other**2))
+        geometric = energy + (cols - 3) * log_t + vandermonde + kernel + log_t
+        naive = energy + excess * log_t + vandermonde
+        on_slice = energy - weight_decay * value / temperature + 0.5 * (excess - 2) * log_t
+        return jnp.stack([geometric, naive, on_slice])
+
+    return fn
+
+
+def quadrature_error(model: Model, temperature: float, weight_decay: float, binning: Binning) -> float:
+    """The kernel table's estimated error in log K over the histogrammed range (:func:`kernel_table`)."""
+    return _table(model, temperature, weight_decay, binning)[2][2]
+
+
+SINGULAR_VALUES = Variable("singular value", "modes", lambda modes: modes.observable, singular_values,
+                           lambda modes: False)
+
+MARGINAL = Form(
+    HYPOTHESES,
+    "probability integral transform of each singular value of UVᵀ (rank 2) under its full conditional with "
+    "weight decay, the GL(2) fibre integrated out (singular vectors and the other singular value held), "
+    "tested for uniformity",
+    "with the GL(2) fibre integrated out",
+    log_densities,
+    SINGULAR_VALUES,
+    chains="weight_decayed",
+    supports=lambda model: model.modes.copies == RANK,
+    error=quadrature_error)
