@@ -105,10 +105,14 @@ class Form(NamedTuple):
     """A family of full conditionals of one variable: hypothesis names, the summary's description, what
     the variable is conditioned on (for printed and plotted titles),
     ``log_densities(model, temperature, weight_decay, binning) -> fn(params, copy, value) -> (hypotheses,)``,
-    the :class:`Variable`, the runs it applies to (``chains``): ``any``; ``weight_decayed``, free
-    chains with weight decay, where χ is integrated out; ``projected``, chains held on the slice;
+    the :class:`Variable`, the runs it applies to (``chains``): ``any``; ``free``, unconstrained
+    chains; ``weight_decayed``, free chains with weight decay, where χ is integrated out;
+    ``projected``, chains held on the slice;
     ``supports(model)``, whether it is built for that model's shapes; and ``error(model, temperature,
-    weight_decay, binning)``, the estimated error of its log densities where they come from quadrature."""
+    weight_decay, binning)``, the estimated error of its log densities where they come from quadrature;
+    ``floor``, the lower end of the range it tests, relative to the largest |edge| (:func:`strength_range`);
+    ``refine(model, binning) -> fn(params, copy, nodes) -> extra nodes``, where the conditional has
+    features (edges of its support) that the fixed nodes would not resolve."""
 
     hypotheses: tuple[str, ...]
     description: str
@@ -118,6 +122,8 @@ class Form(NamedTuple):
     chains: str = "any"
     supports: Callable = lambda model: True
     error: Callable | None = None
+    floor: float = 1e-6
+    refine: Callable | None = None
 
 
 def log_densities(model: Model, temperature: float, weight_decay: float) -> Callable:
@@ -144,11 +150,13 @@ LEVEL_SET = Form(
     lambda model, temperature, weight_decay, binning: log_densities(model, temperature, weight_decay))
 
 
-def strength_range(binning: Binning, signed: bool) -> tuple[float, float, float, float]:
+def strength_range(binning: Binning, signed: bool, floor: float = 1e-6) -> tuple[float, float, float, float]:
     """(lo₊, hi₊, lo₋, hi₋): the range of s on the positive and negative branch of the observable
-    (σ·s for a signed product of scalar factors, else s), the lower end kept above 0 where the
-    level-set densities of u·v are singular as |c| → 0."""
-    floor = 1e-6 * max(abs(binning.low), abs(binning.high))
+    (σ·s for a signed product of scalar factors, else s), the lower end kept above ``floor`` times
+    the largest |edge|: above 0, where the level-set densities of u·v are singular as |c| → 0, and
+    where a form's arithmetic holds (values below are out of range: the PIT then uses the
+    conditional truncated to the range, which is exact)."""
+    floor = floor * max(abs(binning.low), abs(binning.high))
     if not signed:
         return max(binning.low, floor), binning.high, max(binning.low, floor), binning.high
     return max(binning.low, floor), binning.high, max(-binning.high, floor), -binning.low
@@ -164,11 +172,14 @@ def statistic(model: Model, temperature: float, weight_decay: float, binning: Bi
     conditioning variables only, which keeps the PIT of the rest uniform."""
     chain, count = getattr(model, form.variable.source), len(form.hypotheses)
     log_density = form.log_densities(model, temperature, weight_decay, binning)
+    refine = None if form.refine is None else form.refine(model, binning)
     edges = np.asarray(binning.edges, float)
 
     def one_copy(params, copy, strength, sign, lo, hi):
         linear = jnp.linspace(lo, hi, binning.bins * LINEAR_NODES_PER_BIN + 1)
         nodes = jnp.sort(jnp.concatenate([linear, jnp.geomspace(lo, hi, LOG_NODES), jnp.clip(strength, lo, hi)[None]]))
+        if refine is not None:
+            nodes = jnp.sort(jnp.concatenate([nodes, jnp.clip(refine(params, copy, nodes), lo, hi)]))
         logs = jax.vmap(lambda s: log_density(params, copy, s))(nodes)  # (nodes, hypotheses)
         defined = ~jnp.isnan(logs).any()
         weights = jnp.exp(logs - logs.max(axis=0, keepdims=True))
@@ -192,7 +203,7 @@ def statistic(model: Model, temperature: float, weight_decay: float, binning: Bi
 
     def fn(params: dict) -> jax.Array:
         strength, sign = form.variable.values(chain, params)
-        lo_pos, hi_pos, lo_neg, hi_neg = strength_range(binning, form.variable.signed(chain))
+        lo_pos, hi_pos, lo_neg, hi_neg = strength_range(binning, form.variable.signed(chain), form.floor)
         lo, hi = jnp.where(sign > 0, lo_pos, lo_neg), jnp.where(sign > 0, hi_pos, hi_neg)
         copies = jnp.arange(chain.copies)
         return jax.vmap(one_copy, (None, 0, 0, 0, 0, 0))(params, copies, strength, sign, lo, hi).sum(axis=0)

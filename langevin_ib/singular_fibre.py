@@ -49,7 +49,7 @@ from langevin_ib.models.base import Model
 HYPOTHESES = ("geometric", "naive", "slice")
 RANK = 2
 STEP = 0.2  # quadrature step in (u, w); the peak in u narrows like x^{−1/4}: at σ ≈ 30, 0.3 was 0.01
-# off and 0.2 is 2e-5 off the limit (halving the step: tests/test_singular_fibre.py)
+# off and 0.2 is 2e-5 off the limit (halving the step: tests/test_singular_values.py)
 GRID_STEP = 0.1  # table step in log x
 WALL = 5.0  # e^{−e^5} = e^{−148}: the cut-offs e^{−x/2ca} and e^{−a/2c} beyond which nothing is summed
 REACH = 4.0  # the table covers the other singular value up to REACH × the histogram's upper end
@@ -180,6 +180,11 @@ def quadrature_error(model: Model, temperature: float, weight_decay: float, binn
     return _table(model, temperature, weight_decay, binning)[2][2]
 
 
+def rank_two(model: Model) -> bool:
+    """Whether the model's singular modes are two (the rank these forms are built for)."""
+    return model.modes.copies == RANK
+
+
 SINGULAR_VALUES = Variable("singular value", "modes", lambda modes: modes.observable, singular_values,
                            lambda modes: False)
 
@@ -192,5 +197,5 @@ MARGINAL = Form(
     log_densities,
     SINGULAR_VALUES,
     chains="weight_decayed",
-    supports=lambda model: model.modes.copies == RANK,
+    supports=rank_two,
     error=quadrature_error)

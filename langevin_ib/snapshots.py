@@ -4,8 +4,9 @@ of every model with a group action, and for every rescaling model whose strength
 the full-conditional PIT of the strengths on level sets of χ (:mod:`langevin_ib.conditionals`)
 and, with weight decay, with χ integrated over the fibre (:mod:`langevin_ib.fibre`), and of the
 balance ratio of a pair that the model observes (:mod:`langevin_ib.balance`), and the singular
-values of a GL(r) model: on the slice for projected chains (:mod:`langevin_ib.singular_modes`), with
-the fibre integrated out for free rank-2 chains with weight decay (:mod:`langevin_ib.singular_fibre`).
+values of a GL(r) model: on the slice for projected chains (:mod:`langevin_ib.singular_modes`), on
+level sets of χ for free rank-2 chains (:mod:`langevin_ib.singular_level_sets`) and with the fibre
+integrated out for free rank-2 chains with weight decay (:mod:`langevin_ib.singular_fibre`).
 The runner concatenates them per chain in the order of :func:`plan`."""
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from typing import Callable
 
 import numpy as np
 
-from langevin_ib import balance, conditionals, fibre, integrators, singular_fibre, singular_modes, stein
+from langevin_ib import (balance, conditionals, fibre, integrators, singular_fibre, singular_level_sets, singular_modes,
+                         stein)
 from langevin_ib.histograms import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.runner import RunResult
 
 
 FORMS = {"conditional": conditionals.LEVEL_SET, "fibre": fibre.MARGINAL, "balance": balance.MARGINAL,
-         "singular": singular_modes.ON_SLICE, "singular_fibre": singular_fibre.MARGINAL}
+         "singular": singular_modes.ON_SLICE, "singular_level_set": singular_level_sets.LEVEL_SET,
+         "singular_fibre": singular_fibre.MARGINAL}
 
 
 def observable(model: Model, form: conditionals.Form) -> str | None:
@@ -47,7 +50,8 @@ def plan(config: dict, model: Model) -> dict[str, tuple[Callable, int]]:
     out = {"stein": (stein.statistic(model, dyn["temperature"], dyn["weight_decay"]),
                      len(stein.HYPOTHESES) * len(stein.FIELDS))}
     constrained = dyn["integrator"] in integrators.CONSTRAINED
-    applies = {"any": True, "weight_decayed": dyn["weight_decay"] > 0 and not constrained, "projected": constrained}
+    applies = {"any": True, "free": not constrained, "weight_decayed": dyn["weight_decay"] > 0 and not constrained,
+               "projected": constrained}
     for name, form in FORMS.items():
         bins = binning(config, model, form)
         if bins is None or not applies[form.chains] or not form.supports(model):

@@ -43,8 +43,9 @@ def test_unknown_or_broken_model_names_are_config_errors(tmp_path):
 
 
 # every zoo config has weight decay, so both strength forms run for the rescaling models; only the ReLU
-# pairs observe a balance ratio; the GL(2) model's singular values run with the fibre integrated out
-PLANNED = {"relu": ("conditional", "fibre", "balance"), "matrix_factorisation_gl": ("singular_fibre",)}
+# pairs observe a balance ratio; the GL(2) model's singular values run on level sets and over the fibre
+PLANNED = {"relu": ("conditional", "fibre", "balance"),
+           "matrix_factorisation_gl": ("singular_level_set", "singular_fibre")}
 
 
 @pytest.mark.parametrize("name", ["hadamard", "deep_scalar", "matrix_factorisation", "relu", "attention",
@@ -74,7 +75,7 @@ def test_projected_configs_run_end_to_end(name, test, tmp_path):
     unconstrained measure, so they are not planned for them."""
     assert cli.main(["run", f"configs/{name}.yaml", "--quiet", "--out", str(tmp_path), *SMALL]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert all(summary[form] is None for form in ("fibre", "balance", "singular_fibre"))
+    assert all(summary[form] is None for form in ("fibre", "balance", "singular_level_set", "singular_fibre"))
     assert summary["divergence"]["diverged"] == 0
     assert summary[test]["samples"] > 0 and (tmp_path / f"{test}.png").is_file()
     chi = np.load(tmp_path / "histograms.npz")
