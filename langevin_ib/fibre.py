@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.conditionals import Form, strength_range
+from langevin_ib.conditionals import Form, strength_range, strengths
 from langevin_ib.histograms import Binning
 from langevin_ib.models.base import Model
 
@@ -94,7 +94,7 @@ def log_densities(model: Model, temperature: float, weight_decay: float, binning
         factors = chain.factors(params)
         dims = tuple(int(f.shape[1]) for f in factors)  # static: p_a per factor
         x, log_g, _ = log_fibre_weight(dims, weight_decay / (2 * temperature), *log_range)
-        old = jnp.prod(jnp.stack([jnp.linalg.norm(f[copy]) for f in factors]))
+        old = strengths(chain, params)[0][copy]
         ratio = (strength / old) ** (1.0 / chain.depth)
         scales = jnp.ones((chain.depth, chain.copies), strength.dtype).at[:, copy].set(ratio)
         energy = -model.loss(chain.scale(params, scales)) / temperature
