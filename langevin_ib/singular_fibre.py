@@ -144,10 +144,16 @@ def _table(model: Model, temperature: float, weight_decay: float, binning: Binni
                                     2 * float(np.log(REACH * high)))
 
 
-def singular_values(modes, params: dict) -> tuple[jax.Array, jax.Array]:
-    """(the singular values of X = F₁ᵀF₂, +1) from the modes' factors F_a (copies, p_a)."""
+def decomposition(modes, params: dict) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(P, σ, Qᵀ) of X = F₁ᵀF₂ = UVᵀ from the modes' factors F_a (copies, p_a), truncated to its rank."""
     first, second = modes.factors(params)
-    sigma = jnp.linalg.svd(first.T @ second, compute_uv=False)[: modes.copies]
+    left, sigma, right = jnp.linalg.svd(first.T @ second, full_matrices=False)
+    return left[:, : modes.copies], sigma[: modes.copies], right[: modes.copies]
+
+
+def singular_values(modes, params: dict) -> tuple[jax.Array, jax.Array]:
+    """(the singular values of X = UVᵀ, +1)."""
+    sigma = decomposition(modes, params)[1]
     return sigma, jnp.ones_like(sigma)
 
 
@@ -159,7 +165,7 @@ def log_densities(model: Model, temperature: float, weight_decay: float, binning
 
     def fn(params: dict, copy: jax.Array, value: jax.Array) -> jax.Array:
         first, second = modes.factors(params)  # Uᵀ (2, n), Vᵀ (2, p)
-        left, sigma, _ = jnp.linalg.svd(first.T @ second, full_matrices=False)
+        left, sigma, _ = decomposition(modes, params)
         mode = left[:, copy]
         moved = first + (value / sigma[copy] - 1.0) * jnp.outer(first @ mode, mode)  # U + (t/σ_j − 1)p_j p_jᵀU
         energy = -model.loss(modes.with_factors(params, (moved, second))) / temperature

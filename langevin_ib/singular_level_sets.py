@@ -41,7 +41,7 @@ from langevin_ib import geometry
 from langevin_ib.conditionals import Form
 from langevin_ib.histograms import Binning
 from langevin_ib.models.base import Model
-from langevin_ib.singular_fibre import RANK, SINGULAR_VALUES, rank_two
+from langevin_ib.singular_fibre import RANK, SINGULAR_VALUES, decomposition, rank_two
 
 HYPOTHESES = ("geometric", "naive", "projected")
 ANGLES = 256  # grid on the quarter circle that brackets the roots
@@ -82,10 +82,12 @@ def level_set_points(sigma: jax.Array, half_difference: jax.Array, off: jax.Arra
     (index,) = jnp.nonzero(change, size=MAX_ROOTS, fill_value=0)
     found = change[index] & (jnp.arange(MAX_ROOTS) < jnp.sum(change))
 
+    start = jnp.sign(values[index])  # the sign at the lower bracket end, kept by every step
+
     def bisect(bounds, _):
         lo, hi = bounds
         mid = 0.5 * (lo + hi)
-        same = jnp.sign(excess(mid)) == jnp.sign(excess(lo))
+        same = jnp.sign(excess(mid)) == start
         return (jnp.where(same, mid, lo), jnp.where(same, hi, mid)), None
 
     (lo, hi), _ = jax.lax.scan(bisect, (angles[index], angles[index + 1]), None, length=BISECTIONS)
@@ -133,10 +135,8 @@ def factor(sigma: jax.Array, first: jax.Array, second: jax.Array) -> jax.Array:
 def _held(modes, params: dict) -> tuple[tuple, jax.Array, jax.Array]:
     """((P, σ, Qᵀ) of X = UVᵀ, rank 2; C = ½(M₁ − M₂); ½(M₁ + M₂)₁₂): what the level set and the SVD fix."""
     first, second = modes.factors(params)
-    left, sigma, right = jnp.linalg.svd(first.T @ second, full_matrices=False)
     gram_u, gram_v = first @ first.T, second @ second.T
-    return ((left[:, :RANK], sigma[:RANK], right[:RANK]), 0.5 * (gram_u - gram_v),
-            0.5 * (gram_u + gram_v)[0, 1])
+    return decomposition(modes, params), 0.5 * (gram_u - gram_v), 0.5 * (gram_u + gram_v)[0, 1]
 
 
 def log_densities(model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
@@ -145,9 +145,8 @@ def log_densities(model: Model, temperature: float, weight_decay: float, binning
     floor = FLOOR * max(abs(binning.low), abs(binning.high))
 
     def fn(params: dict, copy: jax.Array, value: jax.Array) -> jax.Array:
-        first, second = modes.factors(params)  # Uᵀ (2, n), Vᵀ (2, p)
-        rows, cols = int(first.shape[1]), int(second.shape[1])  # static
         (left, sigma, right), half_difference, off = _held(modes, params)
+        rows, cols = left.shape[0], right.shape[1]  # static: n, p
         sigma = sigma.at[copy].set(value)
         diagonals, found = level_set_points(sigma, half_difference, off)
 
@@ -193,12 +192,12 @@ def edge_nodes(model: Model, binning: Binning) -> Callable:
         change = counts[1:] != counts[:-1]
         (index,) = jnp.nonzero(change, size=EDGES, fill_value=0)
         valid = change[index] & (jnp.arange(EDGES) < jnp.sum(change))
-        below, above = nodes[index], nodes[index + 1]
+        below, above, start = nodes[index], nodes[index + 1], counts[index]
 
         def bisect(bounds, _):
             lo, hi = bounds
             mid = 0.5 * (lo + hi)
-            same = count(mid) == count(lo)
+            same = count(mid) == start  # the count at the lower end, kept by every step
             return (jnp.where(same, mid, lo), jnp.where(same, hi, mid)), None
 
         (lo, hi), _ = jax.lax.scan(bisect, (below, above), None, length=EDGE_BISECTIONS)
