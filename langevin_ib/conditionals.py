@@ -109,7 +109,8 @@ class Form(NamedTuple):
     chains; ``weight_decayed``, free chains with weight decay, where χ is integrated out;
     ``projected``, chains held on the slice;
     ``supports(model)``, whether it is built for that model's shapes; and ``error(model, temperature,
-    weight_decay, binning)``, the estimated error of its log densities where they come from quadrature;
+    weight_decay, binning)``, the estimated error of its log densities where they come from
+    quadrature or quasi-Monte Carlo;
     ``floor``, the lower end of the range it tests, relative to the largest |edge| (:func:`strength_range`);
     ``refine(model, binning) -> fn(params, copy, nodes) -> extra nodes``, where the conditional has
     features (edges of its support) that the fixed nodes would not resolve."""

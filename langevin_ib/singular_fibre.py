@@ -1,36 +1,39 @@
-"""Full conditionals of the singular values of X = UVᵀ (rank 2) under the weight-decayed Gibbs measure,
-the GL(2) fibre integrated out: the marginal form of the prediction (THEORY.md §4b) in the
+"""Full conditionals of the singular values of X = UVᵀ (rank r ≥ 2) under the weight-decayed Gibbs
+measure, the GL(r) fibre integrated out: the marginal form of the prediction (THEORY.md §4b) in the
 singular values, for free chains (paper eqs. 54–58 give the slice form, :mod:`singular_modes`).
 
 With U = L(UVᵀ) + (λ/2)(‖U‖² + ‖V‖²), the law of X is e^{−L(X)/T} times the law of UVᵀ under the
-prior alone, U (n × 2) and V (p × 2) with independent N(0, c) entries, c = T/λ. That prior is
+prior alone, U (n × r) and V (p × r) with independent N(0, c) entries, c = T/λ. That prior is
 invariant under X ↦ O₁XO₂ᵀ, so in SVD coordinates (σ, P, Q) it is π(σ) dσ dP dQ, and holding the
-singular vectors and the other singular value, σ_j has density e^{−L/T} π(σ). The squared singular
-values x = σ² are the eigenvalues of UᵀU·VᵀV, a product of independent Wisharts W₂(n, c)·W₂(p, c).
-Given the eigenvalues a of UᵀU, VᵀV seen through (UᵀU)^{1/2} is W₂(p, c·diag a), whose eigenvalue
-density carries an average over O(2) that for 2 × 2 is a Bessel I₀ (Muirhead 1982, Thm 3.2.18), so
+singular vectors and the other singular values, σ_j has density e^{−L/T} π(σ). The squared singular
+values x = σ² are the eigenvalues of UᵀU·VᵀV, a product of independent Wisharts W_r(n, c)·W_r(p, c).
+Given the eigenvalues a of UᵀU, VᵀV seen through (UᵀU)^{1/2} is W_r(p, c·diag a), whose eigenvalue
+density carries an average over O(r) (Muirhead 1982, Thm 3.2.18), so π_x(x) ∝ Π x_i^{(p−r−1)/2}
+Π_{i<k}|x_i − x_k| K(x), and π_x is the same for UVᵀ and VUᵀ: n and p are ordered n ≥ p. For r = 2 the
+O(2) average is a Bessel I₀ and
 
-    π_x(x) ∝ (x₁x₂)^{(p−3)/2} |x₁ − x₂| K(x),
     K(x) = ∫∫ (a₁a₂)^{(n−3−p)/2} |a₁ − a₂| e^{−(a₁+a₂)/2c} e^{−S(1/a₁+1/a₂)/4c} I₀(D(1/a₁−1/a₂)/4c) da,
 
-S = x₁ + x₂, D = x₁ − x₂. Holding P, Q and the other singular value, the density of σ_j is
+S = x₁ + x₂, D = x₁ − x₂; for r ≥ 3 it has no closed form and K is the integral over A = UᵀU of
+:mod:`singular_fibre_qmc`, by quasi-Monte Carlo. Holding P, Q and the other singular values, the
+density of σ_j is
 
-- ``geometric``  e^{−L/T} π_x(σ²)·σ_j: the exact conditional (the GL(2) orbit and the weight decay
-  integrated out; no closed form, K is tabulated);
-- ``naive``      e^{−L/T} σ_j^{n+p−4}|σ_1² − σ_2²|: Gibbs flat in the quotient chart X (the rank-2
-  Lebesgue measure), regulariser ignored;
-- ``slice``      e^{−(L + λΣσ)/T} σ_j^{(n+p−6)/2}: every chain on the singular-mode slice with the
+- ``geometric``  e^{−L/T} π_x(σ²)·σ_j: the exact conditional (the GL(r) orbit and the weight decay
+  integrated out);
+- ``naive``      e^{−L/T} σ_j^{n+p−2r}Π_{k≠j}|σ_j² − σ_k²|: Gibbs flat in the quotient chart X (the
+  rank-r Lebesgue measure), regulariser ignored;
+- ``slice``      e^{−(L + λΣσ)/T} σ_j^{(n+p−2r−2)/2}: every chain on the singular-mode slice with the
   geometric level-set density there (:mod:`singular_modes`), where (λ/2)|θ|² = λΣσ.
 
-K is a trapezoid sum in (u, w) with a₂ = e^u, a₁ = e^u(1 + e^w) and the mirror half by symmetry: the
-|a₁ − a₂| kink becomes the smooth factor e^{u+w}, every factor decays double-exponentially, and the
-trapezoid rule converges exponentially in 1/STEP. The exponent is written without cancellation,
-−S(b₁+b₂)/4c + |D(b₁−b₂)|/4c = −(b₁x_{(1)} + b₂x_{(2)})/2c with b = 1/a and x ordered against b, and
-I₀ through i0e. log K is tabulated on a square grid in (log x₁, log x₂) and interpolated by cubic convolution;
-the error estimate compares the interpolated table, at the centres of its cells, with quadrature there
-at half the step. Moving σ_j to t changes U to U + (t/σ_j − 1)p_j p_jᵀU, which keeps P, Q and the
-other singular value (U = PB, so UVᵀ = P·diag(t/σ_j)·ΣQᵀ). Rank 1 is the strength's fibre form
-(:mod:`fibre`); for rank ≥ 3 the O(r) average has no closed form and the form is not offered.
+At r = 2, K is a trapezoid sum in (u, w) with a₂ = e^u, a₁ = e^u(1 + e^w) and the mirror half by
+symmetry: the |a₁ − a₂| kink becomes the smooth factor e^{u+w}, every factor decays
+double-exponentially, and the trapezoid rule converges exponentially in 1/STEP. The exponent is
+written without cancellation, −S(b₁+b₂)/4c + |D(b₁−b₂)|/4c = −(b₁x_{(1)} + b₂x_{(2)})/2c with b = 1/a
+and x ordered against b, and I₀ through i0e. log K is tabulated on a square grid in (log x₁, log x₂)
+and interpolated by cubic convolution; the error estimate compares the interpolated table, at the
+centres of its cells, with quadrature there at half the step. Moving σ_j to t changes U to
+U + (t/σ_j − 1)p_j p_jᵀU, which keeps P, Q and the other singular values (U = PB, so UVᵀ =
+P·diag(t/σ_j)·ΣQᵀ). Rank 1 is the strength's fibre form (:mod:`fibre`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from langevin_ib import singular_fibre_qmc
 from langevin_ib.conditionals import Form, Variable, strength_range
 from langevin_ib.histograms import Binning
 from langevin_ib.models.base import Model
@@ -133,15 +137,43 @@ def _scale(temperature: float, weight_decay: float) -> float:
     return temperature / weight_decay
 
 
-def _table(model: Model, temperature: float, weight_decay: float, binning: Binning) -> tuple:
-    """The kernel table for this model's shapes, c = T/λ, over σ from the histogram's lower end to REACH
-    times its upper end: the singular value held fixed may lie above the range histogrammed. Beyond
-    it the log densities are NaN and the value is counted as undefined (:func:`conditionals.statistic`)."""
+def _shapes(model: Model) -> tuple[int, int]:
+    """(n, p) ordered so that n ≥ p: π_x is the same for UVᵀ and VUᵀ, and the kernel's integrand is
+    better behaved with the larger power n − p (module docstring)."""
     shapes = jax.eval_shape(model.modes.factors, jax.eval_shape(model.init, jax.random.key(0)))
     rows, cols = (int(f.shape[1]) for f in shapes)
+    return max(rows, cols), min(rows, cols)
+
+
+def _table(model: Model, temperature: float, weight_decay: float, binning: Binning) -> tuple:
+    """Rank 2: the kernel table for this model's shapes, c = T/λ, over σ from the histogram's lower end
+    to REACH times its upper end: the singular value held fixed may lie above the range histogrammed.
+    Beyond it the log densities are NaN and the value is counted as undefined
+    (:func:`conditionals.statistic`)."""
+    rows, cols = _shapes(model)
     low, high = strength_range(binning, signed=False)[:2]
-    return rows, cols, kernel_table(rows, cols, _scale(temperature, weight_decay), 2 * float(np.log(low)),
-                                    2 * float(np.log(REACH * high)))
+    return kernel_table(rows, cols, _scale(temperature, weight_decay), 2 * float(np.log(low)),
+                        2 * float(np.log(REACH * high)))
+
+
+def _kernel_reader(model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
+    """``fn(sigma, copy, t) -> log K`` at σ² with σ_copy moved to t: rank 2 from the table, rank ≥ 3 by
+    quasi-Monte Carlo (:mod:`singular_fibre_qmc`), whose profile in ℓ_r is independent of t and under a
+    vmap over t computed once."""
+    rows, cols = _shapes(model)
+    if model.modes.copies == RANK:
+        grid, table, _ = _table(model, temperature, weight_decay, binning)
+        start = float(grid[0])
+        return lambda sigma, copy, value: interpolate(start, jnp.asarray(table, value.dtype),
+                                                      2 * jnp.log(jnp.stack([value, sigma[1 - copy]])))
+    log_low = float(np.log(strength_range(binning, signed=False)[0]))
+    scale, draws = _scale(temperature, weight_decay), singular_fibre_qmc.points(model.modes.copies)
+
+    def fn(sigma, copy, value):
+        log_profile = singular_fibre_qmc.profile(sigma, copy, jnp.asarray(draws, value.dtype), rows, cols, scale, log_low)
+        return singular_fibre_qmc.log_kernel(log_profile, scale, log_low, value)
+
+    return fn
 
 
 def decomposition(modes, params: dict) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -159,21 +191,21 @@ def singular_values(modes, params: dict) -> tuple[jax.Array, jax.Array]:
 
 def log_densities(model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
     """``fn(params, copy, t) -> (3,)``: unnormalised log densities of singular value ``copy`` at t."""
-    modes = model.modes
-    rows, cols, (grid, table, _) = _table(model, temperature, weight_decay, binning)
-    start, excess = float(grid[0]), rows + cols - 2 * RANK
+    modes, rank = model.modes, model.modes.copies
+    rows, cols = _shapes(model)
+    log_kernel_at = _kernel_reader(model, temperature, weight_decay, binning)
+    excess = rows + cols - 2 * rank
 
     def fn(params: dict, copy: jax.Array, value: jax.Array) -> jax.Array:
-        first, second = modes.factors(params)  # Uᵀ (2, n), Vᵀ (2, p)
+        first, second = modes.factors(params)  # Uᵀ (r, n), Vᵀ (r, p)
         left, sigma, _ = decomposition(modes, params)
         mode = left[:, copy]
         moved = first + (value / sigma[copy] - 1.0) * jnp.outer(first @ mode, mode)  # U + (t/σ_j − 1)p_j p_jᵀU
         energy = -model.loss(modes.with_factors(params, (moved, second))) / temperature
-        other = sigma[1 - copy]
-        log_t, log_other = jnp.log(value), jnp.log(other)
-        kernel = interpolate(start, jnp.asarray(table, value.dtype), 2 * jnp.stack([log_t, log_other]))
-        vandermonde = jnp.log(jnp.abs(value**2 - other**2))
-        geometric = energy + (cols - 3) * log_t + vandermonde + kernel + log_t
+        log_t = jnp.log(value)
+        others = jnp.arange(rank) != copy
+        vandermonde = jnp.sum(jnp.where(others, jnp.log(jnp.abs(value**2 - sigma**2)), 0.0))
+        geometric = energy + (cols - rank - 1) * log_t + vandermonde + log_kernel_at(sigma, copy, value) + log_t
         naive = energy + excess * log_t + vandermonde
         on_slice = energy - weight_decay * value / temperature + 0.5 * (excess - 2) * log_t
         return jnp.stack([geometric, naive, on_slice])
@@ -182,13 +214,22 @@ def log_densities(model: Model, temperature: float, weight_decay: float, binning
 
 
 def quadrature_error(model: Model, temperature: float, weight_decay: float, binning: Binning) -> float:
-    """The kernel table's estimated error in log K over the histogrammed range (:func:`kernel_table`)."""
-    return _table(model, temperature, weight_decay, binning)[2][2]
+    """The estimated error of log K over the histogrammed range: the table's (rank 2,
+    :func:`kernel_table`) or the quasi-Monte Carlo's (:func:`singular_fibre_qmc.error`)."""
+    if model.modes.copies == RANK:
+        return _table(model, temperature, weight_decay, binning)[2]
+    low, high = strength_range(binning, signed=False)[:2]
+    return singular_fibre_qmc.error(*_shapes(model), model.modes.copies, _scale(temperature, weight_decay), low, high)
 
 
 def rank_two(model: Model) -> bool:
-    """Whether the model's singular modes are two (the rank these forms are built for)."""
+    """Whether the model's singular modes are two (the rank the level-set form is built for)."""
     return model.modes.copies == RANK
+
+
+def supported_rank(model: Model) -> bool:
+    """Whether the fibre form is built for the model's rank: 2 (quadrature) to MAX_RANK (quasi-Monte Carlo)."""
+    return RANK <= model.modes.copies <= singular_fibre_qmc.MAX_RANK
 
 
 SINGULAR_VALUES = Variable("singular value", "modes", lambda modes: modes.observable, singular_values,
@@ -196,12 +237,12 @@ SINGULAR_VALUES = Variable("singular value", "modes", lambda modes: modes.observ
 
 MARGINAL = Form(
     HYPOTHESES,
-    "probability integral transform of each singular value of UVᵀ (rank 2) under its full conditional with "
-    "weight decay, the GL(2) fibre integrated out (singular vectors and the other singular value held), "
+    "probability integral transform of each singular value of UVᵀ under its full conditional with "
+    "weight decay, the GL(r) fibre integrated out (singular vectors and the other singular values held), "
     "tested for uniformity",
-    "with the GL(2) fibre integrated out",
+    "with the GL(r) fibre integrated out",
     log_densities,
     SINGULAR_VALUES,
     chains="weight_decayed",
-    supports=rank_two,
+    supports=supported_rank,
     error=quadrature_error)

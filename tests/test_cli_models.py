@@ -43,13 +43,19 @@ def test_unknown_or_broken_model_names_are_config_errors(tmp_path):
 
 
 # every zoo config has weight decay, so both strength forms run for the rescaling models; only the ReLU
-# pairs observe a balance ratio; the GL(2) model's singular values run on level sets and over the fibre
+# pairs observe a balance ratio; the GL(2) model's singular values run on level sets and over the fibre,
+# the GL(3) model's over the fibre only (the level-set form is built for rank 2)
 PLANNED = {"relu": ("conditional", "fibre", "balance"),
-           "matrix_factorisation_gl": ("singular_level_set", "singular_fibre")}
+           "matrix_factorisation_gl": ("singular_level_set", "singular_fibre"),
+           "matrix_factorisation_gl_rank3": ("singular_fibre",)}
+# a form's own error estimate: quadrature below 1e-3; the rank-3 quasi-Monte Carlo kernel's spread
+# over scramblings, at probes down to 1e-6 of σ's range, measured 2.0e-3 (n = p, c = 1), where a
+# PIT bin moves by < 0.1%
+ERROR_BOUND = {"matrix_factorisation_gl_rank3": 5e-3}
 
 
 @pytest.mark.parametrize("name", ["hadamard", "deep_scalar", "matrix_factorisation", "relu", "attention",
-                                  "matrix_factorisation_gl"])
+                                  "matrix_factorisation_gl", "matrix_factorisation_gl_rank3"])
 def test_model_configs_run_end_to_end(name, tmp_path):
     assert cli.main(["run", f"configs/{name}.yaml", "--quiet", "--out", str(tmp_path), *SMALL]) == 0
     assert (tmp_path / "histograms.npz").is_file() and (tmp_path / "chi.png").is_file()
@@ -63,7 +69,7 @@ def test_model_configs_run_end_to_end(name, tmp_path):
         assert pit["samples"] > 0 and (tmp_path / f"{test}.png").is_file(), (test, pit)
         assert all(np.isfinite(h["statistic"]) for h in pit["hypotheses"].values()), (test, pit)
         if snapshots.FORMS[test].error is not None:
-            assert pit["quadrature_error_log_density"] < 1e-3, (test, pit)
+            assert pit["quadrature_error_log_density"] < ERROR_BOUND.get(name, 1e-3), (test, pit)
     assert all(summary[test] is None for test in snapshots.FORMS if test not in planned)
 
 
