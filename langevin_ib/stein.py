@@ -93,8 +93,9 @@ def tests(sums: np.ndarray, snapshots: int, alive: np.ndarray, significance: flo
     """Score every hypothesis from per-chain sums (chains, hypotheses · fields) over ``snapshots``.
 
     Chains that diverged, and chains with a non-finite statistic at some snapshot (the test fields
-    are singular where an orbit degenerates, e.g. a neuron with v_j = 0 and W_j = 0), are left out
-    and counted; with none left there is no verdict."""
+    are singular where an orbit degenerates, e.g. a neuron with v_j = 0 and W_j = 0, or is tangent to
+    the level set of χ, where J_φ = 0: README, rank-3 GL run), are left out and counted; with none
+    left there is no verdict."""
     finite = np.isfinite(sums).all(axis=1)
     kept = alive & finite
     means = sums[kept].astype(np.float64) / snapshots
