@@ -6,7 +6,7 @@ and, with weight decay, with χ integrated over the fibre (:mod:`langevin_ib.fib
 balance ratio of a pair that the model observes (:mod:`langevin_ib.balance`), and the singular
 values of a GL(r) model: on the slice for projected chains (:mod:`langevin_ib.singular_modes`), on
 level sets of χ for free rank-2 chains (:mod:`langevin_ib.singular_level_sets`) and with the fibre
-integrated out for free chains of rank 2 to 5 with weight decay (:mod:`langevin_ib.singular_fibre`).
+integrated out for free chains of rank 2 or 3 with weight decay (:mod:`langevin_ib.singular_fibre`).
 The runner concatenates them per chain in the order of :func:`plan`."""
 
 from __future__ import annotations
