@@ -38,7 +38,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if summary["stein"] and summary["stein"]["hypotheses"]:
         stein = summary["stein"]
         print(f"stein: level-set identities, {stein['chains']} chains x {stein['snapshots_per_chain']} snapshots"
-              f" (left out: {stein['left_out']['diverged']} diverged, {stein['left_out']['non_finite']} non-finite)")
+              f" (left out: {stein['left_out']['diverged']} diverged, {stein['left_out']['non_finite']} non-finite;"
+              f" non-finite snapshots: {stein['non_finite_snapshots']})")
         for name, r in stein["hypotheses"].items():
             z = max(r["z"].values(), key=abs)
             print(f"  {name:10s} T² = {r['t_squared']:.1f} on {r['rank']} dof, z = {z:.1f}, p = {r['p_value']:.3g}: "

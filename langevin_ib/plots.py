@@ -76,21 +76,17 @@ def plot_chi_trace(path: Path, trace: dict, burn_in: int) -> None:
     plt.close(fig)
 
 
-def plot_prediction(path: Path, panels: dict, coordinate: str, model: str) -> None:
-    """The predicted densities of one copy's strength (``langevin-ib predict``): on the slice, and
-    with weight decay over the fibre; ``panels``: form name -> curves of :func:`predict.density_curves`."""
-    labels = {"naive": "naive", "projected": "projected (no det G_χ factor)", "geometric": "geometric",
-              "slice": "on the slice χ = 0"}
-    titles = {"level_set": "on the slice, other parameters at the reference point",
-              "fibre": "χ integrated over the fibre (weight decay)"}
-    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 3.2), squeeze=False)
-    for ax, (form, curves) in zip(axes[0], panels.items()):
-        for name, values in curves.items():
-            if name != "strength":
-                ax.plot(curves["strength"], values, color=COLOURS[name], label=labels[name])
-        ax.set_xlabel(coordinate)
+def plot_prediction(path: Path, panels: dict, model: str) -> None:
+    """The predicted densities of copy 0's variable under each form (``langevin-ib predict``);
+    ``panels``: form name -> (curves of :func:`predict.density_curves`, the Form, the observable)."""
+    labels = {"projected": "projected (no det G_χ factor)", "slice": "on the slice χ = 0"}
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.4), squeeze=False)
+    for ax, (name, (curves, form, observable)) in zip(axes[0], panels.items()):
+        for hypothesis in form.hypotheses:
+            ax.plot(curves["value"], curves[hypothesis], color=COLOURS.get(hypothesis), label=labels.get(hypothesis, hypothesis))
+        ax.set_xlabel(f"{form.variable.name} of copy 0 ({observable})")
         ax.set_ylabel("density")
-        ax.set_title(f"{model}: {titles[form]}", fontsize=10)
+        ax.set_title(f"{model}, {name}: {form.condition}\n(what the form holds at the reference point)", fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -3,14 +3,16 @@ computed by autodiff from its declared symmetry, without simulating (THEORY.md �
 
 At a reference point (the model's initial parameters moved along their orbit onto the slice χ = 0)
 it reports L_IB = (T/2)·log det G_χ, det G_χ against det H, and whether the Itô drift of χ under
-the config's potential (weight decay included) attracts chains to the slice. For a rescaling
-model (:mod:`langevin_ib.models.rescaling`) it draws the density of copy 0's strength on the
-slice, every other parameter at the reference, under the three hypotheses of
-:mod:`langevin_ib.conditionals`: ``geometric`` e^{−U/T}(det G_χ)^{−1/2} (paper eq. 8) read in s,
-``naive`` e^{−U/T} flat in the quotient chart, and ``projected`` e^{−U/T} on the slice, the law of
-Langevin constrained to it (Fixman 1974); with weight decay also the density of the same strength
-with χ integrated over the fibre (:mod:`langevin_ib.fibre`), beside the slice density it is often
-mistaken for.
+the config's potential (weight decay included) attracts chains to the slice. For every
+full-conditional form a run of the config would test (:data:`langevin_ib.snapshots.FORMS`: the
+variable histogrammed, the form built for the model, weight decay where the form integrates χ out),
+it draws the density of copy 0's variable, every other parameter at the reference, under the form's
+hypotheses. For a rescaling model's strength on the slice: ``geometric`` e^{−U/T}(det G_χ)^{−1/2}
+(paper eq. 8) read in s, ``naive`` e^{−U/T} flat in the quotient chart, and ``projected``
+e^{−U/T} on the slice, the law of Langevin constrained to it (Fixman 1974); with weight decay also
+the density of the same strength with χ integrated over the fibre (:mod:`langevin_ib.fibre`),
+beside the slice density it is often mistaken for. For the GL(r) factorisation: its singular
+values on the slice, on level sets and over the fibre, and its mode energies.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib import conditionals, fibre, geometry, models, symmetry_checks
+from langevin_ib import conditionals, geometry, models, snapshots, symmetry_checks
 from langevin_ib.histograms import Binning
 from langevin_ib.schema import ConfigError
 
@@ -31,14 +33,14 @@ GRID = 400
 
 def density_curves(model, reference, low: float, high: float, temperature: float, weight_decay: float,
                    form: conditionals.Form = conditionals.LEVEL_SET) -> dict:
-    """Normalised densities of copy 0's strength s on [low, high] under each hypothesis of ``form``,
-    every other parameter and copy 0's directions held at ``reference``: on its level set of χ
+    """Normalised densities of copy 0's variable on [low, high] (``value``) under each hypothesis of
+    ``form``, everything the form holds at ``reference``: e.g. a strength on its level set of χ
     (:mod:`langevin_ib.conditionals`) or, with weight decay, over the fibre (:mod:`langevin_ib.fibre`)."""
     grid = np.linspace(low, high, GRID + 1)[1:]  # s = 0 is where the orbit degenerates; skip the left end
     log_density = form.log_densities(model, temperature, weight_decay, Binning(low, high, GRID))
     dtype = jax.tree.leaves(reference)[0].dtype
-    logs = np.asarray(jax.vmap(lambda s: log_density(reference, 0, s))(jnp.asarray(grid, dtype)), np.float64)
-    curves = {"strength": grid}
+    logs = np.asarray(jax.jit(jax.vmap(lambda s: log_density(reference, 0, s)))(jnp.asarray(grid, dtype)), np.float64)
+    curves = {"value": grid}
     for name, row in zip(form.hypotheses, logs.T):
         weights = np.exp(row - row.max())
         curves[name] = weights / np.trapezoid(weights, grid)
@@ -69,16 +71,19 @@ def predict(config: dict, out: Path) -> dict:
         "radial_chi_drift_off_slice": stability["radial_drift_off_slice"],
     }
     out.mkdir(parents=True, exist_ok=True)
-    if model.chain is not None and model.chain.observable in config["observables"]:
+    panels = {}
+    for form_name, form in snapshots.FORMS.items():
+        binning = snapshots.binning(config, model, form)
+        if binning is None or not form.supports(model) or (form.chains == "weight_decayed" and dyn["weight_decay"] == 0):
+            continue
+        low = max(binning.low, form.floor * max(abs(binning.low), abs(binning.high)))
+        panels[form_name] = (density_curves(model, reference, low, binning.high, temperature, dyn["weight_decay"], form),
+                             form, snapshots.observable(model, form))
+    if panels:
         from langevin_ib import plots
 
-        binning = config["observables"][model.chain.observable]
-        low = max(binning["min"], 0.0)
-        panels = {"level_set": density_curves(model, reference, low, binning["max"], temperature, dyn["weight_decay"])}
-        if dyn["weight_decay"] > 0:
-            panels["fibre"] = density_curves(model, reference, low, binning["max"], temperature, dyn["weight_decay"],
-                                             fibre.MARGINAL)
-        plots.plot_prediction(out / "prediction.png", panels, f"strength of copy 0 ({model.chain.observable})", name)
-        np.savez(out / "prediction.npz", **{f"{form}_{k}": v for form, curves in panels.items() for k, v in curves.items()})
+        plots.plot_prediction(out / "prediction.png", panels, name)
+        np.savez(out / "prediction.npz", **{f"{form}_{k}": v for form, (curves, _, _) in panels.items()
+                                            for k, v in curves.items()})
     (out / "prediction.json").write_text(json.dumps(summary, indent=2))
     return summary

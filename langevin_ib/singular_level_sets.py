@@ -42,6 +42,7 @@ from langevin_ib.conditionals import Form
 from langevin_ib.histograms import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.singular_fibre import RANK, SINGULAR_VALUES, decomposition, rank_two
+from langevin_ib.small_linalg import log_abs_det
 
 HYPOTHESES = ("geometric", "naive", "projected")
 ANGLES = 256  # grid on the quarter circle that brackets the roots
@@ -95,8 +96,9 @@ def level_set_points(sigma: jax.Array, half_difference: jax.Array, off: jax.Arra
     return radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=1), found
 
 
-# Closed forms for the 2 × 2 and 4 × 4 linear algebra: evaluated at every PIT node, LAPACK calls
-# would be batched, and batched LAPACK calls can deadlock jaxlib 0.10's 2-thread CPU pool (runner.py).
+# Closed forms for the 2 × 2 linear algebra (and small_linalg for the 4 × 4 determinants): evaluated at
+# every PIT node, LAPACK calls would be batched, and batched LAPACK calls can deadlock jaxlib 0.10's
+# 2-thread CPU pool (runner.py).
 
 def _eigh(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(eigenvalues descending, eigenvectors as columns) of a symmetric 2 × 2 matrix."""
@@ -110,16 +112,6 @@ def _eigh(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
 def _inverse(matrix: jax.Array) -> jax.Array:
     (a, b), (c, d) = matrix
     return jnp.array([[d, -b], [-c, a]]) / (a * d - b * c)
-
-
-def _log_abs_det(matrix: jax.Array) -> jax.Array:
-    """log |det| of a 4 × 4 matrix by expansion in 2 × 2 minors of the first two rows (Laplace)."""
-    minor = lambda rows, i, j: matrix[rows[0], i] * matrix[rows[1], j] - matrix[rows[0], j] * matrix[rows[1], i]
-    pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
-    signs = [1, -1, 1, 1, -1, 1]  # (−1)^{i+j+1} for the column pairs (i, j) of the top rows
-    total = sum(sign * minor((0, 1), i, j) * minor((2, 3), *[k for k in range(4) if k not in (i, j)])
-                for sign, (i, j) in zip(signs, pairs))
-    return jnp.log(jnp.abs(total))
 
 
 def factor(sigma: jax.Array, first: jax.Array, second: jax.Array) -> jax.Array:
@@ -161,9 +153,9 @@ def log_densities(model: Model, temperature: float, weight_decay: float, binning
             energy = -potential(moved) / temperature
             log_det_a = jnp.log(jnp.abs(b[0, 0] * b[1, 1] - b[0, 1] * b[1, 0])) - 0.5 * jnp.sum(jnp.log(sigma))
             # 1/|det ∂_Aχ| = 1/(|det ∂_Bχ| σ₁σ₂): dB = σ₁σ₂ dA
-            geometric = (energy + (rows - cols - RANK) * log_det_a - _log_abs_det(breaking_jacobian)
+            geometric = (energy + (rows - cols - RANK) * log_det_a - log_abs_det(breaking_jacobian)
                          - jnp.sum(jnp.log(sigma)))
-            projected = geometric + 0.5 * _log_abs_det(geometry.breaking_gram(group, moved))
+            projected = geometric + 0.5 * log_abs_det(geometry.breaking_gram(group, moved))
             return jnp.stack([geometric, energy, projected])
 
         per_point = jnp.where(found[:, None], jax.vmap(branch)(diagonals), -jnp.inf)

@@ -6,7 +6,8 @@ and, with weight decay, with χ integrated over the fibre (:mod:`langevin_ib.fib
 balance ratio of a pair that the model observes (:mod:`langevin_ib.balance`), and the singular
 values of a GL(r) model: on the slice for projected chains (:mod:`langevin_ib.singular_modes`), on
 level sets of χ for free rank-2 chains (:mod:`langevin_ib.singular_level_sets`) and with the fibre
-integrated out for free chains of rank 2 or 3 with weight decay (:mod:`langevin_ib.singular_fibre`).
+integrated out for free chains of rank 2 or 3 with weight decay (:mod:`langevin_ib.singular_fibre`), and
+the mode energies of a GL(r) model on level sets of χ at any rank (:mod:`langevin_ib.mode_energies`).
 The runner concatenates them per chain in the order of :func:`plan`."""
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from langevin_ib import (balance, conditionals, fibre, integrators, singular_fibre, singular_level_sets, singular_modes,
-                         stein)
+from langevin_ib import (balance, conditionals, fibre, integrators, mode_energies, singular_fibre, singular_level_sets,
+                         singular_modes, stein)
 from langevin_ib.histograms import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.runner import RunResult
@@ -24,7 +25,7 @@ from langevin_ib.runner import RunResult
 
 FORMS = {"conditional": conditionals.LEVEL_SET, "fibre": fibre.MARGINAL, "balance": balance.MARGINAL,
          "singular": singular_modes.ON_SLICE, "singular_level_set": singular_level_sets.LEVEL_SET,
-         "singular_fibre": singular_fibre.MARGINAL}
+         "singular_fibre": singular_fibre.MARGINAL, "mode_energy_level_set": mode_energies.LEVEL_SET}
 
 
 def observable(model: Model, form: conditionals.Form) -> str | None:
@@ -47,8 +48,7 @@ def plan(config: dict, model: Model) -> dict[str, tuple[Callable, int]]:
     if model.group is None or config["analysis"]["snapshot_every"] == 0:
         return {}
     dyn = config["dynamics"]
-    out = {"stein": (stein.statistic(model, dyn["temperature"], dyn["weight_decay"]),
-                     len(stein.HYPOTHESES) * len(stein.FIELDS))}
+    out = {"stein": (stein.statistic(model, dyn["temperature"], dyn["weight_decay"]), stein.WIDTH)}
     constrained = dyn["integrator"] in integrators.CONSTRAINED
     applies = {"any": True, "free": not constrained, "weight_decayed": dyn["weight_decay"] > 0 and not constrained,
                "projected": constrained}

@@ -32,6 +32,7 @@ from langevin_ib.models.base import Model
 
 HYPOTHESES = ("geometric", "naive", "projected")
 FIELDS = ("log_det_gram", "log_chart_jacobian")
+WIDTH = len(HYPOTHESES) * len(FIELDS) + 1  # the statistics, then whether they were finite
 
 
 def _log_volumes(model: Model, unravel: Callable, flat: jax.Array):
@@ -47,9 +48,10 @@ def _log_volumes(model: Model, unravel: Callable, flat: jax.Array):
 
 
 def statistic(model: Model, temperature: float, weight_decay: float) -> Callable:
-    """``fn(key, params) -> (len(HYPOTHESES) · len(FIELDS),)`` Stein statistics of one chain's θ.
+    """``fn(key, params) -> (WIDTH,)``: the Stein statistics of one chain's θ, then 1, or zeros then 0
+    where any is non-finite (the snapshot is left out alone: :func:`tests`).
 
-    Row H of the reshaped (hypotheses, fields) array has expectation zero under hypothesis H."""
+    Row H of the statistics reshaped to (hypotheses, fields) has expectation zero under hypothesis H."""
     potential = model.potential(weight_decay)
 
     def one_chain(key: jax.Array, params) -> jax.Array:
@@ -66,8 +68,9 @@ def statistic(model: Model, temperature: float, weight_decay: float) -> Callable
         divergence = dg_probe @ (projector @ probe)
         common = g @ (-jax.grad(lambda x: potential(unravel(x)))(flat) / temperature) + divergence
         volume = g @ gradients.T  # (fields, volumes): g_i · ∇ log-volume_k
-        per_hypothesis = jnp.stack([common - volume[:, 0], common + volume[:, 1], common])
-        return per_hypothesis.reshape(-1)
+        values = jnp.stack([common - volume[:, 0], common + volume[:, 1], common]).reshape(-1)
+        finite = jnp.all(jnp.isfinite(values))
+        return jnp.concatenate([jnp.where(finite, values, 0.0), finite.astype(values.dtype)[None]])
 
     return one_chain
 
@@ -90,21 +93,25 @@ def hotelling(chain_means: np.ndarray, significance: float) -> dict:
 
 
 def tests(sums: np.ndarray, snapshots: int, alive: np.ndarray, significance: float) -> dict:
-    """Score every hypothesis from per-chain sums (chains, hypotheses · fields) over ``snapshots``.
+    """Score every hypothesis from per-chain sums (chains, WIDTH) of :func:`statistic` over ``snapshots``.
 
-    Chains that diverged, and chains with a non-finite statistic at some snapshot (the test fields
-    are singular where an orbit degenerates, e.g. a neuron with v_j = 0 and W_j = 0, or is tangent to
-    the level set of χ, where J_φ = 0: README, rank-3 GL run), are left out and counted; with none
-    left there is no verdict."""
-    finite = np.isfinite(sums).all(axis=1)
-    kept = alive & finite
-    means = sums[kept].astype(np.float64) / snapshots
+    A snapshot whose statistic is non-finite (the test fields are singular where an orbit
+    degenerates, e.g. a neuron with v_j = 0 and W_j = 0, or is tangent to the level set of χ, where
+    J_φ = 0: README, rank-3 GL run) is left out alone and counted (``non_finite_snapshots``): those
+    points are a null set of the law, while leaving out the whole chain would select on its
+    trajectory. Each chain's mean is over its finite snapshots (all but a handful of chains have
+    them all, so the per-chain means stay identically distributed to that precision). Chains that
+    diverged, or with no finite snapshot, are left out and counted; with none left there is no verdict."""
+    counts, values = sums[:, -1], sums[:, :-1]
+    kept = alive & (counts > 0) & np.isfinite(values).all(axis=1)
+    means = values[kept].astype(np.float64) / counts[kept, None]
     means = means.reshape(means.shape[0], len(HYPOTHESES), len(FIELDS))
     out = {
         "description": "Stein identities E[g·∇log p + div g] = 0 on the level sets of χ, "
                        "one statistic per test field, averaged along each chain",
         "chains": int(kept.sum()), "snapshots_per_chain": snapshots,
-        "left_out": {"diverged": int((~alive).sum()), "non_finite": int((alive & ~finite).sum())},
+        "left_out": {"diverged": int((~alive).sum()), "non_finite": int((alive & ~kept).sum())},
+        "non_finite_snapshots": int(np.sum(snapshots - counts[alive & kept])),
     }
     if kept.sum() < 2:
         out["hypotheses"] = None

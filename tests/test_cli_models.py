@@ -26,6 +26,21 @@ def test_predict_writes_correction_and_densities(tmp_path):
     assert (tmp_path / "prediction.png").is_file() and (tmp_path / "prediction.npz").is_file()
 
 
+@pytest.mark.parametrize("name, panels", [
+    ("relu", ("conditional", "fibre", "balance")),
+    ("matrix_factorisation_gl_rank3", ("singular", "singular_fibre", "mode_energy_level_set"))])
+def test_predict_draws_every_form_a_run_would_test(name, panels, tmp_path):
+    """One panel per full-conditional form the config's run would test, each hypothesis a normalised
+    density on the histogram's range (trapezoid on 400 points: within 1%)."""
+    assert cli.main(["predict", f"configs/{name}.yaml", "--out", str(tmp_path)]) == 0
+    curves = np.load(tmp_path / "prediction.npz")
+    assert sorted({key.rsplit("_", 1)[0] for key in curves.files if key.endswith("_value")}) == sorted(panels)
+    for panel in panels:
+        for hypothesis in snapshots.FORMS[panel].hypotheses:
+            density = curves[f"{panel}_{hypothesis}"]
+            assert np.isfinite(density).all() and np.trapezoid(density, curves[f"{panel}_value"]) == pytest.approx(1, rel=1e-2)
+
+
 def test_user_model_by_import_path_runs_through_the_cli(tmp_path):
     done = langevin_ib("run", "examples/vector_scalar.yaml", "--quiet", "--out", str(tmp_path), *SMALL)
     assert done.returncode == 0, done.stderr
@@ -44,10 +59,11 @@ def test_unknown_or_broken_model_names_are_config_errors(tmp_path):
 
 # every zoo config has weight decay, so both strength forms run for the rescaling models; only the ReLU
 # pairs observe a balance ratio; the GL(2) model's singular values run on level sets and over the fibre,
-# the GL(3) model's over the fibre only (the level-set form is built for rank 2)
+# the GL(3) model's over the fibre only (the level-set form of σ is built for rank 2); both GL models'
+# mode energies run on level sets
 PLANNED = {"relu": ("conditional", "fibre", "balance"),
-           "matrix_factorisation_gl": ("singular_level_set", "singular_fibre"),
-           "matrix_factorisation_gl_rank3": ("singular_fibre",)}
+           "matrix_factorisation_gl": ("singular_level_set", "singular_fibre", "mode_energy_level_set"),
+           "matrix_factorisation_gl_rank3": ("singular_fibre", "mode_energy_level_set")}
 # a form's own error estimate: quadrature below 1e-3; the rank-3 quasi-Monte Carlo kernel's spread
 # over scramblings, at probes down to 1e-6 of σ's range, measured 2.0e-3 (n = p, c = 1), where a
 # PIT bin moves by < 0.1%

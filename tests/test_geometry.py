@@ -119,7 +119,7 @@ def test_deep_scalar_density_exponent(depth):
     temperature = 0.1
     reference = geometry.project_to_slice(model.group, model.init(jax.random.key(0)))
     curves = predict.density_curves(model, reference, 0.0, 2.0, temperature, 0.0)
-    theta = curves["strength"]
+    theta = curves["value"]
     closed = np.exp(-0.5 * (theta - 1) ** 2 / temperature) * theta ** (-2 * (depth - 1) / depth)
     closed /= np.trapezoid(closed, theta)
     np.testing.assert_allclose(curves["geometric"], closed, rtol=1e-3)
@@ -137,7 +137,7 @@ def test_fibre_curve_of_uv_is_the_bessel_marginal():
     temperature, weight_decay = 0.1, 0.5
     reference = geometry.project_to_slice(model.group, model.init(jax.random.key(0)))
     curves = predict.density_curves(model, reference, 0.0, 2.0, temperature, weight_decay, fibre.MARGINAL)
-    theta = curves["strength"]
+    theta = curves["value"]
     exact = theory_uv.marginal_density("geometric", theta, temperature=temperature, target=1.0,
                                        weight_decay=weight_decay)
     np.testing.assert_allclose(curves["geometric"], exact / np.trapezoid(exact, theta), rtol=1e-3)

@@ -28,15 +28,28 @@ def test_hotelling_is_calibrated_and_has_power():
     assert not shifted["consistent"] and shifted["rank"] == 2
 
 
-def test_non_finite_and_diverged_chains_are_left_out_and_counted():
-    sums = np.random.default_rng(1).standard_normal((50, len(stein.HYPOTHESES) * len(stein.FIELDS)))
-    sums[3, 2] = np.nan
+def test_non_finite_snapshots_are_left_out_alone_and_counted():
+    """A snapshot at a degenerate orbit (u·v at θ = (0, 0): G_χ = u² + v² = 0) gives zeros and a 0
+    flag, so a chain's mean runs over its finite snapshots; a chain with none, and a diverged chain,
+    are left out and counted."""
+    model = models.lookup("uv").build(dict(target=1.0, copies=1, init_u=1.0, init_v=1.0, init_noise=0.0))
+    statistic = stein.statistic(model, 0.1, 0.0)
+    key = jax.random.key(0)
+    degenerate = np.asarray(statistic(key, {"u": jnp.zeros(1), "v": jnp.zeros(1)}))
+    regular = np.asarray(statistic(key, {"u": jnp.ones(1), "v": 0.5 * jnp.ones(1)}))
+    assert degenerate.shape == regular.shape == (stein.WIDTH,)
+    assert (degenerate == 0).all() and regular[-1] == 1 and np.isfinite(regular).all()
+    per_snapshot = np.random.default_rng(1).standard_normal((50, 4, stein.WIDTH))
+    per_snapshot[..., -1] = 1.0
+    per_snapshot[3, 2] = 0.0  # one non-finite snapshot: the chain stays, with 3 snapshots
+    per_snapshot[5] = 0.0  # no finite snapshot
     alive = np.ones(50, bool)
     alive[7] = False
-    out = stein.tests(sums, 1, alive, 0.01)
+    out = stein.tests(per_snapshot.sum(axis=1), 4, alive, 0.01)
     assert out["chains"] == 48 and out["left_out"] == {"diverged": 1, "non_finite": 1}
+    assert out["non_finite_snapshots"] == 1
     assert all(np.isfinite(h["t_squared"]) for h in out["hypotheses"].values())
-    assert stein.tests(np.full_like(sums, np.nan), 1, alive, 0.01)["hypotheses"] is None
+    assert stein.tests(np.zeros_like(per_snapshot[:, 0]), 4, alive, 0.01)["hypotheses"] is None
 
 
 def small_projected(**run):

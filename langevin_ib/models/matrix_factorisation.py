@@ -7,7 +7,8 @@ e^{−a_j}V_j); χ_j = ½(‖U_j‖² − ‖V_j‖²); G_χ = diag(‖U_j‖² 
 (T/2)Σ log(‖U_j‖² + ‖V_j‖²), eq. (58) on the singular-mode slice. (Eq. 56 prints off-diagonal
 entries U_iᵀU_j + V_iᵀV_j; for column scaling the gradients of χ_i and χ_j live in different
 columns and the off-diagonal entries vanish.) Observables: singular values of UVᵀ, the column
-strengths ‖U_j‖‖V_j‖ (the singular values when the columns are orthogonal), and χ.
+strengths ‖U_j‖‖V_j‖ (the singular values when the columns are orthogonal), χ, and the mode
+energies ½(‖U_j‖² + ‖V_j‖²) (:mod:`langevin_ib.mode_energies`).
 The quotient chart is the list of rank-one terms U_j V_jᵀ.
 
 ``symmetry: general_linear`` declares the full GL(r) action (U, V) ↦ (U e^{a}, V e^{−aᵀ}),
@@ -41,7 +42,7 @@ FIELDS = {
     "init_scale": positive(float, 1.0),
     "symmetry": Field(str, "column", choices=("column", "general_linear")),
 }
-OBSERVABLES = ("sigma", "strength", "chi")
+OBSERVABLES = ("sigma", "strength", "chi", "mode_energy")
 
 
 def data(cfg: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +73,8 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         U, V = params["U"], params["V"]
         return {"sigma": jnp.linalg.svd(U @ V.T, compute_uv=False)[:rank],
                 "strength": jnp.linalg.norm(U, axis=0) * jnp.linalg.norm(V, axis=0),
-                "chi": 0.5 * (jnp.sum(U**2, axis=0) - jnp.sum(V**2, axis=0))}
+                "chi": 0.5 * (jnp.sum(U**2, axis=0) - jnp.sum(V**2, axis=0)),
+                "mode_energy": 0.5 * (jnp.sum(U**2, axis=0) + jnp.sum(V**2, axis=0))}
 
     def rank_one_terms(params: dict) -> jax.Array:
         return jnp.einsum("ij,kj->jik", params["U"], params["V"])
