@@ -101,6 +101,13 @@ def strengths(chain: RescalingChain, params: dict) -> tuple[jax.Array, jax.Array
 STRENGTH = Variable("strength", "chain", lambda chain: chain.observable, strengths, lambda chain: chain.signed)
 
 
+def factor_dims(model: Model, source: str = "chain") -> tuple[int, ...]:
+    """p_a, the length of one copy of each factor of the model's rescaling pair or chain (``source``:
+    ``chain``, or ``modes`` for the singular modes of a GL(r) model), read from shapes alone."""
+    factors = getattr(model, source).factors
+    return tuple(int(f.shape[1]) for f in jax.eval_shape(factors, jax.eval_shape(model.init, jax.random.key(0))))
+
+
 class Form(NamedTuple):
     """A family of full conditionals of one variable: hypothesis names, the summary's description, what
     the variable is conditioned on (for printed and plotted titles),

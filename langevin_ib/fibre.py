@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.conditionals import Form, strength_range, strengths
+from langevin_ib.conditionals import Form, factor_dims, strength_range, strengths
 from langevin_ib.histograms import Binning
 from langevin_ib.models.base import Model
 
@@ -110,9 +110,7 @@ def log_densities(model: Model, temperature: float, weight_decay: float, binning
 
 def quadrature_error(model: Model, temperature: float, weight_decay: float, binning: Binning) -> float:
     """The fibre weight's estimated error in log g over the histogrammed range (:func:`log_fibre_weight`)."""
-    shapes = jax.eval_shape(model.chain.factors, jax.eval_shape(model.init, jax.random.key(0)))
-    dims = tuple(int(f.shape[1]) for f in shapes)
-    return log_fibre_weight(dims, weight_decay / (2 * temperature), *_log_range(binning))[2]
+    return log_fibre_weight(factor_dims(model), weight_decay / (2 * temperature), *_log_range(binning))[2]
 
 
 MARGINAL = Form(

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from langevin_ib import geometry
-from langevin_ib.conditionals import Form, Variable
+from langevin_ib.conditionals import Form, Variable, factor_dims
 from langevin_ib.histograms import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.small_linalg import log_abs_det
@@ -67,8 +67,8 @@ def split(factor: jax.Array, copy: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def _shapes(model: Model) -> tuple[int, int, int]:
-    shapes = jax.eval_shape(model.modes.factors, jax.eval_shape(model.init, jax.random.key(0)))
-    return tuple(int(f.shape[1]) for f in shapes) + (model.modes.copies,)
+    """(n, p, r)."""
+    return factor_dims(model, "modes") + (model.modes.copies,)
 
 
 def supports(model: Model) -> bool:

@@ -76,8 +76,8 @@ def predict(config: dict, out: Path) -> dict:
         binning = snapshots.binning(config, model, form)
         if binning is None or not form.supports(model) or (form.chains == "weight_decayed" and dyn["weight_decay"] == 0):
             continue
-        low = max(binning.low, form.floor * max(abs(binning.low), abs(binning.high)))
-        panels[form_name] = (density_curves(model, reference, low, binning.high, temperature, dyn["weight_decay"], form),
+        low, high = conditionals.strength_range(binning, False, form.floor)[:2]
+        panels[form_name] = (density_curves(model, reference, low, high, temperature, dyn["weight_decay"], form),
                              form, snapshots.observable(model, form))
     if panels:
         from langevin_ib import plots

@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from langevin_ib import singular_fibre_qmc
-from langevin_ib.conditionals import Form, Variable, strength_range
+from langevin_ib.conditionals import Form, Variable, factor_dims, strength_range
 from langevin_ib.histograms import Binning
 from langevin_ib.models.base import Model
 
@@ -140,8 +140,7 @@ def _scale(temperature: float, weight_decay: float) -> float:
 def _shapes(model: Model) -> tuple[int, int]:
     """(n, p) ordered so that n ≥ p: π_x is the same for UVᵀ and VUᵀ, and the kernel's integrand is
     better behaved with the larger power n − p (module docstring)."""
-    shapes = jax.eval_shape(model.modes.factors, jax.eval_shape(model.init, jax.random.key(0)))
-    rows, cols = (int(f.shape[1]) for f in shapes)
+    rows, cols = factor_dims(model, "modes")
     return max(rows, cols), min(rows, cols)
 
 
