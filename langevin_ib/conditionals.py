@@ -120,7 +120,12 @@ class Form(NamedTuple):
     quadrature or quasi-Monte Carlo;
     ``floor``, the lower end of the range it tests, relative to the largest |edge| (:func:`strength_range`);
     ``refine(model, binning) -> fn(params, copy, nodes) -> extra nodes``, where the conditional has
-    features (edges of its support) that the fixed nodes would not resolve."""
+    features (edges of its support) that the fixed nodes would not resolve;
+    ``path(model, temperature, weight_decay, binning) -> fn(params, copy) -> (values, rates, lengths,
+    logs, defined)``, in place of ``log_densities``, where the conditional lives on a curve along which
+    the variable is not monotone: the variable and its derivative along the curve at the curve's
+    nodes, the segments' lengths, the log densities per unit length (nodes, hypotheses) and whether the
+    curve was traced to its ends."""
 
     hypotheses: tuple[str, ...]
     description: str
@@ -132,6 +137,7 @@ class Form(NamedTuple):
     error: Callable | None = None
     floor: float = 1e-6
     refine: Callable | None = None
+    path: Callable | None = None
 
 
 def log_densities(model: Model, temperature: float, weight_decay: float) -> Callable:
@@ -178,22 +184,12 @@ def statistic(model: Model, temperature: float, weight_decay: float, binning: Bi
     of in-range values whose conditional is undefined (1): a NaN log density, which a form returns
     where what it holds fixed lies outside what it tabulated. Leaving those out selects on the
     conditioning variables only, which keeps the PIT of the rest uniform."""
-    chain, count = getattr(model, form.variable.source), len(form.hypotheses)
-    log_density = form.log_densities(model, temperature, weight_decay, binning)
-    refine = None if form.refine is None else form.refine(model, binning)
+    chain = getattr(model, form.variable.source)
+    cdf_of = conditional(form, model, temperature, weight_decay, binning)
     edges = np.asarray(binning.edges, float)
 
     def one_copy(params, copy, strength, sign, lo, hi):
-        linear = jnp.linspace(lo, hi, binning.bins * LINEAR_NODES_PER_BIN + 1)
-        nodes = jnp.sort(jnp.concatenate([linear, jnp.geomspace(lo, hi, LOG_NODES), jnp.clip(strength, lo, hi)[None]]))
-        if refine is not None:
-            nodes = jnp.sort(jnp.concatenate([nodes, jnp.clip(refine(params, copy, nodes), lo, hi)]))
-        logs = jax.vmap(lambda s: log_density(params, copy, s))(nodes)  # (nodes, hypotheses)
-        defined = ~jnp.isnan(logs).any()
-        weights = jnp.exp(logs - logs.max(axis=0, keepdims=True))
-        cumulative = jnp.concatenate([jnp.zeros((1, count), nodes.dtype),
-                                      jnp.cumsum(0.5 * (weights[1:] + weights[:-1]) * jnp.diff(nodes)[:, None], axis=0)])
-        cdf = lambda x: jax.vmap(lambda column: jnp.interp(x, nodes, column / column[-1]), 1, -1)(cumulative)
+        cdf, defined = cdf_of(params, copy, strength, lo, hi)
         pit = cdf(strength)  # (hypotheses,)
         in_range = (strength >= lo) & (strength <= hi)
         counted = in_range & defined
@@ -207,7 +203,7 @@ def statistic(model: Model, temperature: float, weight_decay: float, binning: Bi
         empirical = jnp.where(counted, jax.nn.one_hot(index, binning.bins), 0.0)
         per_hypothesis = jnp.where(counted, jnp.concatenate([pit_counts, masses.T], axis=1), 0.0)  # (hyp., PIT + bins)
         return jnp.concatenate([per_hypothesis.reshape(-1), empirical,
-                                jnp.stack([~in_range, in_range & ~defined]).astype(nodes.dtype)])
+                                jnp.stack([~in_range, in_range & ~defined]).astype(strength.dtype)])
 
     def fn(params: dict) -> jax.Array:
         strength, sign = form.variable.values(chain, params)
@@ -215,6 +211,84 @@ def statistic(model: Model, temperature: float, weight_decay: float, binning: Bi
         lo, hi = jnp.where(sign > 0, lo_pos, lo_neg), jnp.where(sign > 0, hi_pos, hi_neg)
         copies = jnp.arange(chain.copies)
         return jax.vmap(one_copy, (None, 0, 0, 0, 0, 0))(params, copies, strength, sign, lo, hi).sum(axis=0)
+
+    return fn
+
+
+def conditional(form: Form, model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
+    """``fn(params, copy, s, lo, hi) -> (cdf, defined)``: the form's conditional CDF of copy's variable on
+    [lo, hi] (s its value), from the form's path where it has one, else from its log densities."""
+    if form.path is not None:
+        return _on_path(form.path(model, temperature, weight_decay, binning))
+    return _on_nodes(form, model, temperature, weight_decay, binning)
+
+
+def _on_nodes(form: Form, model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
+    """``fn(params, copy, s, lo, hi) -> (cdf, defined)``: the conditional CDF of the variable on [lo, hi]
+    by the trapezoid rule on linear and logarithmic nodes, the sample one of them, and the form's
+    refined nodes; undefined where a log density is NaN."""
+    log_density = form.log_densities(model, temperature, weight_decay, binning)
+    refine = None if form.refine is None else form.refine(model, binning)
+
+    def fn(params, copy, strength, lo, hi):
+        linear = jnp.linspace(lo, hi, binning.bins * LINEAR_NODES_PER_BIN + 1)
+        nodes = jnp.sort(jnp.concatenate([linear, jnp.geomspace(lo, hi, LOG_NODES), jnp.clip(strength, lo, hi)[None]]))
+        if refine is not None:
+            nodes = jnp.sort(jnp.concatenate([nodes, jnp.clip(refine(params, copy, nodes), lo, hi)]))
+        logs = jax.vmap(lambda s: log_density(params, copy, s))(nodes)  # (nodes, hypotheses)
+        weights = jnp.exp(logs - logs.max(axis=0, keepdims=True))
+        cumulative = jnp.concatenate([jnp.zeros((1, logs.shape[1]), nodes.dtype),
+                                      jnp.cumsum(0.5 * (weights[1:] + weights[:-1]) * jnp.diff(nodes)[:, None], axis=0)])
+        cdf = lambda x: jax.vmap(lambda column: jnp.interp(x, nodes, column / column[-1]), 1, -1)(cumulative)
+        return cdf, ~jnp.isnan(logs).any()
+
+    return fn
+
+
+def _on_path(path: Callable) -> Callable:
+    """``fn(params, copy, s, lo, hi) -> (cdf, defined)``: the conditional CDF of the variable on [lo, hi]
+    from a curve traced through the sample (``Form.path``), along which the variable need not be
+    monotone. On each segment the variable is the quadratic through its ends and the cubic Hermite
+    midpoint (σ_a + σ_b)/2 + h(σ'_a − σ'_b)/8, so that a fold inside a segment (where samples gather:
+    the density of the variable diverges there like 1/√) is resolved, and the density is linear
+    (trapezoid); G(x) = Σ_segments ∫_{σ(s) ≤ x} density, in closed form between the quadratic's roots,
+    and F = (G(x) − G(lo))/(G(hi) − G(lo))."""
+
+    def fn(params, copy, strength, lo, hi):
+        values, rates, lengths, logs, defined = path(params, copy)
+        live = lengths > 0
+        weights = jnp.exp(logs - logs.max(axis=0, keepdims=True))
+        first, last = jnp.where(live[:, None], weights[:-1], 0.0), jnp.where(live[:, None], weights[1:], 0.0)
+        start, end = jnp.where(live, values[:-1], 0.0), jnp.where(live, values[1:], 0.0)
+        bend = jnp.where(live, lengths * (rates[:-1] - rates[1:]) / 8, 0.0)
+        bend = jnp.clip(bend, -0.5 * lengths * jnp.abs(rates[:-1]).clip(jnp.abs(rates[1:])),
+                        0.5 * lengths * jnp.abs(rates[:-1]).clip(jnp.abs(rates[1:])))
+        middle = 0.5 * (start + end) + jnp.where(jnp.isfinite(bend), bend, 0.0)
+        square, linear = 2 * start + 2 * end - 4 * middle, 4 * middle - 3 * start - end  # σ(u), u ∈ [0, 1]
+        tiny = 1e-7 * (jnp.abs(start) + jnp.abs(end) + 1.0)
+        square = jnp.where(jnp.abs(square) < tiny, tiny, square)
+
+        def mass(u):  # ∫₀ᵘ density, (segments, hypotheses)
+            return lengths[:, None] * (first * u[:, None] + (last - first) * (0.5 * u**2)[:, None])
+
+        def below(x):  # G(x), (hypotheses,)
+            constant = start - x
+            discriminant = linear**2 - 4 * square * constant
+            root = jnp.sqrt(jnp.maximum(discriminant, 0.0))
+            half = -0.5 * (linear + jnp.where(linear >= 0, root, -root))
+            half = jnp.where(half == 0, tiny, half)
+            lower = jnp.clip(jnp.minimum(half / square, constant / half), 0.0, 1.0)
+            upper = jnp.clip(jnp.maximum(half / square, constant / half), 0.0, 1.0)
+            whole = mass(jnp.ones_like(start))
+            real = (discriminant >= 0)[:, None]
+            convex = jnp.where(real, mass(upper) - mass(lower), 0.0)
+            concave = jnp.where(real, whole - mass(upper) + mass(lower), whole)
+            return jnp.sum(jnp.where((square > 0)[:, None], convex, concave), axis=0)
+
+        base, total = below(lo), below(hi)
+        cdf = lambda x: jax.vmap(lambda point: (below(point) - base) / (total - base))(jnp.atleast_1d(x)).reshape(
+            jnp.shape(x) + (logs.shape[1],))
+        return cdf, defined
 
     return fn
 

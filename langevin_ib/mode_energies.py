@@ -1,6 +1,7 @@
 """Full conditionals of the mode energies d_j = ½(‖U_j‖² + ‖V_j‖²) of the GL(r) matrix factorisation on
 the level sets of its χ: the level-set form of the prediction (THEORY.md §4a) at any rank, without
-root finding (the singular values need it: :mod:`singular_level_sets`, rank 2 only).
+root finding (the singular values need it at rank 2, :mod:`singular_level_sets`, and a traced curve
+at rank ≥ 3, :mod:`singular_level_curves`).
 
 The model's χ fixes C = ½(M₁ − M₂) and the off-diagonal of S = ½(M₁ + M₂), M₁ = UᵀU, M₂ = VᵀV;
 d = diag S is what is left of (M₁, M₂) on a level set, and on the slice d = σ (U = P√Σ). In the

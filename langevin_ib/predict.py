@@ -35,10 +35,19 @@ def density_curves(model, reference, low: float, high: float, temperature: float
                    form: conditionals.Form = conditionals.LEVEL_SET) -> dict:
     """Normalised densities of copy 0's variable on [low, high] (``value``) under each hypothesis of
     ``form``, everything the form holds at ``reference``: e.g. a strength on its level set of χ
-    (:mod:`langevin_ib.conditionals`) or, with weight decay, over the fibre (:mod:`langevin_ib.fibre`)."""
+    (:mod:`langevin_ib.conditionals`) or, with weight decay, over the fibre (:mod:`langevin_ib.fibre`);
+    for a form traced along a curve, the density on the curve's component through the reference,
+    averaged over GRID cells."""
+    dtype = jax.tree.leaves(reference)[0].dtype
+    if form.path is not None:  # a curve through the reference: the density from its CDF, per grid cell
+        edges = np.linspace(low, high, GRID + 1)
+        cdf_of = conditionals.conditional(form, model, temperature, weight_decay, Binning(low, high, GRID))
+        value = form.variable.values(getattr(model, form.variable.source), reference)[0][0]
+        cdf = jax.jit(lambda: cdf_of(reference, 0, value, low, high)[0](jnp.asarray(edges, dtype)))()
+        density = np.diff(np.asarray(cdf, np.float64), axis=0) / np.diff(edges)[:, None]
+        return {"value": 0.5 * (edges[1:] + edges[:-1]), **dict(zip(form.hypotheses, density.T))}
     grid = np.linspace(low, high, GRID + 1)[1:]  # s = 0 is where the orbit degenerates; skip the left end
     log_density = form.log_densities(model, temperature, weight_decay, Binning(low, high, GRID))
-    dtype = jax.tree.leaves(reference)[0].dtype
     logs = np.asarray(jax.jit(jax.vmap(lambda s: log_density(reference, 0, s)))(jnp.asarray(grid, dtype)), np.float64)
     curves = {"value": grid}
     for name, row in zip(form.hypotheses, logs.T):

@@ -5,7 +5,8 @@ the full-conditional PIT of the strengths on level sets of χ (:mod:`langevin_ib
 and, with weight decay, with χ integrated over the fibre (:mod:`langevin_ib.fibre`), and of the
 balance ratio of a pair that the model observes (:mod:`langevin_ib.balance`), and the singular
 values of a GL(r) model: on the slice for projected chains (:mod:`langevin_ib.singular_modes`), on
-level sets of χ for free rank-2 chains (:mod:`langevin_ib.singular_level_sets`) and with the fibre
+level sets of χ for free chains (rank 2: :mod:`langevin_ib.singular_level_sets`; rank ≥ 3:
+:mod:`langevin_ib.singular_level_curves`) and with the fibre
 integrated out for free chains of rank 2 or 3 with weight decay (:mod:`langevin_ib.singular_fibre`), and
 the mode energies of a GL(r) model on level sets of χ at any rank (:mod:`langevin_ib.mode_energies`).
 The runner concatenates them per chain in the order of :func:`plan`."""
@@ -16,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from langevin_ib import (balance, conditionals, fibre, integrators, mode_energies, singular_fibre, singular_level_sets,
-                         singular_modes, stein)
+from langevin_ib import (balance, conditionals, fibre, integrators, mode_energies, singular_fibre, singular_level_curves,
+                         singular_level_sets, singular_modes, stein)
 from langevin_ib.histograms import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.runner import RunResult
@@ -25,6 +26,7 @@ from langevin_ib.runner import RunResult
 
 FORMS = {"conditional": conditionals.LEVEL_SET, "fibre": fibre.MARGINAL, "balance": balance.MARGINAL,
          "singular": singular_modes.ON_SLICE, "singular_level_set": singular_level_sets.LEVEL_SET,
+         "singular_level_curve": singular_level_curves.LEVEL_CURVE,
          "singular_fibre": singular_fibre.MARGINAL, "mode_energy_level_set": mode_energies.LEVEL_SET}
 
 

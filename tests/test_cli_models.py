@@ -28,7 +28,7 @@ def test_predict_writes_correction_and_densities(tmp_path):
 
 @pytest.mark.parametrize("name, panels", [
     ("relu", ("conditional", "fibre", "balance")),
-    ("matrix_factorisation_gl_rank3", ("singular", "singular_fibre", "mode_energy_level_set"))])
+    ("matrix_factorisation_gl_rank3", ("singular", "singular_level_curve", "singular_fibre", "mode_energy_level_set"))])
 def test_predict_draws_every_form_a_run_would_test(name, panels, tmp_path):
     """One panel per full-conditional form the config's run would test, each hypothesis a normalised
     density on the histogram's range (trapezoid on 400 points: within 1%)."""
@@ -58,12 +58,11 @@ def test_unknown_or_broken_model_names_are_config_errors(tmp_path):
 
 
 # every zoo config has weight decay, so both strength forms run for the rescaling models; only the ReLU
-# pairs observe a balance ratio; the GL(2) model's singular values run on level sets and over the fibre,
-# the GL(3) model's over the fibre only (the level-set form of σ is built for rank 2); both GL models'
-# mode energies run on level sets
+# pairs observe a balance ratio; the GL(r) models' singular values run on level sets (all the roots at
+# rank 2, a traced curve at rank 3) and over the fibre; their mode energies run on level sets
 PLANNED = {"relu": ("conditional", "fibre", "balance"),
            "matrix_factorisation_gl": ("singular_level_set", "singular_fibre", "mode_energy_level_set"),
-           "matrix_factorisation_gl_rank3": ("singular_fibre", "mode_energy_level_set")}
+           "matrix_factorisation_gl_rank3": ("singular_level_curve", "singular_fibre", "mode_energy_level_set")}
 # a form's own error estimate: quadrature below 1e-3; the rank-3 quasi-Monte Carlo kernel's spread
 # over scramblings, at probes down to 1e-6 of σ's range, measured 2.0e-3 (n = p, c = 1), where a
 # PIT bin moves by < 0.1%
@@ -97,7 +96,8 @@ def test_projected_configs_run_end_to_end(name, test, tmp_path):
     unconstrained measure, so they are not planned for them."""
     assert cli.main(["run", f"configs/{name}.yaml", "--quiet", "--out", str(tmp_path), *SMALL]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert all(summary[form] is None for form in ("fibre", "balance", "singular_level_set", "singular_fibre"))
+    assert all(summary[form] is None for form in ("fibre", "balance", "singular_level_set", "singular_level_curve",
+                                                  "singular_fibre"))
     assert summary["divergence"]["diverged"] == 0
     assert summary[test]["samples"] > 0 and (tmp_path / f"{test}.png").is_file()
     chi = np.load(tmp_path / "histograms.npz")
