@@ -227,8 +227,8 @@ def rank_two(model: Model) -> bool:
 
 
 def supported_rank(model: Model) -> bool:
-    """Whether the fibre form is built for the model's rank: 2 (quadrature) or 3 (quasi-Monte Carlo, up to
-    singular_fibre_qmc.MAX_RANK; beyond, its error estimate is 0.1 to 1.5 in log K)."""
+    """Whether the fibre form is built for the model's rank: 2 (quadrature) or 3 to
+    singular_fibre_qmc.MAX_RANK = 5 (quasi-Monte Carlo; beyond, its error estimate passes 0.1 in log K)."""
     return RANK <= model.modes.copies <= singular_fibre_qmc.MAX_RANK
 
 

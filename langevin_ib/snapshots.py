@@ -7,7 +7,7 @@ balance ratio of a pair that the model observes (:mod:`langevin_ib.balance`), an
 values of a GL(r) model: on the slice for projected chains (:mod:`langevin_ib.singular_modes`), on
 level sets of χ for free chains (rank 2: :mod:`langevin_ib.singular_level_sets`; rank ≥ 3:
 :mod:`langevin_ib.singular_level_curves`) and with the fibre
-integrated out for free chains of rank 2 or 3 with weight decay (:mod:`langevin_ib.singular_fibre`), and
+integrated out for free chains of rank 2 to 5 with weight decay (:mod:`langevin_ib.singular_fibre`), and
 the mode energies of a GL(r) model on level sets of χ at any rank (:mod:`langevin_ib.mode_energies`).
 The runner concatenates them per chain in the order of :func:`plan`."""
 
