@@ -116,12 +116,12 @@ def _log_expm1_ratio(difference: jax.Array) -> jax.Array:
     return jnp.where(small, 0.5 * difference, jnp.maximum(difference, 0.0) + jnp.log(-jnp.expm1(-size)) - jnp.log(size))
 
 
-def _row(x: jax.Array, power: jax.Array, elementary: jax.Array, uniform: jax.Array, shift: jax.Array,
+def _row(x: jax.Array, power: jax.Array, elementary: jax.Array, uniform: jax.Array, component: jax.Array,
          scale: float) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Draw ℓ of one row of the leading block from its exact conditional given the rows above,
-    f(ℓ) e^{shift·ℓ} with f(ℓ) = e^{power·ℓ − e^{2ℓ}/2c − x e^{−2ℓ}/2c} det(I + B e^{−2ℓ})^{−1/2} (the row's
-    off-diagonal entries integrated out), interpolated log-linearly on ROW_NODES nodes between the
-    walls and inverted exactly. Per draw (``elementary`` = log e_k(B) (D, k), ``uniform``, ``shift`` (D,)):
+    f(ℓ) e^{sℓ}, s = SHIFTS[component], with f(ℓ) = e^{power·ℓ − e^{2ℓ}/2c − x e^{−2ℓ}/2c} det(I + B e^{−2ℓ})^{−1/2}
+    (the row's off-diagonal entries integrated out), interpolated log-linearly on ROW_NODES nodes between the
+    walls and inverted exactly. Per draw (``elementary`` = log e_k(B) (D, k), ``uniform``, ``component`` (D,)):
     (ℓ, log f(ℓ) − its interpolation, log normaliser of the interpolated f e^{sℓ} for each s of SHIFTS (D, S))."""
     start, end = _walls(jnp.log(x), scale)
     step = (end - start) / (ROW_NODES - 1)
@@ -133,29 +133,26 @@ def _row(x: jax.Array, power: jax.Array, elementary: jax.Array, uniform: jax.Arr
         return power * ell - (jnp.exp(2 * ell) + x * jnp.exp(-2 * ell)) / (2 * scale) - 0.5 * determinant
 
     at_nodes = log_f(jnp.broadcast_to(nodes, (elementary.shape[0], ROW_NODES)))  # (D or 1 for the first row, N)
-    totals, probabilities = [], []
-    for s in SHIFTS:
-        values = at_nodes + s * nodes[None, :]
-        log_mass = values[:, :-1] + _log_expm1_ratio(jnp.diff(values, axis=1)) + jnp.log(step)  # of each cell
-        totals.append(jax.nn.logsumexp(log_mass, axis=1))
-        probabilities.append(jnp.exp(log_mass - totals[-1][:, None]))
-    probability = probabilities[0]  # (D, N − 1): each draw's own component
-    for s, component in zip(SHIFTS[1:], probabilities[1:]):
-        probability = jnp.where(shift[:, None] == s, component, probability)
+    shifts = jnp.asarray(SHIFTS, x.dtype)
+    values = at_nodes[:, None, :] + shifts[None, :, None] * nodes[None, None, :]  # (D or 1, S, N)
+    log_mass = values[..., :-1] + _log_expm1_ratio(jnp.diff(values, axis=-1)) + jnp.log(step)  # of each cell
+    totals = jax.nn.logsumexp(log_mass, axis=-1)  # (D or 1, S)
+    own = jnp.take_along_axis(log_mass - totals[..., None], component[:, None, None], axis=1)[:, 0]
+    probability = jnp.exp(own)  # (D, N − 1): each draw's own component
     cumulative = jnp.cumsum(probability, axis=1)
     cell = jnp.minimum(jnp.sum(cumulative < uniform[:, None], axis=1), ROW_NODES - 2)
     below = jnp.take_along_axis(cumulative - probability, cell[:, None], axis=1)[:, 0]
     fraction = jnp.clip((uniform - below) / jnp.take_along_axis(probability, cell[:, None], axis=1)[:, 0], 0.0, 1.0)
     left = jnp.take_along_axis(at_nodes, cell[:, None], axis=1)[:, 0]
     right = jnp.take_along_axis(at_nodes, cell[:, None] + 1, axis=1)[:, 0]
-    slope = right - left + shift * step  # of log f e^{sℓ} across the cell
+    slope = right - left + shifts[component] * step  # of log f e^{sℓ} across the cell
     flat = jnp.abs(slope) < 1e-4
     safe = jnp.where(flat, 1.0, slope)
     # the position in the cell, in steps, where the exponential's CDF reaches ``fraction``
     within = jnp.where(flat, fraction, jnp.logaddexp(jnp.log(fraction) + safe, jnp.log1p(-fraction)) / safe)
     ell = nodes[cell] + step * within
     residual = log_f(ell[:, None])[:, 0] - (left + (right - left) * within)
-    return ell, residual, jnp.broadcast_to(jnp.stack(totals, axis=1), (uniform.shape[0], len(SHIFTS)))
+    return ell, residual, jnp.broadcast_to(totals, (uniform.shape[0], len(SHIFTS)))
 
 
 def _gaussian_row(reduced: jax.Array, normal: jax.Array, scale: float) -> jax.Array:
@@ -187,16 +184,17 @@ def _leading_block(x: jax.Array, draws: jax.Array, power: jax.Array, scale: floa
     block (S·M, m, m), log importance weight (S·M,)). Row i of G is e^{−ℓ_i}(−ρᵀG_{<i}, √x_i):
     G is built directly, its entries O(√c) where Y's reach 1e8."""
     inner, count = x.shape[0], draws.shape[0]
-    shift = jnp.concatenate([jnp.full(count, s, x.dtype) for s in SHIFTS])
+    shifts = jnp.asarray(SHIFTS, x.dtype)
+    component = jnp.repeat(jnp.arange(len(SHIFTS)), count)
     draws = jnp.concatenate([draws] * len(SHIFTS))
-    gram_root = jnp.zeros((shift.shape[0], inner, inner), x.dtype)
-    residual, mixture = jnp.zeros_like(shift), jnp.zeros((shift.shape[0], len(SHIFTS)), x.dtype)
+    gram_root = jnp.zeros((draws.shape[0], inner, inner), x.dtype)
+    residual, mixture = jnp.zeros(draws.shape[0], x.dtype), jnp.zeros((draws.shape[0], len(SHIFTS)), x.dtype)
     offset = inner
     for i in range(inner):
         elementary = _elementary(gram_root[:, :i, :i]) if i else jnp.zeros((1, 1), x.dtype)  # first row: B = 0
-        ell, error, totals = _row(x[i], power[i], elementary, draws[:, i], shift, scale)
+        ell, error, totals = _row(x[i], power[i], elementary, draws[:, i], component, scale)
         residual = residual + error
-        mixture = mixture + ell[:, None] * jnp.asarray(SHIFTS, x.dtype)[None, :] - totals
+        mixture = mixture + ell[:, None] * shifts[None, :] - totals
         if i:
             reduced = gram_root[:, :i, :i] * jnp.exp(-ell)[:, None, None]  # H = G/√a
             rho = _gaussian_row(reduced, draws[:, offset:offset + i], scale)
