@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from langevin_ib.models import rescaling
 from langevin_ib.models.base import Model
-from langevin_ib.schema import Field, positive
+from langevin_ib.models.fields import Field, positive
 
 FIELDS = {
     "dim": positive(int, 2),

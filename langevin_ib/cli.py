@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from langevin_ib import config as config_lib
-from langevin_ib.schema import ConfigError
+from langevin_ib.experiment import config as config_lib
+from langevin_ib.models.fields import ConfigError
 
 
 def _verdicts(summary: dict) -> str:
@@ -23,7 +23,8 @@ def _verdicts(summary: dict) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = config_lib.load(args.config, args.overrides)  # config errors are reported before JAX starts
-    from langevin_ib import job, sharding, snapshots
+    from langevin_ib.experiment import job, snapshots
+    from langevin_ib.dynamics import sharding
 
     sharding.use_all_cpu_cores()
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
@@ -67,7 +68,8 @@ STABILITY = {
 
 def cmd_predict(args: argparse.Namespace) -> int:
     config = config_lib.load(args.config, args.overrides)
-    from langevin_ib import predict, symmetry_checks
+    from langevin_ib.experiment import predict
+    from langevin_ib.geometry import checks as symmetry_checks
 
     out = Path(args.out) if args.out else Path("runs") / f"{Path(args.config).stem}-predict"
     try:

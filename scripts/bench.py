@@ -18,7 +18,7 @@ TEMPERATURE, STEP, TARGET = 0.1, 0.01, 1.0
 
 
 def engine(chains: int, steps: int) -> float:
-    from langevin_ib import config, job
+    from langevin_ib.experiment import config, job
     raw = {"model": {"name": "uv", "target": TARGET},
            "dynamics": {"integrator": "euler_maruyama", "temperature": TEMPERATURE, "step_size": STEP},
            "run": {"chains": chains, "burn_in": steps, "steps": 10, "thin": 10, "chunk_steps": steps, "chain_groups": 1},
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    from langevin_ib import sharding
+    from langevin_ib.dynamics import sharding
 
     sharding.use_all_cpu_cores()  # as the CLI does: one JAX CPU device per core
     runners = {"langevin_ib (JAX)": engine, "numpy loop": numpy_loop}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from langevin_ib.goodness_of_fit import pearson_test
+from langevin_ib.statistics.goodness_of_fit import pearson_test
 
 
 def main() -> None:

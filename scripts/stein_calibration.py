@@ -8,7 +8,7 @@ same Stein statistic and Hotelling test as the run, then moved by the config's d
 
 For one copy the level set of χ through a chain is a curve (r_a² = y + E_a, E_a ≥ 0 fixed) that
 crosses θ = 0 where the factor with E_a = 0 changes sign. Along it, in the signed product θ, the
-geometric law is e^{−U/T}/(θ² Σ_a r_a^{−2}) (langevin_ib.conditionals), drawn here by inverting its
+geometric law is e^{−U/T}/(θ² Σ_a r_a^{−2}) (langevin_ib.statistics.pit), drawn here by inverting its
 CDF on a grid; the other factors' signs are uniform. Each chain gets ``--draws`` independent draws
 on its final level set, summed like the run's snapshots, and the full-conditional PIT checks the
 sampler. If the test rejects these exact draws, it is miscalibrated there. If it accepts them but
@@ -25,7 +25,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib import config as config_lib, conditionals, integrators, job, snapshots, stein
+from langevin_ib.experiment import config as config_lib, job, snapshots
+from langevin_ib.statistics import pit, stein
+from langevin_ib.predictions.rescaling import level_set
+from langevin_ib.dynamics import integrators
 
 GRID_LINEAR, GRID_LOG = 16001, 4000
 
@@ -42,13 +45,13 @@ def exact_draws(model, chi_offsets: np.ndarray, temperature: float, weight_decay
     @jax.jit
     def log_density(offsets):
         def at(theta):
-            squared = conditionals.level_set_radii(jnp.abs(theta), offsets)
+            squared = level_set.level_set_radii(jnp.abs(theta), offsets)
             signs = jnp.ones(depth).at[jnp.argmin(offsets)].set(jnp.sign(theta))
             params = {"u": (signs * jnp.sqrt(squared))[:, None]}
             return -potential(params) / temperature - jnp.log(theta**2 * jnp.sum(1.0 / squared))
         return jax.vmap(at)(jnp.asarray(grid))
 
-    radii = jax.jit(jax.vmap(conditionals.level_set_radii, (0, None)))
+    radii = jax.jit(jax.vmap(level_set.level_set_radii, (0, None)))
     out = np.empty((chains, draws, depth))
     for c in range(chains):  # host loop over chains: an offline diagnostic, not a hot path
         logs = np.asarray(log_density(jnp.asarray(chi_offsets[c])), np.float64)
@@ -103,11 +106,12 @@ def main() -> None:
     per_draw = per_draw.reshape(draws.shape[0], args.draws, -1)  # (chains, draws, width)
     exact = stein.tests(per_draw.sum(axis=1), args.draws, np.ones(per_draw.shape[0], bool), significance)
     # the same draws under the full-conditional PIT (no Stein field, no derivative): checks the sampler
-    binning = snapshots.binning(config, model, conditionals.LEVEL_SET)
-    pit = jax.jit(jax.vmap(conditionals.statistic(model, dyn["temperature"], dyn["weight_decay"], binning)))(samples)
-    pit_sums = np.asarray(pit, np.float64).reshape(draws.shape[0], args.draws, -1).sum(axis=1)
-    pit_tests, _ = conditionals.tests(pit_sums, np.ones(draws.shape[0], bool), config["run"]["chain_groups"], binning,
-                                      significance, config["analysis"]["min_expected"])
+    binning = snapshots.binning(config, model, level_set.LEVEL_SET)
+    form = level_set.LEVEL_SET
+    pit_values = jax.jit(jax.vmap(pit.statistic(model, dyn["temperature"], dyn["weight_decay"], binning, form)))(samples)
+    pit_sums = np.asarray(pit_values, np.float64).reshape(draws.shape[0], args.draws, -1).sum(axis=1)
+    pit_tests, _ = pit.tests(pit_sums, np.ones(draws.shape[0], bool), config["run"]["chain_groups"], binning,
+                             significance, config["analysis"]["min_expected"], form)
     print("exact draws, full-conditional PIT: " + ", ".join(
         f"{h} z = {r['z']:.1f} (p = {r['p_value']:.3g})" for h, r in pit_tests["hypotheses"].items()))
     spread = np.abs(0.5 * (squared[:, 0] - squared[:, 1]))

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from langevin_ib.models import rescaling, teacher_student
 from langevin_ib.models.base import Model
-from langevin_ib.schema import non_negative, positive
+from langevin_ib.models.fields import non_negative, positive
 
 FIELDS = {
     "dim": positive(int, 4),

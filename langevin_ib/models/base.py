@@ -2,7 +2,7 @@
 
 ``observe(params)`` returns named 1-D arrays of equal length m (one entry per independent copy):
 the quotient coordinate q = φ(θ) under the name ``quotient`` and, for a symmetric model, the
-symmetry-breaking coordinate χ under the name ``symmetry`` (THEORY.md §2), so that the engine can
+symmetry-breaking coordinate χ under the name ``symmetry`` (docs/theory.md §2), so that the engine can
 histogram q conditionally on the level sets of χ.
 
 A symmetric model also declares its ``group`` action once (:class:`langevin_ib.geometry.GroupAction`),
@@ -10,9 +10,9 @@ from which the geometry module derives χ, G_χ and the correction by autodiff, 
 ``quotient_map``: the full chart φ of the quotient (e.g. w_j = v_j W_j per neuron) when the
 histogrammed q is only a summary of it.
 A rescaling model (:mod:`langevin_ib.models.rescaling`) also gives its ``chain`` of factors, from
-which :mod:`langevin_ib.conditionals` tests each copy's strength under its full conditional.
+which :mod:`langevin_ib.statistics.pit` tests each copy's strength under its full conditional.
 A GL(r)-type symmetry whose slice makes the copies of a pair the orthogonal singular modes of the
-quotient (U = P√Σ, V = Q√Σ) gives that pair as ``modes``, for :mod:`langevin_ib.singular_modes`.
+quotient (U = P√Σ, V = Q√Σ) gives that pair as ``modes``, for :mod:`langevin_ib.predictions.general_linear.singular_modes`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,16 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 
-from langevin_ib.geometry import GroupAction
-
 Params = Any
+
+
+class GroupAction(NamedTuple):
+    """``act(a, params) -> params`` with a ∈ R^dim and act(0, θ) = θ; ``breaking(params) -> (dim,)``
+    a user-supplied χ (None: the canonical ½⟨θ, ξ_a(θ)⟩)."""
+
+    act: Callable[[jax.Array, Params], Params]
+    dim: int
+    breaking: Callable[[Params], jax.Array] | None = None
 
 
 class Model(NamedTuple):

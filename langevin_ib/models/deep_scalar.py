@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from langevin_ib.models import rescaling
 from langevin_ib.models.base import Model
-from langevin_ib.schema import Field, non_negative, positive
+from langevin_ib.models.fields import Field, non_negative, positive
 
 FIELDS = {
     "depth": Field(int, 3, "an integer depth k >= 2", lambda k: k >= 2),

@@ -15,7 +15,7 @@ import numpy as np
 
 from langevin_ib.models import rescaling
 from langevin_ib.models.base import Model
-from langevin_ib.schema import Field, non_negative, positive
+from langevin_ib.models.fields import Field, non_negative, positive
 
 FIELDS = {
     "size": positive(int, 8),

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from langevin_ib.models.base import Model
-from langevin_ib.schema import Field, positive
+from langevin_ib.models.fields import Field, positive
 
 FIELDS = {
     "stiffness": positive(float, 1.0),

@@ -8,7 +8,7 @@ e^{−a_j}V_j); χ_j = ½(‖U_j‖² − ‖V_j‖²); G_χ = diag(‖U_j‖² 
 entries U_iᵀU_j + V_iᵀV_j; for column scaling the gradients of χ_i and χ_j live in different
 columns and the off-diagonal entries vanish.) Observables: singular values of UVᵀ, the column
 strengths ‖U_j‖‖V_j‖ (the singular values when the columns are orthogonal), χ, and the mode
-energies ½(‖U_j‖² + ‖V_j‖²) (:mod:`langevin_ib.mode_energies`).
+energies ½(‖U_j‖² + ‖V_j‖²) (:mod:`langevin_ib.predictions.general_linear.mode_energies`).
 The quotient chart is the list of rank-one terms U_j V_jᵀ.
 
 ``symmetry: general_linear`` declares the full GL(r) action (U, V) ↦ (U e^{a}, V e^{−aᵀ}),
@@ -17,7 +17,7 @@ model supplies χ = (½(UᵀU − VᵀV) on and above the diagonal, (UᵀU + V�
 UᵀU = VᵀV diagonal, i.e. U = P√Σ, V = Q√Σ from the SVD UVᵀ = PΣQᵀ (the singular-mode slice of
 eq. 58), transverse where the singular values are distinct. The orbit Gram is the Kronecker sum
 H = UᵀU ⊕ VᵀV, so det H = Π_{i,j}(σ_i + σ_j) on that slice. The quotient chart is UVᵀ itself; the
-columns of U and V are declared as the singular ``modes`` (:mod:`langevin_ib.singular_modes`).
+columns of U and V are declared as the singular ``modes`` (:mod:`langevin_ib.predictions.general_linear.singular_modes`).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.geometry import GroupAction
+from langevin_ib.models.base import GroupAction
 from langevin_ib.models import rescaling
 from langevin_ib.models.base import Model
-from langevin_ib.schema import Field, non_negative, positive
+from langevin_ib.models.fields import Field, non_negative, positive
 
 FIELDS = {
     "rows": positive(int, 6),

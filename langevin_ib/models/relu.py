@@ -3,7 +3,7 @@
 A Flax module defines the network once; its parameters are split into the pure pytree
 {W: (hidden, inputs), v: (hidden,)} that the engine integrates. ReLU is positively homogeneous, so
 (v_j, W_j) ↦ (e^{−a_j}v_j, e^{a_j}W_j) preserves f; χ_j = ½(‖W_j‖² − v_j²) (eq. 45 prints v_j; its
-gradient (W_j, −v_j) needs v_j², THEORY.md §2); L_IB = (T/2)Σ log(‖W_j‖² + v_j²) (eq. 46).
+gradient (W_j, −v_j) needs v_j², docs/theory.md §2); L_IB = (T/2)Σ log(‖W_j‖² + v_j²) (eq. 46).
 Data: ``samples`` Gaussian inputs, labels from a random teacher with ``teacher_hidden`` neurons
 plus Gaussian label noise, fixed by ``data_seed``; L = ½·mean((f(x) − y)²).
 Quotient chart: the per-neuron vectors w_j = v_j W_j; observables: the strength ‖w_j‖ = |v_j|‖W_j‖,
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from langevin_ib.models import rescaling, teacher_student
 from langevin_ib.models.base import Model
-from langevin_ib.schema import non_negative, positive
+from langevin_ib.models.fields import non_negative, positive
 
 FIELDS = {
     "inputs": positive(int, 3),

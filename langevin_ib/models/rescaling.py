@@ -1,5 +1,5 @@
 """The rescaling symmetry of the whole zoo: copies of k factors f_1, …, f_k (f_a ∈ R^{p_a}) with
-f_a ↦ e^{t_a − t_{a−1}} f_a, t_0 = t_k = 0, which preserves the product f_1 ⊗ ⋯ ⊗ f_k (THEORY.md §2).
+f_a ↦ e^{t_a − t_{a−1}} f_a, t_0 = t_k = 0, which preserves the product f_1 ⊗ ⋯ ⊗ f_k (docs/theory.md §2).
 A pair (k = 2: u⊙v, UVᵀ columns, ReLU neurons, attention Q/K columns) is scaled by (e^{a}, e^{−a});
 the deep scalar factorisation is a chain of k scalars."""
 
@@ -10,7 +10,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from langevin_ib.geometry import GroupAction
+from langevin_ib.models.base import GroupAction
 
 
 class RescalingChain(NamedTuple):
@@ -18,7 +18,7 @@ class RescalingChain(NamedTuple):
     scales)``: params with factor a of copy j multiplied by scales[a, j]; ``observable``: the name
     under which the model observes the strength s = Π_a |f_a|, or, if ``signed`` (scalar factors),
     the product itself; ``balance``: for a pair, the name under which it observes the balance ratio
-    |f_2|/|f_1| (an orbit coordinate, :mod:`langevin_ib.balance`), or None; ``with_factors(params,
+    |f_2|/|f_1| (an orbit coordinate, :mod:`langevin_ib.predictions.rescaling.balance`), or None; ``with_factors(params,
     factors)``: params with the factors replaced (the inverse of ``factors``), where given."""
 
     factors: Callable[[dict], tuple]
@@ -77,3 +77,17 @@ def declare(chain: RescalingChain) -> dict:
     """The Model fields of a rescaling symmetry: its group action and the chain itself."""
     return {"group": action(chain), "chain": chain}
 
+
+def strengths(chain: RescalingChain, params: dict) -> tuple[jax.Array, jax.Array]:
+    """(s = Π_a |f_a|, the sign of a product of scalar factors or +1) per copy."""
+    factors = chain.factors(params)
+    strength = jnp.prod(jnp.stack([jnp.linalg.norm(f, axis=1) for f in factors]), axis=0)
+    sign = jnp.prod(jnp.stack([jnp.sign(f[:, 0]) for f in factors]), axis=0) if chain.signed else jnp.ones_like(strength)
+    return strength, sign
+
+
+def factor_dims(model, source: str = "chain") -> tuple[int, ...]:
+    """p_a, the length of one copy of each factor of the model's rescaling pair or chain (``source``:
+    ``chain``, or ``modes`` for the singular modes of a GL(r) model), read from shapes alone."""
+    factors = getattr(model, source).factors
+    return tuple(int(f.shape[1]) for f in jax.eval_shape(factors, jax.eval_shape(model.init, jax.random.key(0))))

@@ -1,7 +1,7 @@
 """θ = u·v, m independent copies: L = ½ Σ_i (u_i v_i − θ*)²  (paper §"A worked example", eqs. 4–7).
 
 Symmetry (u, v) ↦ (λu, v/λ); quotient coordinate θ_i = u_i v_i; symmetry-breaking coordinate
-χ_i = ½(u_i² − v_i²), whose zero level set is the balanced slice |u| = |v| (THEORY.md §2).
+χ_i = ½(u_i² − v_i²), whose zero level set is the balanced slice |u| = |v| (docs/theory.md §2).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from langevin_ib.models import rescaling
 from langevin_ib.models.base import Model
-from langevin_ib.schema import Field, non_negative, positive
+from langevin_ib.models.fields import Field, non_negative, positive
 
 FIELDS = {
     "target": Field(float, 1.0, "the target θ* (a float)"),

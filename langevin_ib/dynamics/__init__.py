@@ -1,0 +1,1 @@
+"""Dynamics: integrators of the chains, the chunked runner, the streamed accumulators and sharding."""

@@ -1,0 +1,102 @@
+"""``langevin-ib predict``: the correction and the predicted quotient densities of a config's model,
+computed by autodiff from its declared symmetry, without simulating (docs/theory.md §2–4).
+
+At a reference point (the model's initial parameters moved along their orbit onto the slice χ = 0)
+it reports L_IB = (T/2)·log det G_χ, det G_χ against det H, and whether the Itô drift of χ under
+the config's potential (weight decay included) attracts chains to the slice. For every
+full-conditional form a run of the config would test (:data:`langevin_ib.experiment.snapshots.FORMS`: the
+variable histogrammed, the form built for the model, weight decay where the form integrates χ out),
+it draws the density of copy 0's variable, every other parameter at the reference, under the form's
+hypotheses. For a rescaling model's strength on the slice: ``geometric`` e^{−U/T}(det G_χ)^{−1/2}
+(paper eq. 8) read in s, ``naive`` e^{−U/T} flat in the quotient chart, and ``projected``
+e^{−U/T} on the slice, the law of Langevin constrained to it (Fixman 1974); with weight decay also
+the density of the same strength with χ integrated over the fibre (:mod:`langevin_ib.predictions.rescaling.fibre`),
+beside the slice density it is often mistaken for. For the GL(r) factorisation: its singular
+values on the slice, on level sets and over the fibre, and its mode energies.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from langevin_ib.statistics import pit
+from langevin_ib.predictions.rescaling import level_set
+from langevin_ib import geometry, models
+from langevin_ib.experiment import snapshots
+from langevin_ib.geometry import checks as symmetry_checks
+from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.models.fields import ConfigError
+
+GRID = 400
+
+
+def density_curves(model, reference, low: float, high: float, temperature: float, weight_decay: float,
+                   form: pit.Form = level_set.LEVEL_SET) -> dict:
+    """Normalised densities of copy 0's variable on [low, high] (``value``) under each hypothesis of
+    ``form``, everything the form holds at ``reference``: e.g. a strength on its level set of χ
+    (:mod:`langevin_ib.statistics.pit`) or, with weight decay, over the fibre (:mod:`langevin_ib.predictions.rescaling.fibre`);
+    for a form traced along a curve, the density on the curve's component through the reference,
+    averaged over GRID cells."""
+    dtype = jax.tree.leaves(reference)[0].dtype
+    if form.path is not None:  # a curve through the reference: the density from its CDF, per grid cell
+        edges = np.linspace(low, high, GRID + 1)
+        cdf_of = pit.conditional(form, model, temperature, weight_decay, Binning(low, high, GRID))
+        value = form.variable.values(getattr(model, form.variable.source), reference)[0][0]
+        cdf = jax.jit(lambda: cdf_of(reference, 0, value, low, high)[0](jnp.asarray(edges, dtype)))()
+        density = np.diff(np.asarray(cdf, np.float64), axis=0) / np.diff(edges)[:, None]
+        return {"value": 0.5 * (edges[1:] + edges[:-1]), **dict(zip(form.hypotheses, density.T))}
+    grid = np.linspace(low, high, GRID + 1)[1:]  # s = 0 is where the orbit degenerates; skip the left end
+    log_density = form.log_densities(model, temperature, weight_decay, Binning(low, high, GRID))
+    logs = np.asarray(jax.jit(jax.vmap(lambda s: log_density(reference, 0, s)))(jnp.asarray(grid, dtype)), np.float64)
+    curves = {"value": grid}
+    for name, row in zip(form.hypotheses, logs.T):
+        weights = np.exp(row - row.max())
+        curves[name] = weights / np.trapezoid(weights, grid)
+    return curves
+
+
+def predict(config: dict, out: Path) -> dict:
+    model_cfg, dyn = config["model"], config["dynamics"]
+    name = model_cfg["name"]
+    model = models.lookup(name).build(model_cfg)
+    if model.group is None:
+        raise ConfigError(f"model.name: {name!r} declares no symmetry (no group action); nothing to predict")
+    key = jax.random.key(config["run"]["seed"])
+    symmetry_checks.check_symmetry(name, model, key)
+    temperature = dyn["temperature"]
+    potential = model.potential(dyn["weight_decay"])
+    reference = geometry.project_to_slice(model.group, model.init(key))
+    stability = geometry.slice_stability(potential, model.group, reference, temperature, jax.random.fold_in(key, 1))
+    summary = {
+        "model": name,
+        "group_dimension": model.group.dim,
+        "temperature": temperature,
+        "correction_at_reference": float(geometry.correction(model.group, reference, temperature)),
+        "log_det_breaking_gram": float(geometry.log_det_breaking_gram(model.group, reference)),
+        "log_det_orbit_gram": float(jnp.linalg.slogdet(geometry.orbit_gram(model.group, reference))[1]),
+        "slice": stability["label"],
+        "chi_drift_on_slice": np.asarray(stability["drift_on_slice"]).tolist(),
+        "radial_chi_drift_off_slice": stability["radial_drift_off_slice"],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    panels = {}
+    for form_name, form in snapshots.FORMS.items():
+        binning = snapshots.binning(config, model, form)
+        if binning is None or not form.supports(model) or (form.chains == "weight_decayed" and dyn["weight_decay"] == 0):
+            continue
+        low, high = pit.strength_range(binning, False, form.floor)[:2]
+        panels[form_name] = (density_curves(model, reference, low, high, temperature, dyn["weight_decay"], form),
+                             form, snapshots.observable(model, form))
+    if panels:
+        from langevin_ib.experiment import plots
+
+        plots.plot_prediction(out / "prediction.png", panels, name)
+        np.savez(out / "prediction.npz", **{f"{form}_{k}": v for form, (curves, _, _) in panels.items()
+                                            for k, v in curves.items()})
+    (out / "prediction.json").write_text(json.dumps(summary, indent=2))
+    return summary

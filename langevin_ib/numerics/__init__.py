@@ -1,0 +1,1 @@
+"""Numerics beneath everything: LAPACK-free small linear algebra and an XLA:CPU workaround."""

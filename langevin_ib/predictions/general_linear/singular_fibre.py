@@ -1,0 +1,249 @@
+"""Full conditionals of the singular values of X = UVᵀ (rank r ≥ 2) under the weight-decayed Gibbs
+measure, the GL(r) fibre integrated out: the marginal form of the prediction (docs/theory.md §4b) in the
+singular values, for free chains (paper eqs. 54–58 give the slice form, :mod:`singular_modes`).
+
+With U = L(UVᵀ) + (λ/2)(‖U‖² + ‖V‖²), the law of X is e^{−L(X)/T} times the law of UVᵀ under the
+prior alone, U (n × r) and V (p × r) with independent N(0, c) entries, c = T/λ. That prior is
+invariant under X ↦ O₁XO₂ᵀ, so in SVD coordinates (σ, P, Q) it is π(σ) dσ dP dQ, and holding the
+singular vectors and the other singular values, σ_j has density e^{−L/T} π(σ). The squared singular
+values x = σ² are the eigenvalues of UᵀU·VᵀV, a product of independent Wisharts W_r(n, c)·W_r(p, c).
+Given the eigenvalues a of UᵀU, VᵀV seen through (UᵀU)^{1/2} is W_r(p, c·diag a), whose eigenvalue
+density carries an average over O(r) (Muirhead 1982, Thm 3.2.18), so π_x(x) ∝ Π x_i^{(p−r−1)/2}
+Π_{i<k}|x_i − x_k| K(x), and π_x is the same for UVᵀ and VUᵀ: n and p are ordered n ≥ p. For r = 2 the
+O(2) average is a Bessel I₀ and
+
+    K(x) = ∫∫ (a₁a₂)^{(n−3−p)/2} |a₁ − a₂| e^{−(a₁+a₂)/2c} e^{−S(1/a₁+1/a₂)/4c} I₀(D(1/a₁−1/a₂)/4c) da,
+
+S = x₁ + x₂, D = x₁ − x₂; for r ≥ 3 it has no closed form and K is the integral over A = UᵀU of
+:mod:`singular_fibre_qmc`, by quasi-Monte Carlo. Holding P, Q and the other singular values, the
+density of σ_j is
+
+- ``geometric``  e^{−L/T} π_x(σ²)·σ_j: the exact conditional (the GL(r) orbit and the weight decay
+  integrated out);
+- ``naive``      e^{−L/T} σ_j^{n+p−2r}Π_{k≠j}|σ_j² − σ_k²|: Gibbs flat in the quotient chart X (the
+  rank-r Lebesgue measure), regulariser ignored;
+- ``slice``      e^{−(L + λΣσ)/T} σ_j^{(n+p−2r−2)/2}: every chain on the singular-mode slice with the
+  geometric level-set density there (:mod:`singular_modes`), where (λ/2)|θ|² = λΣσ.
+
+At r = 2, K is a trapezoid sum in (u, w) with a₂ = e^u, a₁ = e^u(1 + e^w) and the mirror half by
+symmetry: the |a₁ − a₂| kink becomes the smooth factor e^{u+w}, every factor decays
+double-exponentially, and the trapezoid rule converges exponentially in 1/STEP. The exponent is
+written without cancellation, −S(b₁+b₂)/4c + |D(b₁−b₂)|/4c = −(b₁x_{(1)} + b₂x_{(2)})/2c with b = 1/a
+and x ordered against b, and I₀ through i0e. log K is tabulated on a square grid in (log x₁, log x₂)
+and interpolated by cubic convolution; the error estimate compares the interpolated table, at the
+centres of its cells, with quadrature there at half the step. Moving σ_j to t changes U to
+U + (t/σ_j − 1)p_j p_jᵀU, which keeps P, Q and the other singular values (U = PB, so UVᵀ =
+P·diag(t/σ_j)·ΣQᵀ). Rank 1 is the strength's fibre form (:mod:`fibre`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from langevin_ib.predictions.general_linear import singular_fibre_qmc
+from langevin_ib.statistics.pit import Form, Variable, strength_range
+from langevin_ib.models.rescaling import factor_dims
+from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.models.base import Model
+
+HYPOTHESES = ("geometric", "naive", "slice")
+RANK = 2
+STEP = 0.2  # quadrature step in (u, w); the peak in u narrows like x^{−1/4}: at σ ≈ 30, 0.3 was 0.01
+# off and 0.2 is 2e-5 off the limit (halving the step: tests/test_singular_values.py)
+GRID_STEP = 0.1  # table step in log x
+WALL = 5.0  # e^{−e^5} = e^{−148}: the cut-offs e^{−x/2ca} and e^{−a/2c} beyond which nothing is summed
+REACH = 4.0  # the table covers the other singular value up to REACH × the histogram's upper end
+CLOSE = -16.0  # w below which a₁ − a₂ = a₂e^w contributes below e^{−32} of the diagonal's weight
+
+
+def _quadrature_nodes(rows: int, cols: int, scale: float, log_x_low: float, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """(log a₁, log a₂) of the nodes in (u, w), with the log weight: the cell area step² times e^{3u+2w}
+    (the Jacobian and |a₁ − a₂|)."""
+    log_high = np.log(2 * scale * (rows + cols + 60.0))  # e^{−a/2c} below e^{−(n+p+60)} there
+    log_low = log_x_low - np.log(2 * scale) - WALL
+    u = np.arange(log_low, log_high + step, step)
+    w = np.arange(CLOSE, log_high - log_low + step, step)
+    u, w = (g.ravel() for g in np.meshgrid(u, w, indexing="ij"))
+    log_a1 = u + np.logaddexp(0.0, w)
+    keep = log_a1 <= log_high
+    return np.stack([log_a1[keep], u[keep]]), 3 * u[keep] + 2 * w[keep] + 2 * np.log(step)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _log_kernel(log_x: jax.Array, rows: int, cols: int, scale: float, log_a: jax.Array,
+                log_weight: jax.Array) -> jax.Array:
+    """log K at each pair of log x (pairs, 2) by the trapezoid sum over the nodes (module docstring)."""
+    power = 0.5 * (rows - 3 - cols)
+    a, b = jnp.exp(log_a), jnp.exp(-log_a)  # (2, nodes)
+    base = log_weight + power * log_a.sum(0) - a.sum(0) / (2 * scale)
+
+    def one(pair):
+        x = jnp.exp(pair)
+        # the larger x pairs with the smaller b: −S(b₁+b₂)/4c + |D(b₁−b₂)|/4c, no cancellation
+        ordered = jnp.where((b[0] > b[1]) == (x[0] > x[1]), b[0] * x[1] + b[1] * x[0], b[0] * x[0] + b[1] * x[1])
+        bessel = jnp.log(jax.scipy.special.i0e(jnp.abs((x[0] - x[1]) * (b[0] - b[1])) / (4 * scale)))
+        return jax.nn.logsumexp(base - ordered / (2 * scale) + bessel)
+
+    return jax.lax.map(one, log_x, batch_size=64)
+
+
+def log_kernel(log_x: np.ndarray, rows: int, cols: int, scale: float, step: float = STEP) -> np.ndarray:
+    """log K (up to a constant) at pairs of log squared singular values (pairs, 2); float64 if x64 is on."""
+    log_x = np.asarray(log_x, float)
+    log_a, log_weight = _quadrature_nodes(rows, cols, scale, float(log_x.min()), step)
+    return np.asarray(_log_kernel(jnp.asarray(log_x), rows, cols, float(scale), jnp.asarray(log_a),
+                                  jnp.asarray(log_weight)), float)
+
+
+@functools.lru_cache(maxsize=16)
+def kernel_table(rows: int, cols: int, scale: float, log_low: float, log_high: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """(grid of log x, log K on grid × grid, error): the table over [log_low, log_high] in each
+    squared singular value; error = max |Δ log K| between the interpolation at cell centres
+    (every third cell in each direction) and quadrature there at half the step."""
+    grid = np.arange(log_low - 2 * GRID_STEP, log_high + 3 * GRID_STEP, GRID_STEP)  # cubic needs a cell either side
+    upper = np.stack(np.triu_indices(len(grid)), axis=1)
+    values = log_kernel(grid[upper], rows, cols, scale)
+    table = np.empty((len(grid), len(grid)))
+    table[upper[:, 0], upper[:, 1]] = table[upper[:, 1], upper[:, 0]] = values  # K is symmetric
+    centres = grid[1:-2:3] + 0.5 * GRID_STEP
+    probe = np.stack([c.ravel() for c in np.meshgrid(centres, centres, indexing="ij")], axis=1)
+    direct = log_kernel(probe, rows, cols, scale, 0.5 * STEP)
+    interpolated = np.asarray(jax.vmap(interpolate, (None, None, 0))(float(grid[0]), jnp.asarray(table), jnp.asarray(probe)))
+    return grid, table, float(np.abs(direct - interpolated).max())
+
+
+def interpolate(start: float, table: jax.Array, log_x: jax.Array) -> jax.Array:
+    """Cubic convolution (Catmull–Rom, error O(step³)) of the table at one pair of log x (2,); NaN
+    outside the table's inner cells. The table starts at log x = ``start`` with step GRID_STEP (Python
+    floats: a float32 grid array would put the step 1e-5 off at log x ≈ −25, and log K off by 0.002)."""
+    position = (log_x - start) / GRID_STEP
+    cell = jnp.floor(position)
+    t = position - cell
+    weights = 0.5 * jnp.stack([((2 - t) * t - 1) * t, (3 * t - 5) * t * t + 2, ((4 - 3 * t) * t + 1) * t, (t - 1) * t * t])
+    inside = jnp.all((cell >= 1) & (cell <= len(table) - 3))
+    corner = jnp.clip(cell.astype(int) - 1, 0, len(table) - 4)
+    block = jax.lax.dynamic_slice(table, (corner[0], corner[1]), (4, 4))
+    return jnp.where(inside, weights[:, 0] @ block @ weights[:, 1], jnp.nan)
+
+
+def _scale(temperature: float, weight_decay: float) -> float:
+    if weight_decay <= 0:
+        raise ValueError(f"dynamics.weight_decay: the fibre marginal of the singular values needs weight decay > 0, "
+                         f"got {weight_decay}")
+    return temperature / weight_decay
+
+
+def _shapes(model: Model) -> tuple[int, int]:
+    """(n, p) ordered so that n ≥ p: π_x is the same for UVᵀ and VUᵀ, and the kernel's integrand is
+    better behaved with the larger power n − p (module docstring)."""
+    rows, cols = factor_dims(model, "modes")
+    return max(rows, cols), min(rows, cols)
+
+
+def _table(model: Model, temperature: float, weight_decay: float, binning: Binning) -> tuple:
+    """Rank 2: the kernel table for this model's shapes, c = T/λ, over σ from the histogram's lower end
+    to REACH times its upper end: the singular value held fixed may lie above the range histogrammed.
+    Beyond it the log densities are NaN and the value is counted as undefined
+    (:func:`pit.statistic`)."""
+    rows, cols = _shapes(model)
+    low, high = strength_range(binning, signed=False)[:2]
+    return kernel_table(rows, cols, _scale(temperature, weight_decay), 2 * float(np.log(low)),
+                        2 * float(np.log(REACH * high)))
+
+
+def _kernel_reader(model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
+    """``fn(sigma, copy, t) -> log K`` at σ² with σ_copy moved to t: rank 2 from the table, rank ≥ 3 by
+    quasi-Monte Carlo (:mod:`singular_fibre_qmc`), whose profile in ℓ_r is independent of t and under a
+    vmap over t computed once."""
+    rows, cols = _shapes(model)
+    if model.modes.copies == RANK:
+        grid, table, _ = _table(model, temperature, weight_decay, binning)
+        start = float(grid[0])
+        return lambda sigma, copy, value: interpolate(start, jnp.asarray(table, value.dtype),
+                                                      2 * jnp.log(jnp.stack([value, sigma[1 - copy]])))
+    log_low = float(np.log(strength_range(binning, signed=False)[0]))
+    scale, draws = _scale(temperature, weight_decay), singular_fibre_qmc.points(model.modes.copies)
+
+    def fn(sigma, copy, value):
+        log_profile = singular_fibre_qmc.profile(sigma, copy, jnp.asarray(draws, value.dtype), rows, cols, scale, log_low)
+        return singular_fibre_qmc.log_kernel(log_profile, scale, log_low, value)
+
+    return fn
+
+
+def decomposition(modes, params: dict) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(P, σ, Qᵀ) of X = F₁ᵀF₂ = UVᵀ from the modes' factors F_a (copies, p_a), truncated to its rank."""
+    first, second = modes.factors(params)
+    left, sigma, right = jnp.linalg.svd(first.T @ second, full_matrices=False)
+    return left[:, : modes.copies], sigma[: modes.copies], right[: modes.copies]
+
+
+def singular_values(modes, params: dict) -> tuple[jax.Array, jax.Array]:
+    """(the singular values of X = UVᵀ, +1)."""
+    sigma = decomposition(modes, params)[1]
+    return sigma, jnp.ones_like(sigma)
+
+
+def log_densities(model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
+    """``fn(params, copy, t) -> (3,)``: unnormalised log densities of singular value ``copy`` at t."""
+    modes, rank = model.modes, model.modes.copies
+    rows, cols = _shapes(model)
+    log_kernel_at = _kernel_reader(model, temperature, weight_decay, binning)
+    excess = rows + cols - 2 * rank
+
+    def fn(params: dict, copy: jax.Array, value: jax.Array) -> jax.Array:
+        first, second = modes.factors(params)  # Uᵀ (r, n), Vᵀ (r, p)
+        left, sigma, _ = decomposition(modes, params)
+        mode = left[:, copy]
+        moved = first + (value / sigma[copy] - 1.0) * jnp.outer(first @ mode, mode)  # U + (t/σ_j − 1)p_j p_jᵀU
+        energy = -model.loss(modes.with_factors(params, (moved, second))) / temperature
+        log_t = jnp.log(value)
+        others = jnp.arange(rank) != copy
+        vandermonde = jnp.sum(jnp.where(others, jnp.log(jnp.abs(value**2 - sigma**2)), 0.0))
+        geometric = energy + (cols - rank - 1) * log_t + vandermonde + log_kernel_at(sigma, copy, value) + log_t
+        naive = energy + excess * log_t + vandermonde
+        on_slice = energy - weight_decay * value / temperature + 0.5 * (excess - 2) * log_t
+        return jnp.stack([geometric, naive, on_slice])
+
+    return fn
+
+
+def quadrature_error(model: Model, temperature: float, weight_decay: float, binning: Binning) -> float:
+    """The estimated error of log K over the histogrammed range: the table's (rank 2,
+    :func:`kernel_table`) or the quasi-Monte Carlo's (:func:`singular_fibre_qmc.error`)."""
+    if model.modes.copies == RANK:
+        return _table(model, temperature, weight_decay, binning)[2]
+    low, high = strength_range(binning, signed=False)[:2]
+    return singular_fibre_qmc.error(*_shapes(model), model.modes.copies, _scale(temperature, weight_decay), low, high)
+
+
+def rank_two(model: Model) -> bool:
+    """Whether the model's singular modes are two (the rank the level-set form is built for)."""
+    return model.modes.copies == RANK
+
+
+def supported_rank(model: Model) -> bool:
+    """Whether the fibre form is built for the model's rank: 2 (quadrature) or 3 to
+    singular_fibre_qmc.MAX_RANK = 5 (quasi-Monte Carlo; beyond, its error estimate passes 0.1 in log K)."""
+    return RANK <= model.modes.copies <= singular_fibre_qmc.MAX_RANK
+
+
+SINGULAR_VALUES = Variable("singular value", "modes", lambda modes: modes.observable, singular_values,
+                           lambda modes: False)
+
+MARGINAL = Form(
+    HYPOTHESES,
+    "probability integral transform of each singular value of UVᵀ under its full conditional with "
+    "weight decay, the GL(r) fibre integrated out (singular vectors and the other singular values held), "
+    "tested for uniformity",
+    "with the GL(r) fibre integrated out",
+    log_densities,
+    SINGULAR_VALUES,
+    chains="weight_decayed",
+    supports=supported_rank,
+    error=quadrature_error)

@@ -1,0 +1,101 @@
+"""Short runs of every config, compared with a recorded baseline: a refactor must not change a number.
+
+    python scripts/check_behaviour.py --record   # write scripts/behaviour_baseline.json
+    python scripts/check_behaviour.py            # rerun and compare (exit 1 on any difference)
+
+Each config runs with 256 chains, a burn-in of 10 observations in chunks of 5, and 2 snapshots of
+the Stein and full-conditional tests, through the command line (``langevin-ib run``), so the
+comparison covers config loading, the plan, the runner, the fits and the summary. Every number in
+summary.json except timings is compared exactly (the runs are deterministic for a seed); keys
+present on one side only are reported too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "scripts" / "behaviour_baseline.json"
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml")) + sorted((ROOT / "examples").glob("*.yaml"))
+IGNORED = {"timing", "wall_seconds", "compile_seconds", "run_seconds", "chain_steps_per_second", "seconds"}
+
+
+def short_overrides(path: Path) -> list[str]:
+    raw = yaml.safe_load(path.read_text())
+    run, analysis = raw.get("run", {}), raw.get("analysis") or {}
+    thin, every = run.get("thin", 1), analysis.get("snapshot_every", 10) or 10
+    return [f"run.chains=256", f"run.burn_in={10 * thin}", f"run.steps={2 * every * thin}",
+            f"run.chunk_steps={5 * thin}", f"run.chain_groups={min(run.get('chain_groups', 64), 32)}"]
+
+
+def numbers(tree, prefix=""):
+    """Flatten a summary into {path: value}, leaving out timings."""
+    if isinstance(tree, dict):
+        out = {}
+        for key, value in tree.items():
+            if key not in IGNORED:
+                out.update(numbers(value, f"{prefix}/{key}"))
+        return out
+    if isinstance(tree, list):
+        out = {}
+        for i, value in enumerate(tree):
+            out.update(numbers(value, f"{prefix}[{i}]"))
+        return out
+    return {prefix: tree}
+
+
+def run(path: Path) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "langevin_ib.cli", "run", str(path), "--out", out, "--quiet",
+               *short_overrides(path)]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"{path.name}: exit {done.returncode}\n{done.stderr[-2000:]}")
+        return numbers(json.loads((Path(out) / "summary.json").read_text()))
+
+
+def same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--record", action="store_true", help="write the baseline instead of comparing")
+    parser.add_argument("configs", nargs="*", help="config names (stems) to run; default all")
+    args = parser.parse_args()
+    chosen = [p for p in CONFIGS if not args.configs or p.stem in args.configs]
+    baseline = {} if args.record or not BASELINE.exists() else json.loads(BASELINE.read_text())
+    differences = 0
+    for path in chosen:
+        got = run(path)
+        if args.record:
+            baseline[path.stem] = got
+            print(f"{path.stem}: recorded {len(got)} numbers", flush=True)
+            continue
+        want = baseline.get(path.stem)
+        if want is None:
+            print(f"{path.stem}: no baseline")
+            differences += 1
+            continue
+        changed = [k for k in sorted(set(want) | set(got)) if not same(want.get(k, "<absent>"), got.get(k, "<absent>"))]
+        differences += len(changed)
+        print(f"{path.stem}: {'identical' if not changed else f'{len(changed)} of {len(want)} differ'}", flush=True)
+        for key in changed[:20]:
+            print(f"  {key}: {want.get(key, '<absent>')} -> {got.get(key, '<absent>')}")
+    if args.record:
+        BASELINE.write_text(json.dumps(baseline, indent=1, sort_keys=True))
+    return 1 if differences else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The projections of langevin_ib.dynamics.integrators.projected, for every model of the zoo.
+
+The orthogonal projection of a rescaling chain (``nearest_on_slice``) must land on χ = 0, leave a
+displacement normal to S there (in the row space of Dχ at the new point: the first-order condition
+of the nearest point), and be no farther from the proposal than the generic projection along the
+previous point's normals (``project``), which also lands on S. Tolerances: float32, O(1)
+parameters; 1e-5 is many roundings of the O(1) quantities compared."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from langevin_ib import geometry, models
+from langevin_ib.dynamics.integrators import projected
+from langevin_ib.models.fields import section
+
+ZOO = [("uv", {}), ("hadamard", {}), ("deep_scalar", {"depth": 3}), ("deep_scalar", {"depth": 5, "copies": 2}),
+       ("matrix_factorisation", {}), ("relu", {}), ("attention", {})]
+
+
+@pytest.mark.parametrize("name,cfg", ZOO, ids=[f"{n}{c.get('depth', '')}" for n, c in ZOO])
+def test_orthogonal_projection_is_the_nearest_point_of_the_slice(name, cfg):
+    spec = models.REGISTRY[name]
+    model = spec.build(section("model", cfg, spec.FIELDS))
+    params = jax.tree.map(lambda x: 1.5 * x, model.init(jax.random.key(1)))
+    anchor = projected.balance(model.chain, params)
+    chi = functools.partial(geometry.breaking, model.group)
+    assert float(jnp.abs(chi(anchor)).max()) < 1e-5  # balance lands on the slice
+    keys = iter(jax.random.split(jax.random.key(2), len(jax.tree.leaves(anchor))))
+    proposal = jax.tree.map(lambda x: x + 0.05 * jax.random.normal(next(keys), x.shape, x.dtype), anchor)
+    assert float(jnp.abs(chi(proposal)).max()) > 1e-3  # the proposal is off the slice
+    nearest = projected.nearest_on_slice(model.chain, anchor, proposal)
+    assert float(jnp.abs(chi(nearest)).max()) < 1e-5
+    flat_nearest, unravel = ravel_pytree(nearest)
+    displacement = ravel_pytree(proposal)[0] - flat_nearest
+    normals = jax.jacrev(lambda x: chi(unravel(x)))(flat_nearest)  # (m, d)
+    coefficients = np.linalg.lstsq(np.asarray(normals.T, np.float64), np.asarray(displacement, np.float64), rcond=None)[0]
+    tangential = np.asarray(displacement, np.float64) - np.asarray(normals.T, np.float64) @ coefficients
+    assert np.linalg.norm(tangential) < 1e-5 * max(1.0, float(jnp.linalg.norm(displacement))), tangential
+    along_normals = projected.project(chi, anchor, proposal)
+    assert float(jnp.abs(chi(along_normals)).max()) < 1e-5
+    distance = lambda point: float(jnp.linalg.norm(ravel_pytree(point)[0] - ravel_pytree(proposal)[0]))
+    assert distance(nearest) <= distance(along_normals) + 1e-6
+
+
+def test_a_projection_that_misses_the_slice_becomes_a_divergence():
+    """A proposal whose normal line from the anchor never meets χ = 0 (u·v: anchor at the apex, where
+    Dχ = 0) cannot be projected along the normals; the step must return NaN (counted as diverged),
+    not an off-slice point."""
+    model = models.REGISTRY["uv"].build(section("model", {}, models.REGISTRY["uv"].FIELDS))
+    chi = functools.partial(geometry.breaking, model.group)
+    integrator = projected.build(jax.vmap(jax.grad(model.loss)), temperature=0.1, step_size=0.01, constraint=chi)
+    state = projected.ProjectedState({"u": jnp.asarray([[0.0], [1.0]]), "v": jnp.asarray([[0.0], [1.0]])})  # 2 chains
+    moved = integrator.step(jax.random.key(0), state).position
+    assert np.isnan(moved["u"][0]).all() and np.isnan(moved["v"][0]).all()  # the apex chain is flagged
+    assert np.isfinite(moved["u"][1]).all() and abs(float(moved["u"][1, 0] ** 2 - moved["v"][1, 0] ** 2)) < 1e-5

@@ -1,0 +1,77 @@
+"""Bad input: one clear error naming the field and what it accepts, before anything is compiled."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from langevin_ib import cli
+from langevin_ib.experiment import config as config_lib
+from langevin_ib.models.fields import ConfigError
+
+BASE = yaml.safe_load(open("configs/uv.yaml"))
+
+
+def resolve_with(*overrides):
+    return config_lib.resolve(config_lib.apply_overrides(BASE, list(overrides)))
+
+
+def test_default_config_resolves_with_defaults_filled():
+    config = resolve_with()
+    assert config["dynamics"]["temperature"] == 0.1 and config["run"]["dtype"] == "float32"
+    assert resolve_with("dynamics.step_size=1e-3")["dynamics"]["step_size"] == 1e-3  # YAML 1.1 string
+
+
+@pytest.mark.parametrize("override,field,accepted", [
+    ("run.chian=5", "run.chian", "accepted keys"),
+    ("dynamics.temperature=0", "dynamics.temperature", "positive"),
+    ("dynamics.temperature=-1.0", "dynamics.temperature", "positive"),
+    ("dynamics.step_size=fast", "dynamics.step_size", "positive float"),
+    ("run.chains=10.5", "run.chains", "positive int"),
+    ("run.chains=0", "run.chains", "positive int"),
+    ("run.steps=true", "run.steps", "positive int"),
+    ("observables.theta.min=3.0", "observables.theta", "min < max"),
+    ("observables.chi.max=-2.0", "observables.chi", "min < max"),
+    ("observables.theta.bins=0", "observables.theta.bins", "positive int"),
+    ("observables.psi.bins=4", "observables.psi", "this model has"),
+    ("dynamics.integrator=rk4", "dynamics.integrator", "euler_maruyama"),
+    ("model.name=mlp", "model.name", "uv"),
+    ("model.target=abc", "model.target", "float"),
+    ("run.dtype=float16", "run.dtype", "float64"),
+    ("analysis.significance=1.5", "analysis.significance", "between 0 and 1"),
+    ("run.chunk_steps=55", "run.chunk_steps", "multiple of run.thin"),
+    ("run.chain_groups=100000", "run.chain_groups", "at most run.chains"),
+    ("extra.key=1", "extra", "accepted sections"),
+])
+def test_bad_values_name_the_field(override, field, accepted):
+    with pytest.raises(ConfigError) as err:
+        resolve_with(override)
+    assert str(err.value).startswith(field) and accepted in str(err.value), str(err.value)
+
+
+def test_malformed_override_is_rejected():
+    with pytest.raises(ConfigError, match="section.key=value"):
+        config_lib.apply_overrides(BASE, ["temperature"])
+
+
+def test_cli_reports_user_errors_without_traceback(capsys, tmp_path):
+    assert cli.main(["run", "configs/uv.yaml", "dynamics.temperature=-1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "dynamics.temperature" in err and "Traceback" not in err
+    assert cli.main(["run", str(tmp_path / "missing.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_takes_overrides_on_either_side_of_out(capsys, tmp_path):
+    assert cli.main(["run", "configs/uv.yaml", "--out", str(tmp_path), "run.chains=0"]) == 2
+    assert "run.chains" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["run", "configs/uv.yaml", "--out", str(tmp_path), "--bogus"])
+    assert exit_.value.code == 2 and "--bogus" in capsys.readouterr().err
+
+
+def test_cli_help_for_every_command():
+    for args in (["--help"], ["run", "--help"]):
+        done = subprocess.run([sys.executable, "-m", "langevin_ib.cli", *args], capture_output=True, text=True)
+        assert done.returncode == 0 and "usage: langevin-ib" in done.stdout
