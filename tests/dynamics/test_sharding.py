@@ -11,7 +11,7 @@ import numpy as np
 
 RUN = """
 import sys, jax, numpy as np
-sys.path.insert(0, "tests")
+sys.path.insert(0, "tests/experiment")
 from test_uv_run import small_uv
 from langevin_ib.experiment import job
 config = small_uv(chains=512, steps=300, burn_in=100, divergence_bound=2.5)
