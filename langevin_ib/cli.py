@@ -44,7 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for name, r in stein["hypotheses"].items():
             z = max(r["z"].values(), key=abs)
             print(f"  {name:10s} T² = {r['t_squared']:.1f} on {r['rank']} dof, z = {z:.1f}, p = {r['p_value']:.3g}: "
-                  + ("consistent" if r["consistent"] else "rejected"))
+                  + r["verdict"])
     for test, form in snapshots.FORMS.items():
         if summary[test]:
             pit = summary[test]

@@ -19,6 +19,23 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+VERDICTS = ("consistent", "rejected", "untestable")
+
+
+def verdict(p_value: float, significance: float) -> str:
+    """``consistent`` if p ≥ significance, ``rejected`` if p < significance, ``untestable`` if p is NaN:
+    a statistic that could not be computed is evidence of nothing, never a rejection."""
+    if not np.isfinite(p_value):
+        return "untestable"
+    return "consistent" if p_value >= significance else "rejected"
+
+
+def untestable(reason: str, observations: int = 0) -> dict:
+    """The result of a test that cannot be scored, with the reason."""
+    return {"statistic": float("nan"), "pearson": float("nan"), "dof": 0.0, "nominal_dof": 0, "p_value": float("nan"),
+            "z": float("nan"), "variance_inflation": float("nan"), "observations": observations,
+            "verdict": "untestable", "reason": reason}
+
 
 def design_traces(group_counts: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
     """Estimates of tr A and tr A² for counts (G, cells) with totals' expected counts (cells,).
@@ -67,6 +84,9 @@ def pearson_test(group_counts: np.ndarray, probabilities: np.ndarray, *, signifi
     probabilities = np.asarray(probabilities, float)
     if group_counts.ndim == 2:
         group_counts, probabilities = group_counts[..., None], probabilities[:, None]
+    if group_counts.shape[0] < 2:
+        return untestable("the design effect is estimated from the spread between chain groups: "
+                          "run.chain_groups must be at least 2", int(group_counts.sum()))
     residuals = _residuals(group_counts)
     observed = group_counts.sum(axis=0)
     pooled_residuals, pooled_expected, pearson, nominal_dof, used = [], [], 0.0, 0, 0
@@ -85,15 +105,15 @@ def pearson_test(group_counts: np.ndarray, probabilities: np.ndarray, *, signifi
         pooled_residuals.append(np.stack([np.bincount(labels, r) for r in residuals[:, :, column]]))
         pooled_expected.append(e)
     if not nominal_dof:
-        return {"statistic": float("nan"), "pearson": 0.0, "dof": 0.0, "nominal_dof": 0, "p_value": float("nan"),
-                "z": float("nan"), "variance_inflation": float("nan"), "observations": used,
-                "verdict": "untestable"}
+        return untestable(f"no column has two cells of at least {min_expected} expected counts", used)
     trace, trace_sq = design_traces(np.concatenate(pooled_residuals, axis=1), np.concatenate(pooled_expected))
     if trace > 0:
         scale, dof = trace_sq / trace, trace**2 / trace_sq
     else:  # every group has the same proportions: no design effect can be estimated, use plain Pearson
         scale, dof = 1.0, float(nominal_dof)
     statistic = pearson / scale
+    if not (np.isfinite(statistic) and np.isfinite(dof) and dof > 0):
+        return untestable("the statistic is not finite (non-finite counts or probabilities)", used)
     p_value = float(stats.chi2.sf(statistic, dof))
     # Wilson–Hilferty: a z-score that stays finite where the p-value underflows
     z = float(((statistic / dof) ** (1 / 3) - (1 - 2 / (9 * dof))) / np.sqrt(2 / (9 * dof)))
@@ -106,5 +126,5 @@ def pearson_test(group_counts: np.ndarray, probabilities: np.ndarray, *, signifi
         "z": z,
         "variance_inflation": trace / nominal_dof,
         "observations": used,
-        "verdict": "consistent" if p_value >= significance else "rejected",
+        "verdict": verdict(p_value, significance),
     }

@@ -29,6 +29,7 @@ from scipy import stats
 
 from langevin_ib import geometry
 from langevin_ib.models.base import Model
+from langevin_ib.statistics import goodness_of_fit
 
 HYPOTHESES = ("geometric", "naive", "projected")
 FIELDS = ("log_det_gram", "log_chart_jacobian")
@@ -89,7 +90,7 @@ def hotelling(chain_means: np.ndarray, significance: float) -> dict:
     p_value = float(stats.chi2.sf(t_squared, rank)) if rank else 1.0
     z = mean / np.sqrt(np.maximum(np.diag(covariance), 1e-300) / n)
     return {"t_squared": t_squared, "rank": rank, "p_value": p_value,
-            "z": dict(zip(FIELDS, map(float, z))), "consistent": p_value >= significance}
+            "z": dict(zip(FIELDS, map(float, z))), "verdict": goodness_of_fit.verdict(p_value, significance)}
 
 
 def tests(sums: np.ndarray, snapshots: int, alive: np.ndarray, significance: float) -> dict:

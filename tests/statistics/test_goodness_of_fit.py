@@ -12,6 +12,7 @@ import numpy as np
 from scipy import stats
 
 from langevin_ib.statistics import goodness_of_fit
+from langevin_ib.statistics.goodness_of_fit import pearson_test, verdict
 
 EDGES = np.linspace(-2.5, 2.5, 21)
 
@@ -66,3 +67,23 @@ def test_groups_with_identical_counts_fall_back_to_plain_pearson():
     fit = goodness_of_fit.pearson_test(counts, law(1.0), significance=0.01)
     assert fit["dof"] == fit["nominal_dof"] and fit["statistic"] == fit["pearson"], fit
     assert fit["verdict"] == "rejected" and np.isfinite(fit["z"]), fit
+
+
+def test_one_chain_group_is_untestable_not_rejected():
+    """With G = 1 the design effect cannot be estimated (the between-group spread is undefined): the
+    verdict is 'untestable' with the reason, never 'rejected' from a NaN statistic."""
+    counts = np.random.default_rng(0).multinomial(1000, [0.25] * 4)[None, :]
+    result = pearson_test(counts, np.full(4, 0.25), significance=0.01)
+    assert result["verdict"] == "untestable" and "chain_groups" in result["reason"]
+    assert np.isnan(result["p_value"])
+
+
+def test_non_finite_probabilities_are_untestable():
+    counts = np.random.default_rng(1).multinomial(500, [0.25] * 4, size=8)
+    result = pearson_test(counts, np.array([0.5, np.nan, 0.25, 0.25]), significance=0.01)
+    assert result["verdict"] == "untestable", result
+
+
+def test_verdict_of_a_nan_p_value():
+    assert verdict(float("nan"), 0.01) == "untestable"
+    assert verdict(0.5, 0.01) == "consistent" and verdict(1e-5, 0.01) == "rejected"
