@@ -87,7 +87,7 @@ def hotelling(chain_means: np.ndarray, significance: float) -> dict:
     eigenvalues = np.linalg.eigvalsh(covariance)
     rank = int(np.sum(eigenvalues > 1e-9 * eigenvalues.max())) if eigenvalues.max() > 0 else 0
     t_squared = float(n * mean @ np.linalg.pinv(covariance, rcond=1e-9, hermitian=True) @ mean) if rank else 0.0
-    p_value = float(stats.chi2.sf(t_squared, rank)) if rank else 1.0
+    p_value = float(stats.chi2.sf(t_squared, rank)) if rank else float("nan")  # no variance: nothing to test
     z = mean / np.sqrt(np.maximum(np.diag(covariance), 1e-300) / n)
     return {"t_squared": t_squared, "rank": rank, "p_value": p_value,
             "z": dict(zip(FIELDS, map(float, z))), "verdict": goodness_of_fit.verdict(p_value, significance)}
