@@ -48,9 +48,11 @@ class RunResult:
     @property
     def chi_trace(self) -> dict:
         """name, step, mean, quantiles (len(steps), len(CHI_QUANTILES)) of χ over alive chains."""
-        recorded = self.chunk_statistics.get("chi", {"step": np.zeros(0, np.int64), "value": (np.zeros(0), np.zeros((0, len(CHI_QUANTILES))))})
-        mean, quantiles = recorded["value"]
-        return {"name": self.symmetry, "step": recorded["step"], "mean": mean, "quantiles": quantiles}
+        if "chi" not in self.chunk_statistics:
+            return {"name": self.symmetry, "step": np.zeros(0, np.int64), "mean": np.zeros(0),
+                    "quantiles": np.zeros((0, len(CHI_QUANTILES)))}
+        mean, quantiles = self.chunk_statistics["chi"]["value"]
+        return {"name": self.symmetry, "step": self.chunk_statistics["chi"]["step"], "mean": mean, "quantiles": quantiles}
 
 
 def as_data(hyperparameters: Hyperparameters, dtype, split, replicated) -> Hyperparameters:

@@ -8,10 +8,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 RUN = """
 import sys, jax, numpy as np
-sys.path.insert(0, "tests")
+sys.path.insert(0, "tests/experiment")
 from test_uv_run import small_uv
 from langevin_ib.experiment import job
 config = small_uv(chains=512, steps=300, burn_in=100, divergence_bound=2.5)
@@ -31,6 +32,7 @@ def run_on(devices: int, path) -> dict:
     return dict(np.load(path))
 
 
+@pytest.mark.slow
 def test_four_devices_match_one(tmp_path):
     one = run_on(1, tmp_path / "one.npz")
     four = run_on(4, tmp_path / "four.npz")

@@ -26,19 +26,16 @@ class State(NamedTuple):
 
 def build(model: Model) -> Integrator:
     """Args:
-      model: its ``potential(λ)`` is U = L + (λ/2)|θ|².
+      model: gives U = L + (λ/2)|θ|² as ``model.potential(λ)``.
 
     Returns:
-      The Euler–Maruyama :class:`~langevin_ib.dynamics.integrators.base.Integrator` on U.
+      An Integrator stepping θ − η∇U(θ) + √(2Tη)·ξ; its Info never reports a failure.
     """
     gradient = potential_gradient(model)
-
-    def init(key: jax.Array, position: Params, hyperparameters: Hyperparameters) -> State:
-        del key, hyperparameters
-        return State(position)
 
     def step(key: jax.Array, state: State, hyperparameters: Hyperparameters) -> tuple[State, Info]:
         position = euler_maruyama_proposal(gradient, key, state.position, hyperparameters)
         return State(position), no_failure(position)
 
-    return Integrator(init, step, lambda state: state.position, WEAK_ORDER, CONSTRAINED)
+    return Integrator(lambda key, position, hyperparameters: State(position), step, lambda state: state.position,
+                      WEAK_ORDER, CONSTRAINED)
