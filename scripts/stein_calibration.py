@@ -133,13 +133,14 @@ def main() -> None:
         *(dyn["step_size"] * np.quantile(stiffness, [0.5, 0.9, 0.99]))))
     # the config's dynamics started from the exact draws: does the conditional law on the level sets stay geometric?
     step_size = args.evolve_step_size or dyn["step_size"]
-    integrator = integrators.REGISTRY[dyn["integrator"]](jax.vmap(jax.grad(model.potential(dyn["weight_decay"]))),
-                                                        dyn["temperature"], step_size)
+    integrator = integrators.REGISTRY[dyn["integrator"]].build(model)
+    hyperparameters = integrators.Hyperparameters(*(jnp.asarray(v, dtype) for v in
+                                                    (dyn["temperature"], step_size, dyn["weight_decay"])))
     for steps in args.evolve:
         key = jax.random.fold_in(jax.random.key(args.seed), steps)
-        advance = jax.jit(lambda state, k: jax.lax.scan(lambda s, kk: (integrator.step(kk, s), None), state,
-                                                        jax.random.split(k, steps))[0])
-        moved = integrator.position(advance(integrator.init(key, samples), jax.random.fold_in(key, 1)))
+        advance = jax.jit(lambda state, k: jax.lax.scan(lambda s, kk: (integrator.step(kk, s, hyperparameters)[0], None),
+                                                        state, jax.random.split(k, steps))[0])
+        moved = integrator.position(advance(integrator.init(key, samples, hyperparameters), jax.random.fold_in(key, 1)))
         evolved = stein.tests(stein_per_sample(model, dyn["temperature"], dyn["weight_decay"], keys, moved), 1,
                               np.ones(len(keys), bool), significance)
         print(f"exact draws after {steps} steps of η = {step_size} ({len(keys)} samples, one snapshot each): " + ", ".join(

@@ -64,7 +64,7 @@ def uv_comparisons(config: dict, result: RunResult) -> dict[str, Comparison]:
 def harmonic_comparisons(config: dict, result: RunResult) -> dict[str, Comparison]:
     dyn = config["dynamics"]
     kwargs = dict(temperature=dyn["temperature"], stiffness=config["model"]["stiffness"],
-                  step_size=dyn["step_size"], integrator=dyn["integrator"])
+                  step_size=dyn["step_size"], weak_order=integrators.REGISTRY[dyn["integrator"]].WEAK_ORDER)
     edges = result.binnings["x"].edges
     return {"marginal": Comparison(
         "x histogram against Gaussian stationary laws",

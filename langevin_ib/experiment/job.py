@@ -18,7 +18,7 @@ from langevin_ib.dynamics import integrators
 from langevin_ib.models.fields import ConfigError
 from langevin_ib.dynamics.accumulators import Binning
 from langevin_ib.models.base import Model
-from langevin_ib.dynamics.runner import CHI_QUANTILES, RunResult, simulate
+from langevin_ib.dynamics.runner import CHI_QUANTILES, RunResult, RunSizes, simulate
 
 
 def build_model(config: dict) -> Model:
@@ -36,24 +36,17 @@ def execute(config: dict, progress: bool = True) -> RunResult:
 def simulate_model(config: dict, model: Model, planned: dict, progress: bool) -> RunResult:
     """Run the config's chains of ``model``, evaluating the ``planned`` snapshot statistics."""
     run, dyn = config["run"], config["dynamics"]
-    potential = model.potential(dyn["weight_decay"])
-    constraint = {}
-    if dyn["integrator"] in integrators.CONSTRAINED:
-        if model.group is None:
-            raise ConfigError(f"dynamics.integrator: {dyn['integrator']!r} constrains chains to the slice χ = 0, "
-                              f"and model {config['model']['name']!r} declares no group action; use one of "
-                              f"{sorted(set(integrators.REGISTRY) - set(integrators.CONSTRAINED))}")
-        constraint = {"constraint": functools.partial(geometry.breaking, model.group),
-                      # a rescaling chain with its canonical χ projects in closed form, without LAPACK
-                      "chain": model.chain if model.group.breaking is None else None}
-    integrator = integrators.REGISTRY[dyn["integrator"]](jax.vmap(jax.grad(potential)), dyn["temperature"],
-                                                          dyn["step_size"], **constraint)
+    try:
+        integrator = integrators.REGISTRY[dyn["integrator"]].build(model)
+    except integrators.UnsupportedModel as error:
+        raise ConfigError(f"dynamics.integrator: {dyn['integrator']!r} cannot run model {config['model']['name']!r}: "
+                          f"{error}; use one of {sorted(set(integrators.REGISTRY) - set(integrators.CONSTRAINED))}")
+    hyperparameters = integrators.Hyperparameters(dyn["temperature"], dyn["step_size"], dyn["weight_decay"])
     binnings = {name: Binning(b["min"], b["max"], b["bins"]) for name, b in config["observables"].items()}
     statistic = {"statistics": tuple(fn for fn, _ in planned.values()),
                  "statistic_every": config["analysis"]["snapshot_every"]} if planned else {}
-    return simulate(model, integrator, binnings=binnings, progress=progress, **statistic,
-                    **{k: run[k] for k in ("chains", "steps", "burn_in", "thin", "chunk_steps", "seed",
-                                           "chain_groups", "divergence_bound")})
+    sizes = RunSizes(**{k: run[k] for k in RunSizes._fields})
+    return simulate(model, integrator, hyperparameters, sizes, binnings=binnings, progress=progress, **statistic)
 
 
 def histogram_arrays(result: RunResult, comparisons: dict) -> dict:

@@ -1,8 +1,9 @@
 """Predicted stationary law of x under U = kx²/2: Gaussian, mean 0, with variance
 
 - ``gibbs``: T/k, the continuous-time Gibbs law;
-- ``discrete``: the integrator's exact discrete stationary variance, T/(k(1 − ηk/2)) for
-  Euler–Maruyama and T/k for Leimkuhler–Matthews (STYLE.md, exact references).
+- ``discrete``: the integrator's exact discrete stationary variance, read from its declared weak
+  order: 1 means Euler–Maruyama's T/(k(1 − ηk/2)), 2 Leimkuhler–Matthews' T/k (STYLE.md, exact
+  references).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from scipy import stats
 HYPOTHESES = ("gibbs", "discrete")
 
 
-def variance(hypothesis: str, *, temperature: float, stiffness: float, step_size: float, integrator: str) -> float:
-    if hypothesis == "gibbs" or integrator == "leimkuhler_matthews":
+def variance(hypothesis: str, *, temperature: float, stiffness: float, step_size: float, weak_order: int) -> float:
+    if weak_order not in (1, 2):
+        raise ValueError(f"weak_order={weak_order}: the exact discrete variance is known for 1 (Euler–Maruyama) "
+                         "and 2 (Leimkuhler–Matthews) only")
+    if hypothesis == "gibbs" or weak_order == 2:
         return temperature / stiffness
     return temperature / (stiffness * (1 - step_size * stiffness / 2))
 

@@ -15,7 +15,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from langevin_ib import geometry, models
-from langevin_ib.dynamics.integrators import projected
+from langevin_ib.dynamics.integrators import Hyperparameters, UnsupportedModel, projected
 from langevin_ib.models.fields import section
 
 ZOO = [("uv", {}), ("hadamard", {}), ("deep_scalar", {"depth": 3}), ("deep_scalar", {"depth": 5, "copies": 2}),
@@ -47,14 +47,23 @@ def test_orthogonal_projection_is_the_nearest_point_of_the_slice(name, cfg):
     assert distance(nearest) <= distance(along_normals) + 1e-6
 
 
-def test_a_projection_that_misses_the_slice_becomes_a_divergence():
+def test_a_projection_that_misses_the_slice_is_reported_failed():
     """A proposal whose normal line from the anchor never meets χ = 0 (u·v: anchor at the apex, where
-    Dχ = 0) cannot be projected along the normals; the step must return NaN (counted as diverged),
-    not an off-slice point."""
-    model = models.REGISTRY["uv"].build(section("model", {}, models.REGISTRY["uv"].FIELDS))
-    chi = functools.partial(geometry.breaking, model.group)
-    integrator = projected.build(jax.vmap(jax.grad(model.loss)), temperature=0.1, step_size=0.01, constraint=chi)
-    state = projected.ProjectedState({"u": jnp.asarray([[0.0], [1.0]]), "v": jnp.asarray([[0.0], [1.0]])})  # 2 chains
-    moved = integrator.step(jax.random.key(0), state).position
-    assert np.isnan(moved["u"][0]).all() and np.isnan(moved["v"][0]).all()  # the apex chain is flagged
-    assert np.isfinite(moved["u"][1]).all() and abs(float(moved["u"][1, 0] ** 2 - moved["v"][1, 0] ** 2)) < 1e-5
+    Dχ = 0) cannot be projected along the normals; the step must report that chain failed (the runner
+    then counts it as diverged: tests/dynamics/test_runner.py) and not the other."""
+    uv = models.REGISTRY["uv"].build(section("model", {}, models.REGISTRY["uv"].FIELDS))
+    canonical = functools.partial(geometry.breaking, uv.group)
+    model = uv._replace(group=uv.group._replace(breaking=canonical))  # a user-supplied χ: the generic route
+    integrator = projected.build(model)
+    assert integrator.constrained and integrator.weak_order == projected.WEAK_ORDER == 1
+    state = projected.State({"u": jnp.asarray([[0.0], [1.0]]), "v": jnp.asarray([[0.0], [1.0]])})  # 2 chains
+    hyperparameters = Hyperparameters(jnp.float32(0.1), jnp.float32(0.01), jnp.float32(0.0))
+    moved, info = integrator.step(jax.random.key(0), state, hyperparameters)
+    np.testing.assert_array_equal(info.failed, [True, False])
+    assert abs(float(moved.position["u"][1, 0] ** 2 - moved.position["v"][1, 0] ** 2)) < 1e-5
+
+
+def test_projected_needs_a_group_action():
+    model = models.REGISTRY["harmonic"].build(section("model", {}, models.REGISTRY["harmonic"].FIELDS))
+    with pytest.raises(UnsupportedModel, match="no group action"):
+        projected.build(model)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 RUN = """
 import sys, jax, numpy as np
@@ -31,6 +32,7 @@ def run_on(devices: int, path) -> dict:
     return dict(np.load(path))
 
 
+@pytest.mark.slow
 def test_four_devices_match_one(tmp_path):
     one = run_on(1, tmp_path / "one.npz")
     four = run_on(4, tmp_path / "four.npz")

@@ -1,28 +1,105 @@
-"""The integrator protocol: a factory closes over the hyperparameters and returns pure functions.
+"""The integrator protocol (optax's ``init``/``update`` pair, blackjax's ``(state, info)`` step).
 
-``init(key, position) -> state`` and ``step(key, state) -> state`` act on the whole ensemble: every
-leaf of ``position`` has a leading chain axis and ``gradient`` is the per-chain gradient vmapped
-over it. The key is always the first argument and is never stored in the state; the noise of all
-chains comes from one draw per step, so with JAX's partitionable threefry a chain's noise depends
-on its index alone, not on how the chain axis is chunked or sharded.
-``weak_order`` is the order p of the invariant-measure error O(step_size^p), which tests read.
+A module per integrator exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED`` and
+``build(model) -> Integrator``. ``init`` and ``step`` act on the whole ensemble: every leaf of a
+position has a leading chain axis. The key is always the first argument and is never stored; the
+noise of all chains comes from one draw per step, so with JAX's partitionable threefry a chain's
+noise depends on its index alone, not on how the chain axis is chunked or sharded. The
+hyperparameters are data passed at call time (jax-md's ``apply_fn(state, kT=...)``), each a scalar
+or one value per chain, so a sweep runs inside one compiled program. The state is opaque to the
+runner, which reads only ``position(state)`` and ``info.failed``; an optimiser's state (an optax
+GradientTransformation's) can live in it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+import functools
+from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
+import jax.numpy as jnp
+
+from langevin_ib.models.base import Model
 
 Params = Any
-PotentialGradient = Callable[[Params], Params]
+State = Any
+
+
+class Hyperparameters(NamedTuple):
+    """Each a JAX array, shape () for all chains or (chains,) for one value per chain."""
+
+    temperature: jax.Array  # T
+    step_size: jax.Array  # η
+    weight_decay: jax.Array  # λ in U = L + (λ/2)|θ|²
+
+
+class Info(NamedTuple):
+    """What a step reports; every integrator's Info has ``failed``."""
+
+    failed: jax.Array  # (chains,) bool: the step is invalid for this chain (the runner counts it as diverged)
+
+
+class InitFn(Protocol):
+    def __call__(self, key: jax.Array, position: Params, hyperparameters: Hyperparameters) -> State:
+        """The integrator's state at ``position``.
+
+        Args:
+          key: PRNG key for any random part of the state (e.g. a first noise draw).
+          position: parameter pytree, leading axis = chains.
+          hyperparameters: scalars or per-chain arrays.
+
+        Returns:
+          The initial state, leading axis = chains.
+        """
+
+
+class StepFn(Protocol):
+    def __call__(self, key: jax.Array, state: State, hyperparameters: Hyperparameters) -> tuple[State, Info]:
+        """One step of every chain.
+
+        Args:
+          key: PRNG key of this step; all chains' noise is one draw from it.
+          state: the integrator's state, leading axis = chains.
+          hyperparameters: scalars or per-chain arrays.
+
+        Returns:
+          (new state, Info with at least ``failed``).
+        """
 
 
 class Integrator(NamedTuple):
-    init: Callable[[jax.Array, Params], Any]
-    step: Callable[[jax.Array, Any], Any]
-    position: Callable[[Any], Params]
-    weak_order: int
+    init: InitFn
+    step: StepFn
+    position: Callable[[State], Params]
+    weak_order: int  # p in the invariant-measure error O(η^p)
+    constrained: bool  # whether chains stay on the slice χ = 0 (docs/theory.md §4(c))
+
+
+class UnsupportedModel(ValueError):
+    """The integrator cannot run this model (e.g. a constrained integrator on a model without symmetry)."""
+
+
+def per_chain(value: jax.Array, leaf: jax.Array) -> jax.Array:
+    """``value`` (() or (chains,)) shaped to broadcast against ``leaf`` (chains, ...)."""
+    value = jnp.asarray(value)
+    return value if value.ndim == 0 else value.reshape((-1,) + (1,) * (leaf.ndim - 1))
+
+
+def all_per_chain(predicate: Callable[[jax.Array], jax.Array], tree: Params) -> jax.Array:
+    """(chains,) bool: ``predicate`` holds for every entry of the chain in every leaf."""
+    return functools.reduce(jnp.logical_and, [jnp.all(predicate(leaf).reshape(leaf.shape[0], -1), axis=1)
+                                              for leaf in jax.tree.leaves(tree)])
+
+
+def potential_gradient(model: Model) -> Callable[[Params, jax.Array], Params]:
+    """∇U(θ) for the ensemble, U = L + (λ/2)|θ|², with λ a scalar or one value per chain."""
+    grad = jax.grad(lambda params, weight_decay: model.potential(weight_decay)(params))
+    return lambda params, weight_decay: jax.vmap(grad, (0, 0 if jnp.ndim(weight_decay) else None))(params, weight_decay)
+
+
+def no_failure(position: Params) -> Info:
+    """Info of a step that cannot fail (non-finite positions are the runner's check)."""
+    return Info(jnp.zeros(jax.tree.leaves(position)[0].shape[0], bool))
 
 
 def gaussian_like(key: jax.Array, tree: Params) -> Params:
@@ -32,3 +109,13 @@ def gaussian_like(key: jax.Array, tree: Params) -> Params:
     return jax.tree.unflatten(
         treedef, [jax.random.normal(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves)]
     )
+
+
+def euler_maruyama_proposal(gradient, key: jax.Array, position: Params, hyperparameters: Hyperparameters) -> Params:
+    """θ − η∇U(θ) + √(2Tη)·ξ, ξ ~ N(0, I), for every chain (docs/theory.md §1)."""
+    temperature, step_size, weight_decay = hyperparameters
+    force = gradient(position, weight_decay)
+    noise = gaussian_like(key, position)
+    noise_scale = jnp.sqrt(2.0 * temperature * step_size)
+    return jax.tree.map(lambda x, g, n: x - per_chain(step_size, x) * g + per_chain(noise_scale, x) * n,
+                        position, force, noise)

@@ -2,6 +2,8 @@
 
 Discretises dθ = −∇U dt + √(2T) dW (docs/theory.md §1). Its invariant measure carries an O(η) bias
 (Talay–Tubaro 1990); on U = kx²/2 the exact discrete stationary variance is T/(k(1 − ηk/2)).
+
+Exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED``, ``build``.
 """
 
 from __future__ import annotations
@@ -10,25 +12,30 @@ from typing import NamedTuple
 
 import jax
 
-from langevin_ib.dynamics.integrators.base import Integrator, Params, PotentialGradient, gaussian_like
+from langevin_ib.dynamics.integrators.base import (Hyperparameters, Info, Integrator, Params, euler_maruyama_proposal,
+                                                   no_failure, potential_gradient)
+from langevin_ib.models.base import Model
+
+WEAK_ORDER = 1
+CONSTRAINED = False
 
 
-class EulerMaruyamaState(NamedTuple):
+class State(NamedTuple):
     position: Params
 
 
-def build(gradient: PotentialGradient, temperature: float, step_size: float) -> Integrator:
-    noise_scale = (2.0 * temperature * step_size) ** 0.5
+def build(model: Model) -> Integrator:
+    """Args:
+      model: gives U = L + (λ/2)|θ|² as ``model.potential(λ)``.
 
-    def init(key: jax.Array, position: Params) -> EulerMaruyamaState:
-        del key
-        return EulerMaruyamaState(position)
+    Returns:
+      An Integrator stepping θ − η∇U(θ) + √(2Tη)·ξ; its Info never reports a failure.
+    """
+    gradient = potential_gradient(model)
 
-    def step(key: jax.Array, state: EulerMaruyamaState) -> EulerMaruyamaState:
-        force = gradient(state.position)
-        noise = gaussian_like(key, state.position)
-        return EulerMaruyamaState(
-            jax.tree.map(lambda x, g, n: x - step_size * g + noise_scale * n, state.position, force, noise)
-        )
+    def step(key: jax.Array, state: State, hyperparameters: Hyperparameters) -> tuple[State, Info]:
+        position = euler_maruyama_proposal(gradient, key, state.position, hyperparameters)
+        return State(position), no_failure(position)
 
-    return Integrator(init, step, lambda state: state.position, weak_order=1)
+    return Integrator(lambda key, position, hyperparameters: State(position), step, lambda state: state.position,
+                      WEAK_ORDER, CONSTRAINED)

@@ -2,6 +2,8 @@
 
 Same cost as Euler–Maruyama, O(η²) invariant-measure error; exact stationary variance T/k on
 U = kx²/2. The state carries the previous step's noise ξ_n (not a key).
+
+Exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED``, ``build``.
 """
 
 from __future__ import annotations
@@ -9,28 +11,43 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 
-from langevin_ib.dynamics.integrators.base import Integrator, Params, PotentialGradient, gaussian_like
+from langevin_ib.dynamics.integrators.base import (Hyperparameters, Info, Integrator, Params, gaussian_like, no_failure,
+                                                   per_chain, potential_gradient)
+from langevin_ib.models.base import Model
+
+WEAK_ORDER = 2
+CONSTRAINED = False
 
 
-class LeimkuhlerMatthewsState(NamedTuple):
+class State(NamedTuple):
     position: Params
-    noise: Params
+    noise: Params  # ξ_n
 
 
-def build(gradient: PotentialGradient, temperature: float, step_size: float) -> Integrator:
-    noise_scale = (0.5 * temperature * step_size) ** 0.5
+def build(model: Model) -> Integrator:
+    """Args:
+      model: its ``potential(λ)`` is U = L + (λ/2)|θ|².
 
-    def init(key: jax.Array, position: Params) -> LeimkuhlerMatthewsState:
-        return LeimkuhlerMatthewsState(position, gaussian_like(key, position))
+    Returns:
+      The Leimkuhler–Matthews :class:`~langevin_ib.dynamics.integrators.base.Integrator` on U.
+    """
+    gradient = potential_gradient(model)
 
-    def step(key: jax.Array, state: LeimkuhlerMatthewsState) -> LeimkuhlerMatthewsState:
-        force = gradient(state.position)
+    def init(key: jax.Array, position: Params, hyperparameters: Hyperparameters) -> State:
+        del hyperparameters
+        return State(position, gaussian_like(key, position))
+
+    def step(key: jax.Array, state: State, hyperparameters: Hyperparameters) -> tuple[State, Info]:
+        temperature, step_size, weight_decay = hyperparameters
+        force = gradient(state.position, weight_decay)
         noise = gaussian_like(key, state.position)
+        noise_scale = jnp.sqrt(0.5 * temperature * step_size)
         position = jax.tree.map(
-            lambda x, g, n0, n1: x - step_size * g + noise_scale * (n0 + n1),
+            lambda x, g, n0, n1: x - per_chain(step_size, x) * g + per_chain(noise_scale, x) * (n0 + n1),
             state.position, force, state.noise, noise,
         )
-        return LeimkuhlerMatthewsState(position, noise)
+        return State(position, noise), no_failure(position)
 
-    return Integrator(init, step, lambda state: state.position, weak_order=2)
+    return Integrator(init, step, lambda state: state.position, WEAK_ORDER, CONSTRAINED)

@@ -23,30 +23,40 @@ an 8-constraint Hadamard run (both pool threads in ParallelBatchMap under sgetrf
 slice of a rescaling chain is a cone with its apex at strength 0, where Dχ vanishes and S is not a
 manifold. Projecting along the previous normals is singular there (the normals vanish; 3.8% of
 u₁u₂u₃ chains lost in 8000 steps); a projection that has not converged is flagged
-(:func:`flag_unconverged`), so the runner counts the chain as diverged. The closed form has no such
+(``Info.failed``), so the runner counts the chain as diverged. The closed form has no such
 failure. What a chain does at the apex is a choice of the scheme: projecting onto the nearest of the
 lines that cross there undersampled the apex by 25% at every η tried; keeping the anchor's line, as
 :func:`nearest_on_slice` does, showed no deficit (README, "Projected dynamics isolate the correction").
+
+Exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED``, ``build``.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from langevin_ib.dynamics.integrators.base import Integrator, Params, PotentialGradient, gaussian_like
+from langevin_ib import geometry
+from langevin_ib.dynamics.integrators.base import (Hyperparameters, Info, Integrator, Params, UnsupportedModel,
+                                                   all_per_chain, euler_maruyama_proposal, per_chain,
+                                                   potential_gradient)
+from langevin_ib.models.base import Model
 from langevin_ib.models.rescaling import RescalingChain
+
+WEAK_ORDER = 1
+CONSTRAINED = True
 
 NEWTON_ITERATIONS = 4  # quadratic convergence from |χ(Y)| = O(√η): float32 precision after 3
 # a projection left with max|χ| > RESIDUAL_TOLERANCE·(1 + |θ|²) did not converge (float32 leaves
-# ~1e-7·|θ|²): the chain is set to NaN, so the runner counts it as diverged instead of keeping it off S
+# ~1e-7·|θ|²): the step reports it failed, so the runner counts it as diverged instead of keeping it off S
 RESIDUAL_TOLERANCE = 1e-3
 
 
-class ProjectedState(NamedTuple):
+class State(NamedTuple):
     position: Params
 
 
@@ -65,11 +75,10 @@ def project(constraint: Callable[[Params], jax.Array], anchor: Params, proposal:
     return unravel(flat_proposal + normals.T @ lam)
 
 
-def flag_unconverged(constraint: Callable[[Params], jax.Array], position: Params) -> Params:
-    """One chain's position, or NaN everywhere if it is not on S to RESIDUAL_TOLERANCE."""
-    flat, unravel = ravel_pytree(position)
-    on_slice = jnp.max(jnp.abs(constraint(position))) <= RESIDUAL_TOLERANCE * (1 + jnp.sum(flat**2))
-    return unravel(jnp.where(on_slice, flat, jnp.nan))
+def on_slice(constraint: Callable[[Params], jax.Array], position: Params) -> jax.Array:
+    """One chain: whether max|χ| ≤ RESIDUAL_TOLERANCE·(1 + |θ|²)."""
+    flat = ravel_pytree(position)[0]
+    return jnp.max(jnp.abs(constraint(position))) <= RESIDUAL_TOLERANCE * (1 + jnp.sum(flat**2))
 
 
 def nearest_on_slice(chain: RescalingChain, anchor: Params, proposal: Params) -> Params:
@@ -95,28 +104,46 @@ def balance(chain: RescalingChain, params: Params) -> Params:
     return chain.scale(params, balanced[None] / radii)
 
 
-def build(gradient: PotentialGradient, temperature: float, step_size: float,
-          constraint: Callable[[Params], jax.Array], chain: RescalingChain | None = None) -> Integrator:
-    """``constraint(params) -> (m,)`` is one chain's χ; chains start projected onto S. With
-    ``chain`` (whose canonical χ must be ``constraint``) the projection is :func:`nearest_on_slice`
-    and the start is :func:`balance`."""
-    noise_scale = (2.0 * temperature * step_size) ** 0.5
-    if chain is None:
-        # Newton may not converge (near a singular point of S): such chains are flagged
-        onto_slice = jax.vmap(lambda anchor, proposal: flag_unconverged(constraint, project(constraint, anchor, proposal)))
-        start = lambda position: onto_slice(position, position)
-    else:  # closed form, exact to rounding (a zero vector factor gives NaN, counted as diverged)
-        onto_slice = jax.vmap(lambda anchor, proposal: nearest_on_slice(chain, anchor, proposal))
-        start = jax.vmap(lambda position: balance(chain, position))
+def build(model: Model) -> Integrator:
+    """Args:
+      model: its ``potential(λ)`` is U = L + (λ/2)|θ|²; its ``group`` gives χ
+        (:func:`langevin_ib.geometry.breaking`). A rescaling ``chain`` with the canonical χ
+        (``group.breaking`` None) projects by :func:`nearest_on_slice` and starts at :func:`balance`;
+        any other χ by :func:`project`, starting at the projection of the initial point.
 
-    def init(key: jax.Array, position: Params) -> ProjectedState:
-        del key
-        return ProjectedState(start(position))
+    Returns:
+      The projected :class:`~langevin_ib.dynamics.integrators.base.Integrator`; its ``Info.failed``
+      marks a projection off S (generic route) or a non-finite one (closed form: a zero vector factor).
 
-    def step(key: jax.Array, state: ProjectedState) -> ProjectedState:
-        force = gradient(state.position)
-        noise = gaussian_like(key, state.position)
-        proposal = jax.tree.map(lambda x, g, n: x - step_size * g + noise_scale * n, state.position, force, noise)
-        return ProjectedState(onto_slice(state.position, proposal))
+    Raises:
+      UnsupportedModel: the model declares no group action.
+    """
+    if model.group is None:
+        raise UnsupportedModel("it constrains chains to the slice χ = 0, and the model declares no group action "
+                               "(model.group)")
+    gradient = potential_gradient(model)
+    constraint = functools.partial(geometry.breaking, model.group)
+    generic = model.group.breaking is not None or model.chain is None
+    if generic:  # Newton may not converge (near a singular point of S): such chains fail
+        def onto_slice(anchor, proposal):
+            moved = jax.vmap(lambda a, y: project(constraint, a, y))(anchor, proposal)
+            return moved, ~jax.vmap(lambda x: on_slice(constraint, x))(moved)
+    else:  # closed form, exact to rounding (a zero vector factor gives NaN)
+        def onto_slice(anchor, proposal):
+            moved = jax.vmap(lambda a, y: nearest_on_slice(model.chain, a, y))(anchor, proposal)
+            return moved, ~all_per_chain(jnp.isfinite, moved)
 
-    return Integrator(init, step, lambda state: state.position, weak_order=1)
+    def init(key: jax.Array, position: Params, hyperparameters: Hyperparameters) -> State:
+        """The start on S; a start that misses S is NaN, which the runner's first check counts as diverged."""
+        del key, hyperparameters
+        if not generic:
+            return State(jax.vmap(lambda x: balance(model.chain, x))(position))
+        moved, failed = onto_slice(position, position)
+        return State(jax.tree.map(lambda x: jnp.where(per_chain(failed, x), jnp.nan, x), moved))
+
+    def step(key: jax.Array, state: State, hyperparameters: Hyperparameters) -> tuple[State, Info]:
+        proposal = euler_maruyama_proposal(gradient, key, state.position, hyperparameters)
+        position, failed = onto_slice(state.position, proposal)
+        return State(position), Info(failed)
+
+    return Integrator(init, step, lambda state: state.position, WEAK_ORDER, CONSTRAINED)

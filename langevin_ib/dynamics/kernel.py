@@ -1,0 +1,187 @@
+"""The jittable chunk kernel: advance the ensemble by a chunk with divergence checks, observe and accumulate.
+
+The chain axis is a plain leading array axis. The noise of step k comes from fold_in(noise key, k),
+so the numbers depend on the seed alone, not on the chunking. Chains are checked every ``thin``
+steps (counted from step 0 in burn-in, from the end of burn-in after it; so at every observation)
+and at the end of burn-in: a chain whose position is non-finite or outside |θ|_∞ ≤ divergence_bound,
+or whose integrator reported ``Info.failed`` at any step since the previous check, rolls back to its
+state at that check, is frozen there, counted, and contributes to no estimator from then on. Its
+``diverged_at`` is the step of the failed check. Chains never interact, so a chain that blows up
+between two checks cannot contaminate another; checking per block rather than per step keeps the
+check out of the inner loop.
+
+Per-chain functions (the statistics, and ``model.observe`` when its jaxpr calls LAPACK) are mapped
+over each device's chains one at a time (``lax.map`` in ``shard_map``): jaxlib 0.10's CPU LAPACK
+kernels split a batch over the intra-op thread pool and block on it, and two such batched calls at
+once deadlock a two-thread pool (found with gdb on the matrix-factorisation run: both pool threads
+in ``ParallelBatchMap`` under ``lapack_sgesdd_ffi``); a batch of one runs inline. Memory is per
+chain, not per ensemble, and on the u·v run it measured faster than batches of 32. (The projected
+integrator's own batched solve can still deadlock; see its module.)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from langevin_ib.dynamics import accumulators as hist_lib
+from langevin_ib.dynamics import sharding
+from langevin_ib.dynamics.integrators.base import Hyperparameters, Integrator, all_per_chain, per_chain
+from langevin_ib.models.base import Model
+
+CHI_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+LAPACK_PRIMITIVES = re.compile(r"= (svd|eigh|eig|lu|cholesky|triangular_solve|geqrf|geqp3|householder_product|"
+                               r"schur|hessenberg|tridiagonal|tridiagonal_solve)\b")
+
+
+class RunSizes(NamedTuple):
+    chains: int
+    steps: int  # measured steps, after burn-in
+    burn_in: int = 0
+    thin: int = 1  # observe (and check) every thin steps
+    chunk_steps: int = 1000  # steps per compiled call; host contact only between chunks
+    seed: int = 0
+    chain_groups: int = 32  # chain c belongs to group c mod G (accumulators.py)
+    divergence_bound: float = 1.0e3
+
+
+class ChainState(NamedTuple):
+    integrator: Any  # the integrator's state, leading axis = chains
+    diverged_at: jax.Array  # (chains,) int32: the step of divergence, −1 while finite
+
+    @property
+    def diverged(self) -> jax.Array:
+        return self.diverged_at >= 0
+
+
+class Keys(NamedTuple):
+    """The run's PRNG streams, all derived from the seed."""
+
+    init: jax.Array  # the initial parameters and the integrator's init
+    noise: jax.Array  # step k draws from fold_in(noise, k)
+    statistics: jax.Array  # the statistics at step k, chain c: fold_in(fold_in(statistics, k), c)
+
+
+def keys(seed: int) -> Keys:
+    root = jax.random.key(seed)
+    init, noise = jax.random.split(root)
+    return Keys(init, noise, jax.random.fold_in(root, 1))
+
+
+class Kernel(NamedTuple):
+    """What a run integrates, observes and accumulates; static in the compiled chunks."""
+
+    model: Model
+    integrator: Integrator
+    sizes: RunSizes
+    binnings: dict[str, hist_lib.Binning]
+    joint: tuple[str, str] | None  # (q, χ) of the joint histogram
+    observe: Callable[[Any], dict]  # ensemble position -> name -> (chains, m)
+    statistics: Callable[[jax.Array, Any], jax.Array] | None  # (per-chain keys, position) -> (chains, k)
+    statistic_every: int  # evaluate the statistics at every statistic_every-th observation
+
+
+def calls_lapack(fn: Callable, example: Any) -> bool:
+    """Whether fn's jaxpr (nested ones included, as printed) holds a LAPACK-backed primitive."""
+    return LAPACK_PRIMITIVES.search(str(jax.make_jaxpr(fn)(example))) is not None
+
+
+def one_by_one(fn: Callable, chains: int) -> Callable:
+    """fn mapped over each device's chains one at a time (see the module docstring)."""
+    split = sharding.chain_shardings(chains)[0]
+    return jax.shard_map(lambda *local: jax.lax.map(lambda pair: fn(*pair), local),
+                         mesh=split.mesh, in_specs=split.spec, out_specs=split.spec)
+
+
+def build(model: Model, integrator: Integrator, sizes: RunSizes, binnings: dict[str, hist_lib.Binning],
+          statistics: tuple[Callable[[jax.Array, Any], jax.Array], ...] = (), statistic_every: int = 1) -> Kernel:
+    """The kernel of a run. Each of ``statistics``, ``fn(key, params) -> (k,)``, is one chain's; the
+    kernel concatenates them per chain."""
+    joint = (model.quotient, model.symmetry) if model.symmetry in binnings and model.quotient in binnings else None
+    one_chain = jax.eval_shape(model.init, jax.random.key(0))
+    observe = (one_by_one(model.observe, sizes.chains) if calls_lapack(model.observe, one_chain)
+               else jax.vmap(model.observe))
+    mapped = [one_by_one(fn, sizes.chains) for fn in statistics]
+    concatenated = (lambda keys, position: jnp.concatenate([fn(keys, position) for fn in mapped], axis=1)) if mapped else None
+    return Kernel(model, integrator, sizes, binnings, joint, observe, concatenated, statistic_every)
+
+
+def initial_state(kernel: Kernel, key: jax.Array, hyperparameters: Hyperparameters) -> ChainState:
+    """Chain c starts at model.init(fold_in(k₁, c)), (k₁, k₂) = split(key); k₂ seeds the integrator's init."""
+    chains = kernel.sizes.chains
+    param_root, integrator_key = jax.random.split(key)
+    params = jax.vmap(kernel.model.init)(jax.vmap(jax.random.fold_in, (None, 0))(param_root, jnp.arange(chains)))
+    return ChainState(kernel.integrator.init(integrator_key, params, hyperparameters), jnp.full(chains, -1, jnp.int32))
+
+
+def integrate(integrator: Integrator, key: jax.Array, state: Any, hyperparameters: Hyperparameters,
+              start: jax.Array, length: int) -> tuple[Any, jax.Array]:
+    """``length`` steps from absolute step ``start`` (noise of step k from fold_in(key, k)); returns the
+    state and, per chain, whether any step failed."""
+    def step(carry, k):
+        inner, failed = carry
+        inner, info = integrator.step(jax.random.fold_in(key, k), inner, hyperparameters)
+        return (inner, failed | info.failed), None
+
+    chains = jax.tree.leaves(integrator.position(state))[0].shape[0]
+    return jax.lax.scan(step, (state, jnp.zeros(chains, bool)), start + jnp.arange(length))[0]
+
+
+def checked(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: Hyperparameters,
+            start: jax.Array, length: int) -> ChainState:
+    """Integrate, then check: a chain that failed or left the bound rolls back to its state at ``start`` and freezes."""
+    proposed, failed = integrate(kernel.integrator, key, state.integrator, hyperparameters, start, length)
+    bound = kernel.sizes.divergence_bound
+    in_bounds = all_per_chain(lambda x: jnp.isfinite(x) & (jnp.abs(x) <= bound), kernel.integrator.position(proposed))
+    accept = ~state.diverged & ~failed & in_bounds
+    kept = jax.tree.map(lambda new, old: jnp.where(per_chain(accept, new), new, old), proposed, state.integrator)
+    newly = ~state.diverged & ~accept
+    return ChainState(kept, jnp.where(newly, (start + length - 1).astype(jnp.int32), state.diverged_at))
+
+
+def advance(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: Hyperparameters,
+            start: jax.Array, length: int) -> ChainState:
+    """``length`` steps with a check every ``thin`` steps counted from ``start`` and at the end (burn-in)."""
+    thin = kernel.sizes.thin
+    blocks, rest = divmod(length, thin)
+    block = lambda inner, b: (checked(kernel, key, inner, hyperparameters, start + b * thin, thin), None)
+    state = jax.lax.scan(block, state, jnp.arange(blocks))[0]
+    return checked(kernel, key, state, hyperparameters, start + blocks * thin, rest) if rest else state
+
+
+def statistics_at(kernel: Kernel, key: jax.Array, position: Any, step: jax.Array) -> jax.Array:
+    """(chains, k): the statistics of every chain at ``step``, chain c keyed fold_in(fold_in(key, step), c)."""
+    chain_keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.fold_in(key, step), jnp.arange(kernel.sizes.chains))
+    return kernel.statistics(chain_keys, position)
+
+
+def measure(kernel: Kernel, keys: Keys, state: ChainState, acc: hist_lib.Accumulators, sums: jax.Array | None,
+            hyperparameters: Hyperparameters, start: jax.Array, length: int):
+    """``length`` measured steps (a multiple of ``thin``): check and observe every ``thin`` steps,
+    accumulate the alive chains, and add the statistics at every ``statistic_every``-th observation.
+    Returns (state, acc, sums)."""
+    sizes = kernel.sizes
+    group = (jnp.arange(sizes.chains) % sizes.chain_groups).astype(jnp.int32)
+
+    def observe(carry, i):
+        state, acc, sums = carry
+        state = checked(kernel, keys.noise, state, hyperparameters, start + i * sizes.thin, sizes.thin)
+        position = kernel.integrator.position(state.integrator)
+        acc = hist_lib.accumulate(acc, kernel.observe(position), ~state.diverged, group, kernel.binnings, kernel.joint)
+        if kernel.statistics is not None:
+            step = start + (i + 1) * sizes.thin
+            due = ((step - sizes.burn_in) // sizes.thin) % kernel.statistic_every == 0
+            sums = jax.lax.cond(due, lambda: sums + statistics_at(kernel, keys.statistics, position, step), lambda: sums)
+        return (state, acc, sums), None
+
+    return jax.lax.scan(observe, (state, acc, sums), jnp.arange(length // sizes.thin))[0]
+
+
+def chi_quantiles(kernel: Kernel, state: ChainState) -> tuple[jax.Array, jax.Array]:
+    """A chunk-end statistic: mean and CHI_QUANTILES of χ over the alive chains' copies."""
+    chi = kernel.observe(kernel.integrator.position(state.integrator))[kernel.model.symmetry]
+    chi = jnp.where(state.diverged[:, None], jnp.nan, chi).reshape(-1)
+    return jnp.nanmean(chi), jnp.nanquantile(chi, jnp.asarray(CHI_QUANTILES, chi.dtype))

@@ -1,0 +1,61 @@
+"""The host loop and the chunk kernel: a step that reports ``Info.failed`` is a divergence.
+
+A counting integrator (its state is not just a position: a step counter rides along) moves every
+chain by +1 per step and reports chain 0 failed at step 7. With thin = 5 the checks fall after
+steps 4, 9, 14, 19; the failure is caught at the check closing block [5, 10), so chain 0 diverges at
+step 9, rolls back to its state at the previous check (x = 5, counter 5), is frozen there, and is
+observed once (at step 4). The numbers are exact, so the test compares exactly.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.dynamics.integrators import Hyperparameters, Info, Integrator
+from langevin_ib.dynamics.runner import RunSizes, simulate
+from langevin_ib.models import harmonic
+
+CHAINS = 4
+
+
+class CountingState(NamedTuple):
+    position: dict
+    count: jax.Array  # (chains,) int32
+
+
+def counting_integrator(fail_at: int) -> Integrator:
+    def init(key, position, hyperparameters):
+        del key, hyperparameters
+        return CountingState(position, jnp.zeros(CHAINS, jnp.int32))
+
+    def step(key, state, hyperparameters):
+        del key, hyperparameters
+        failed = (state.count == fail_at) & (jnp.arange(CHAINS) == 0)
+        return CountingState(jax.tree.map(lambda x: x + 1, state.position), state.count + 1), Info(failed)
+
+    return Integrator(init, step, lambda state: state.position, weak_order=1, constrained=False)
+
+
+def test_a_failed_step_is_counted_as_diverged_and_rolled_back():
+    model = harmonic.build({"stiffness": 1.0, "copies": 1, "init": 0.0})
+    sizes = RunSizes(chains=CHAINS, steps=20, thin=5, chunk_steps=10, chain_groups=CHAINS)
+    result = simulate(model, counting_integrator(fail_at=7), Hyperparameters(1.0, 0.1, 0.0), sizes,
+                      binnings={"x": Binning(0, 40, 40)}, progress=False)
+    assert result.diverged == 1
+    np.testing.assert_array_equal(result.diverged_at, [9])
+    final = result.final_state.integrator
+    np.testing.assert_array_equal(final.position["x"][:, 0], [5, 20, 20, 20])
+    np.testing.assert_array_equal(final.count, [5, 20, 20, 20])
+    np.testing.assert_array_equal(result.histograms.moments["x"][:, 0], [1, 4, 4, 4])  # observations per chain
+
+
+def test_no_failure_no_divergence():
+    model = harmonic.build({"stiffness": 1.0, "copies": 1, "init": 0.0})
+    sizes = RunSizes(chains=CHAINS, steps=20, thin=5, chunk_steps=10, chain_groups=CHAINS)
+    result = simulate(model, counting_integrator(fail_at=-1), Hyperparameters(1.0, 0.1, 0.0), sizes,
+                      binnings={"x": Binning(0, 40, 40)}, progress=False)
+    assert result.diverged == 0
+    np.testing.assert_array_equal(result.final_state.integrator.position["x"][:, 0], [20] * CHAINS)
