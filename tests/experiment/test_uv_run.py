@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from langevin_ib.experiment import config as config_lib
-from langevin_ib.experiment import analysis, job
+from langevin_ib.experiment import comparisons, job
 from langevin_ib.statistics import goodness_of_fit
 
 
@@ -69,9 +69,9 @@ def test_chi_transient_is_rejected_without_burn_in():
     level-set density (the χ diffusivity 4T√(θ² + χ²) depends on θ), and the same statistic must see
     it: with no burn-in, 16384 chains × 500 steps put the geometric fit at z ≈ 38 (seeds 0 and 1),
     so z > 10 fails only if the transient vanished; with burn-in 3000 the fit above is consistent."""
-    config = small_uv(chains=16384, burn_in=0, steps=500)
-    comparisons = analysis.uv_comparisons(config, job.execute(config, progress=False))
-    geometric = analysis.fit_all(config, comparisons)["level_set"]["hypotheses"]["geometric"]
+    experiment, _ = job.prepare(small_uv(chains=16384, burn_in=0, steps=500))
+    built = comparisons.build(experiment, job.execute(experiment, progress=False))
+    geometric = comparisons.fit_all(experiment, built)["level_set"]["hypotheses"]["geometric"]
     assert geometric["verdict"] == "rejected" and geometric["z"] > 10, geometric
 
 
