@@ -22,7 +22,7 @@ def _verdicts(summary: dict) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = args.config if args.config is None or "=" not in args.config else None
+    config = None if args.config and "=" in args.config and not Path(args.config).is_file() else args.config
     if config is None and args.config is not None:  # an override in CONFIG's place: the default experiment
         args.overrides = [args.config, *args.overrides]
     experiment = config_lib.load(config, args.overrides)  # config errors are reported before any simulation

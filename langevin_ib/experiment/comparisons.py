@@ -51,15 +51,18 @@ def _uv_kwargs(experiment: Experiment) -> dict:
     return dict(temperature=dyn.temperature, target=experiment.model.fields["target"], weight_decay=dyn.weight_decay)
 
 
+def one_observable(result: RunResult, name: str, description: str, bin_probabilities: Callable,
+                   hypotheses: tuple[str, ...], **kwargs) -> Comparison:
+    """The histogram of observable ``name`` against ``bin_probabilities(edges, hypothesis, **kwargs)``."""
+    edges = result.binnings[name].edges
+    return Comparison(description, in_range(result, name),
+                      {h: bin_probabilities(edges, h, **kwargs)[:, None] for h in hypotheses}, (name,))
+
+
 def uv_slice(experiment: Experiment, result: RunResult) -> Comparison:
     """θ on the slice (theory_uv.slice_probabilities, docs/theory.md)."""
-    edges, kwargs = result.binnings["theta"].edges, _uv_kwargs(experiment)
-    return Comparison(
-        "θ histogram of chains constrained to the slice χ = 0",
-        in_range(result, "theta"),
-        {h: theory_uv.slice_probabilities(edges, h, **kwargs)[:, None] for h in theory_uv.SLICE_HYPOTHESES},
-        ("theta",),
-    )
+    return one_observable(result, "theta", "θ histogram of chains constrained to the slice χ = 0",
+                          theory_uv.slice_probabilities, theory_uv.SLICE_HYPOTHESES, **_uv_kwargs(experiment))
 
 
 def uv_level_set(experiment: Experiment, result: RunResult) -> Comparison:
@@ -76,27 +79,17 @@ def uv_level_set(experiment: Experiment, result: RunResult) -> Comparison:
 
 def uv_marginal(experiment: Experiment, result: RunResult) -> Comparison:
     """θ over all χ under weight decay (theory_uv.bin_probabilities, docs/theory.md §4b)."""
-    edges, kwargs = result.binnings["theta"].edges, _uv_kwargs(experiment)
-    return Comparison(
-        "θ histogram, all χ: the weight-decayed Gibbs measure is normalisable",
-        in_range(result, "theta"),
-        {h: theory_uv.bin_probabilities(edges, h, **kwargs)[:, None] for h in theory_uv.HYPOTHESES},
-        ("theta",),
-    )
+    return one_observable(result, "theta", "θ histogram, all χ: the weight-decayed Gibbs measure is normalisable",
+                          theory_uv.bin_probabilities, theory_uv.HYPOTHESES, **_uv_kwargs(experiment))
 
 
 def harmonic_marginal(experiment: Experiment, result: RunResult) -> Comparison:
     """x against the discrete and continuous Gaussian stationary laws (theory_harmonic)."""
     dyn = experiment.dynamics
-    kwargs = dict(temperature=dyn.temperature, stiffness=experiment.model.fields["stiffness"],
-                  step_size=dyn.step_size, integrator=dyn.integrator)
-    edges = result.binnings["x"].edges
-    return Comparison(
-        "x histogram against Gaussian stationary laws",
-        in_range(result, "x"),
-        {h: theory_harmonic.bin_probabilities(edges, h, **kwargs)[:, None] for h in theory_harmonic.HYPOTHESES},
-        ("x",),
-    )
+    return one_observable(result, "x", "x histogram against Gaussian stationary laws", theory_harmonic.bin_probabilities,
+                          theory_harmonic.HYPOTHESES, temperature=dyn.temperature,
+                          stiffness=experiment.model.fields["stiffness"], step_size=dyn.step_size,
+                          integrator=dyn.integrator)
 
 
 TESTS = {  # model name -> comparison name -> Test; a model not listed has histograms only

@@ -34,6 +34,10 @@ def _names(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _tests(n: int) -> str:
+    return f"{n} test" if n == 1 else f"{n} tests"
+
+
 def conclusion(summary: dict) -> str:
     """e.g. ``the chains follow the geometric prediction (consistent in 3 of 3 tests); naive and
     paper_eq7 are rejected.``"""
@@ -49,7 +53,7 @@ def conclusion(summary: dict) -> str:
     mixed = [h for h, t in tally.items() if t["rejected"] and t["consistent"]]
     never = [h for h, t in tally.items() if not t["rejected"] and not t["consistent"]]
     parts = []
-    counts = {h: f"{len(t['consistent'])} of {sum(map(len, t.values()))} tests" for h, t in tally.items()}
+    counts = {h: f"{len(t['consistent'])} of {_tests(sum(map(len, t.values())))}" for h, t in tally.items()}
     if len(everywhere) == 1:
         parts.append(f"the chains follow the {everywhere[0]} prediction (consistent in {counts[everywhere[0]]})")
     elif everywhere:
@@ -60,7 +64,7 @@ def conclusion(summary: dict) -> str:
     if rejected:
         parts.append(f"{_names(rejected)} {'is' if len(rejected) == 1 else 'are'} rejected")
     parts += [f"{h} is rejected in {len(tally[h]['rejected'])} of "
-              f"{len(tally[h]['rejected']) + len(tally[h]['consistent'])} tests" for h in mixed]
+              f"{_tests(len(tally[h]['rejected']) + len(tally[h]['consistent']))}" for h in mixed]
     if never:
         parts.append(f"{_names(never)} {'is' if len(never) == 1 else 'are'} untestable (NaN statistics)")
     untestable = sorted({test for h, t in tally.items() if h not in never for test in t["untestable"]})

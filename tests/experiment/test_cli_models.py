@@ -27,6 +27,7 @@ def test_predict_writes_correction_and_densities(tmp_path):
     assert (tmp_path / "prediction.png").is_file() and (tmp_path / "prediction.npz").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, panels", [
     ("relu", ("conditional", "fibre", "balance")),
     ("matrix_factorisation_gl_rank3", ("singular_level_curve", "singular_fibre", "mode_energy_level_set")),
@@ -71,6 +72,7 @@ PLANNED = {"relu": ("conditional", "fibre", "balance"),
 ERROR_BOUND = {"matrix_factorisation_gl_rank3": 5e-3}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["hadamard", "deep_scalar", "matrix_factorisation", "relu", "attention",
                                   "matrix_factorisation_gl", "matrix_factorisation_gl_rank3"])
 def test_model_configs_run_end_to_end(name, tmp_path):
@@ -90,6 +92,7 @@ def test_model_configs_run_end_to_end(name, tmp_path):
     assert all(summary[test] is None for test in plan.FORMS if test not in planned)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, test", [("hadamard_projected", "conditional"), ("matrix_factorisation_projected", "conditional"),
                                         ("matrix_factorisation_gl_projected", "singular")])
 def test_projected_configs_run_end_to_end(name, test, tmp_path):

@@ -73,6 +73,7 @@ def test_the_rule_follows_the_dynamics():
     assert plan.applicable(unobserved, model) == ("level_set",)
 
 
+@pytest.mark.slow
 def test_run_without_a_config_runs_the_embedded_default(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["run", "--quiet", "run.chains=64", "run.burn_in=0", "run.steps=80", "run.chunk_steps=40",
