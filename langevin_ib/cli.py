@@ -1,4 +1,4 @@
-"""Command line: ``langevin-ib run|predict CONFIG [--out DIR] [section.key=value ...]``."""
+"""Command line: ``langevin-ib run [CONFIG] | predict CONFIG [--out DIR] [section.key=value ...]``."""
 
 from __future__ import annotations
 
@@ -22,15 +22,18 @@ def _verdicts(summary: dict) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = config_lib.load(args.config, args.overrides)  # config errors are reported before JAX starts
-    from langevin_ib.experiment import job, snapshots
+    config = None if args.config and "=" in args.config and not Path(args.config).is_file() else args.config
+    if config is None and args.config is not None:  # an override in CONFIG's place: the default experiment
+        args.overrides = [args.config, *args.overrides]
+    experiment = config_lib.load(config, args.overrides)  # config errors are reported before any simulation
+    from langevin_ib.experiment import job, plan, verdicts
     from langevin_ib.dynamics import sharding
 
     sharding.use_all_cpu_cores()
-    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    summary = job.run_and_write(config, out, progress=not args.quiet)
+    out = Path(args.out) if args.out else Path("runs") / (Path(config).stem if config else "default")
+    summary = job.run_and_write(experiment, out, progress=not args.quiet)
     t = summary["timing"]
-    figures = [name for name in ("chi.png", *(f"{form}.png" for form in snapshots.FORMS)) if (out / name).exists()]
+    figures = [name for name in ("chi.png", *(f"{form}.png" for form in plan.FORMS)) if (out / name).exists()]
     print(f"wrote {out}/: config.yaml summary.json histograms.npz density.png " + " ".join(figures))
     print(f"{summary['sizes']['chains']} chains x {summary['sizes']['burn_in'] + summary['sizes']['steps']} steps "
           f"in {t['wall_seconds']:.1f} s (compile {t['compile_seconds']:.1f} s, "
@@ -44,8 +47,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for name, r in stein["hypotheses"].items():
             z = max(r["z"].values(), key=abs)
             print(f"  {name:10s} T² = {r['t_squared']:.1f} on {r['rank']} dof, z = {z:.1f}, p = {r['p_value']:.3g}: "
-                  + r["verdict"])
-    for test, form in snapshots.FORMS.items():
+                  + verdicts.outcome(r))
+    for test, form in plan.FORMS.items():
         if summary[test]:
             pit = summary[test]
             print(f"{test}: PIT of {pit['samples']} values of the {form.variable.name} under their full conditionals "
@@ -55,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             for name, r in pit["hypotheses"].items():
                 print(f"  {name:10s} X2/c = {r['statistic']:.1f} on {r['dof']:.1f} dof, z = {r['z']:.1f}, "
                       f"p = {r['p_value']:.3g}: {r['verdict']}")
+    print(f"conclusion: {summary['conclusion']}")
     return 0
 
 
@@ -67,13 +71,13 @@ STABILITY = {
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    config = config_lib.load(args.config, args.overrides)
+    experiment = config_lib.load(args.config, args.overrides)
     from langevin_ib.experiment import predict
     from langevin_ib.geometry import checks as symmetry_checks
 
     out = Path(args.out) if args.out else Path("runs") / f"{Path(args.config).stem}-predict"
     try:
-        summary = predict.predict(config, out)
+        summary = predict.predict(experiment, out)
     except symmetry_checks.SymmetryError as err:
         print(f"langevin-ib: error: {err}", file=sys.stderr)
         return 2
@@ -92,10 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Simulate the chains described by CONFIG, compare their histograms with every "
                                      "predicted density and write config.yaml, summary.json, histograms.npz and "
                                      "figures into --out.")
-    run.add_argument("config", help="YAML config, e.g. configs/uv.yaml")
+    run.add_argument("config", nargs="?", help="YAML config, e.g. configs/uv.yaml (default: the embedded u·v "
+                                               "experiment of configs/uv.yaml, written to runs/default)")
     run.add_argument("overrides", nargs="*", metavar="section.key=value",
                      help="override config entries, e.g. dynamics.temperature=0.2 run.chains=1000")
-    run.add_argument("--out", help="output folder (default: runs/<config name>)")
+    run.add_argument("--out", help="output folder (default: runs/<config name>, runs/default without CONFIG)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
     predict = sub.add_parser("predict", help="print the implicit-bias correction and draw predicted densities",

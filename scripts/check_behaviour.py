@@ -25,7 +25,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scripts" / "behaviour_baseline.json"
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml")) + sorted((ROOT / "examples").glob("*.yaml"))
-IGNORED = {"timing", "wall_seconds", "compile_seconds", "run_seconds", "chain_steps_per_second", "seconds"}
+IGNORED = {"timing", "wall_seconds", "compile_seconds", "run_seconds", "chain_steps_per_second", "seconds",
+           "conclusion"}  # the conclusion is words read from the verdicts, which are compared
 
 
 def short_overrides(path: Path) -> list[str]:

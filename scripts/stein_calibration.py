@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.experiment import config as config_lib, job, snapshots
+from langevin_ib.experiment import config as config_lib, job, plan
 from langevin_ib.statistics import pit, stein
 from langevin_ib.predictions.rescaling import level_set
 from langevin_ib.dynamics import integrators
@@ -85,33 +85,33 @@ def main() -> None:
                         help="steps of the config's dynamics to run from the exact draws before testing again")
     parser.add_argument("--evolve-step-size", type=float, default=None, help="η of those steps (default: the config's)")
     args = parser.parse_args()
-    config = config_lib.load(args.config, args.overrides)
-    if config["model"]["name"] != "deep_scalar" or config["model"]["copies"] != 1:
+    experiment = config_lib.load(args.config, args.overrides)
+    if experiment.model.name != "deep_scalar" or experiment.model.fields["copies"] != 1:
         raise SystemExit("model: this diagnostic draws exact level-set samples of deep_scalar with copies: 1")
-    dyn, significance = config["dynamics"], config["analysis"]["significance"]
-    model = job.build_model(config)
-    planned = snapshots.plan(config, model)
-    result = job.simulate_model(config, model, planned, progress=True)
-    run_tests, _ = snapshots.tests(config, model, planned, result)
+    dyn, significance = experiment.dynamics, experiment.analysis.significance
+    experiment, model = job.prepare(experiment)
+    planned = plan.statistics(experiment, model)
+    result = job.simulate_model(experiment, model, planned, progress=True)
+    run_tests, _ = plan.tests(experiment, model, planned, result)
     alive = ~np.asarray(result.final_state.diverged)
     factors = np.asarray(result.final_state.integrator.position["u"][:, :, 0], np.float64)[alive]  # (chains, k)
     squared = factors**2
     offsets = squared - squared.min(axis=1, keepdims=True)
-    draws = exact_draws(model, offsets, dyn["temperature"], dyn["weight_decay"], args.draws, tuple(args.span),
+    draws = exact_draws(model, offsets, dyn.temperature, dyn.weight_decay, args.draws, tuple(args.span),
                         np.random.default_rng(args.seed))
     keys = jax.random.split(jax.random.key(args.seed), draws.shape[0] * args.draws)
     dtype = result.final_state.integrator.position["u"].dtype
     samples = {"u": jnp.asarray(draws.reshape(-1, draws.shape[2])[:, :, None], dtype)}
-    per_draw = stein_per_sample(model, dyn["temperature"], dyn["weight_decay"], keys, samples)
+    per_draw = stein_per_sample(model, dyn.temperature, dyn.weight_decay, keys, samples)
     per_draw = per_draw.reshape(draws.shape[0], args.draws, -1)  # (chains, draws, width)
     exact = stein.tests(per_draw.sum(axis=1), args.draws, np.ones(per_draw.shape[0], bool), significance)
     # the same draws under the full-conditional PIT (no Stein field, no derivative): checks the sampler
-    binning = snapshots.binning(config, model, level_set.LEVEL_SET)
     form = level_set.LEVEL_SET
-    pit_values = jax.jit(jax.vmap(pit.statistic(model, dyn["temperature"], dyn["weight_decay"], binning, form)))(samples)
+    binning = experiment.observables[form.observable(model)]
+    pit_values = jax.jit(jax.vmap(pit.statistic(model, dyn.temperature, dyn.weight_decay, binning, form)))(samples)
     pit_sums = np.asarray(pit_values, np.float64).reshape(draws.shape[0], args.draws, -1).sum(axis=1)
-    pit_tests, _ = pit.tests(pit_sums, np.ones(draws.shape[0], bool), config["run"]["chain_groups"], binning,
-                             significance, config["analysis"]["min_expected"], form)
+    pit_tests, _ = pit.tests(pit_sums, np.ones(draws.shape[0], bool), experiment.run.chain_groups, binning,
+                             significance, experiment.analysis.min_expected, form)
     print("exact draws, full-conditional PIT: " + ", ".join(
         f"{h} z = {r['z']:.1f} (p = {r['p_value']:.3g})" for h, r in pit_tests["hypotheses"].items()))
     spread = np.abs(0.5 * (squared[:, 0] - squared[:, 1]))
@@ -130,18 +130,18 @@ def main() -> None:
     # the loss Hessian's large eigenvalue near θ*, |∇θ|² = Σ_a Π_{b≠a} u_b², grows with the imbalance
     stiffness = np.sum((np.prod(factors, axis=1, keepdims=True) / factors) ** 2, axis=1)
     print("η·|∇θ|² at the end of the run: median {:.3g}, 90% {:.3g}, 99% {:.3g}".format(
-        *(dyn["step_size"] * np.quantile(stiffness, [0.5, 0.9, 0.99]))))
+        *(dyn.step_size * np.quantile(stiffness, [0.5, 0.9, 0.99]))))
     # the config's dynamics started from the exact draws: does the conditional law on the level sets stay geometric?
-    step_size = args.evolve_step_size or dyn["step_size"]
-    integrator = integrators.REGISTRY[dyn["integrator"]].build(model)
+    step_size = args.evolve_step_size or dyn.step_size
+    integrator = integrators.REGISTRY[dyn.integrator].build(model)
     hyperparameters = integrators.Hyperparameters(*(jnp.asarray(v, dtype) for v in
-                                                    (dyn["temperature"], step_size, dyn["weight_decay"])))
+                                                    (dyn.temperature, step_size, dyn.weight_decay)))
     for steps in args.evolve:
         key = jax.random.fold_in(jax.random.key(args.seed), steps)
         advance = jax.jit(lambda state, k: jax.lax.scan(lambda s, kk: (integrator.step(kk, s, hyperparameters)[0], None),
                                                         state, jax.random.split(k, steps))[0])
         moved = integrator.position(advance(integrator.init(key, samples, hyperparameters), jax.random.fold_in(key, 1)))
-        evolved = stein.tests(stein_per_sample(model, dyn["temperature"], dyn["weight_decay"], keys, moved), 1,
+        evolved = stein.tests(stein_per_sample(model, dyn.temperature, dyn.weight_decay, keys, moved), 1,
                               np.ones(len(keys), bool), significance)
         print(f"exact draws after {steps} steps of η = {step_size} ({len(keys)} samples, one snapshot each): " + ", ".join(
             f"{h} z = {max(r['z'].values(), key=abs):.1f} (p = {r['p_value']:.3g})" for h, r in evolved["hypotheses"].items()))

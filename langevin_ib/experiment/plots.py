@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from langevin_ib.experiment.analysis import Comparison  # noqa: E402
+from langevin_ib.experiment.comparisons import Comparison  # noqa: E402
 
 COLOURS = {"geometric": "tab:red", "naive": "tab:blue", "paper_eq7": "tab:green", "projected": "tab:green",
            "slice": "tab:purple", "discrete": "tab:red", "gibbs": "tab:blue", "orbit_correction": "tab:green"}
@@ -98,7 +98,7 @@ def plot_conditional(path: Path, summary: dict, arrays: dict, edges: np.ndarray,
     """Left: PIT histograms under each hypothesis (flat at 1 when it holds). Right: the empirical
     histogram of the form's variable (a :class:`langevin_ib.pit.Form`) against each
     hypothesis' conditional probabilities averaged over samples. ``name``: the prefix of the arrays
-    (a key of :data:`langevin_ib.experiment.snapshots.FORMS`)."""
+    (a key of :data:`langevin_ib.experiment.plan.FORMS`)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
     pit = arrays[f"{name}_pit_counts"].sum(axis=0)  # (hypotheses, PIT bins)
     pit_edges = np.linspace(0, 1, pit.shape[1] + 1)

@@ -4,8 +4,8 @@ computed by autodiff from its declared symmetry, without simulating (docs/theory
 At a reference point (the model's initial parameters moved along their orbit onto the slice χ = 0)
 it reports L_IB = (T/2)·log det G_χ, det G_χ against det H, and whether the Itô drift of χ under
 the config's potential (weight decay included) attracts chains to the slice. For every
-full-conditional form a run of the config would test (:data:`langevin_ib.experiment.snapshots.FORMS`: the
-variable histogrammed, the form built for the model, weight decay where the form integrates χ out),
+full-conditional form a run of the config plans (:func:`langevin_ib.experiment.plan.applicable`: the
+variable histogrammed, the form built for the model, chains free, weight-decayed or projected),
 it draws the density of copy 0's variable, every other parameter at the reference, under the form's
 hypotheses. For a rescaling model's strength on the slice: ``geometric`` e^{−U/T}(det G_χ)^{−1/2}
 (paper eq. 8) read in s, ``naive`` e^{−U/T} flat in the quotient chart, and ``projected``
@@ -27,7 +27,8 @@ import numpy as np
 from langevin_ib.statistics import pit
 from langevin_ib.predictions.rescaling import level_set
 from langevin_ib import geometry, models
-from langevin_ib.experiment import snapshots
+from langevin_ib.experiment import plan
+from langevin_ib.experiment.config import Experiment
 from langevin_ib.geometry import checks as symmetry_checks
 from langevin_ib.dynamics.accumulators import Binning
 from langevin_ib.models.fields import ConfigError
@@ -60,16 +61,17 @@ def density_curves(model, reference, low: float, high: float, temperature: float
     return curves
 
 
-def predict(config: dict, out: Path) -> dict:
-    model_cfg, dyn = config["model"], config["dynamics"]
-    name = model_cfg["name"]
-    model = models.lookup(name).build(model_cfg)
+def predict(experiment: Experiment, out: Path) -> dict:
+    """Write prediction.json (and prediction.npz, prediction.png for the planned forms) into ``out``."""
+    dyn, name = experiment.dynamics, experiment.model.name
+    model = models.lookup(name).build({"name": name, **experiment.model.fields})
     if model.group is None:
         raise ConfigError(f"model.name: {name!r} declares no symmetry (no group action); nothing to predict")
-    key = jax.random.key(config["run"]["seed"])
+    experiment = plan.planned(experiment, model)
+    key = jax.random.key(experiment.run.seed)
     symmetry_checks.check_symmetry(name, model, key)
-    temperature = dyn["temperature"]
-    potential = model.potential(dyn["weight_decay"])
+    temperature = dyn.temperature
+    potential = model.potential(dyn.weight_decay)
     reference = geometry.project_to_slice(model.group, model.init(key))
     stability = geometry.slice_stability(potential, model.group, reference, temperature, jax.random.fold_in(key, 1))
     summary = {
@@ -85,13 +87,11 @@ def predict(config: dict, out: Path) -> dict:
     }
     out.mkdir(parents=True, exist_ok=True)
     panels = {}
-    for form_name, form in snapshots.FORMS.items():
-        binning = snapshots.binning(config, model, form)
-        if binning is None or not form.supports(model) or (form.chains == "weight_decayed" and dyn["weight_decay"] == 0):
-            continue
-        low, high = pit.strength_range(binning, False, form.floor)[:2]
-        panels[form_name] = (density_curves(model, reference, low, high, temperature, dyn["weight_decay"], form),
-                             form, snapshots.observable(model, form))
+    for form_name, form in plan.forms(experiment).items():
+        observable = form.observable(model)
+        low, high = pit.strength_range(experiment.observables[observable], False, form.floor)[:2]
+        panels[form_name] = (density_curves(model, reference, low, high, temperature, dyn.weight_decay, form),
+                             form, observable)
     if panels:
         from langevin_ib.experiment import plots
 

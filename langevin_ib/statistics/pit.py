@@ -14,7 +14,7 @@ predicted histogram of s, drawn beside the empirical one.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, Collection, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -78,6 +78,26 @@ class Form(NamedTuple):
     floor: float = 1e-6
     refine: Callable | None = None
     path: Callable | None = None
+
+    def observable(self, model: Model) -> str | None:
+        """The observable the variable is read against; None where the model has none."""
+        chain = getattr(model, self.variable.source)
+        return None if chain is None else self.variable.observable(chain)
+
+    def applies(self, model: Model, dynamics, observed: Collection[str]) -> bool:
+        """Whether a run of ``model`` under ``dynamics`` (``.constrained``, ``.weight_decay``) that
+        histograms the observables ``observed`` tests this form: its variable's observable is
+        histogrammed, the run's chains are of the form's kind (:data:`CHAINS`) and the form is built
+        for the model's shapes."""
+        return self.observable(model) in observed and CHAINS[self.chains](dynamics) and self.supports(model)
+
+
+CHAINS = {  # the runs a test applies to, by its ``chains``: the unconstrained measure or the slice's
+    "any": lambda dynamics: True,
+    "free": lambda dynamics: not dynamics.constrained,
+    "weight_decayed": lambda dynamics: dynamics.weight_decay > 0 and not dynamics.constrained,
+    "projected": lambda dynamics: dynamics.constrained,
+}
 
 
 def strength_range(binning: Binning, signed: bool, floor: float = 1e-6) -> tuple[float, float, float, float]:

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 RUN = """
-import sys, jax, numpy as np
+import dataclasses, sys, jax, numpy as np
 sys.path.insert(0, "tests/experiment")
 from test_uv_run import small_uv
 from langevin_ib.experiment import job
 config = small_uv(chains=512, steps=300, burn_in=100, divergence_bound=2.5)
-config["analysis"]["snapshot_every"] = 3
-config["dynamics"]["weight_decay"] = 0.1  # so the fibre PIT runs too
+config = dataclasses.replace(config, analysis=dataclasses.replace(config.analysis, snapshot_every=3),
+                             dynamics=dataclasses.replace(config.dynamics, weight_decay=0.1))  # so the fibre PIT runs too
 r = job.execute(config, progress=False)
 h = r.histograms
 np.savez(sys.argv[1], devices=jax.device_count(), joint=h.joint, theta=h.counts["theta"], chi=h.counts["chi"],

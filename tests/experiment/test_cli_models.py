@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from langevin_ib import cli
-from langevin_ib.experiment import config as config_lib, snapshots
+from langevin_ib.experiment import config as config_lib, plan
 from langevin_ib.models.fields import ConfigError
 
 SMALL = ["run.chains=64", "run.burn_in=0", "run.steps=20", "run.thin=10", "run.chunk_steps=20", "run.chain_groups=8",
@@ -27,9 +27,11 @@ def test_predict_writes_correction_and_densities(tmp_path):
     assert (tmp_path / "prediction.png").is_file() and (tmp_path / "prediction.npz").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, panels", [
     ("relu", ("conditional", "fibre", "balance")),
-    ("matrix_factorisation_gl_rank3", ("singular", "singular_level_curve", "singular_fibre", "mode_energy_level_set"))])
+    ("matrix_factorisation_gl_rank3", ("singular_level_curve", "singular_fibre", "mode_energy_level_set")),
+    ("matrix_factorisation_gl_projected", ("singular",))])
 def test_predict_draws_every_form_a_run_would_test(name, panels, tmp_path):
     """One panel per full-conditional form the config's run would test, each hypothesis a normalised
     density on the histogram's range (trapezoid on 400 points: within 1%)."""
@@ -37,7 +39,7 @@ def test_predict_draws_every_form_a_run_would_test(name, panels, tmp_path):
     curves = np.load(tmp_path / "prediction.npz")
     assert sorted({key.rsplit("_", 1)[0] for key in curves.files if key.endswith("_value")}) == sorted(panels)
     for panel in panels:
-        for hypothesis in snapshots.FORMS[panel].hypotheses:
+        for hypothesis in plan.FORMS[panel].hypotheses:
             density = curves[f"{panel}_{hypothesis}"]
             assert np.isfinite(density).all() and np.trapezoid(density, curves[f"{panel}_value"]) == pytest.approx(1, rel=1e-2)
 
@@ -70,6 +72,7 @@ PLANNED = {"relu": ("conditional", "fibre", "balance"),
 ERROR_BOUND = {"matrix_factorisation_gl_rank3": 5e-3}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["hadamard", "deep_scalar", "matrix_factorisation", "relu", "attention",
                                   "matrix_factorisation_gl", "matrix_factorisation_gl_rank3"])
 def test_model_configs_run_end_to_end(name, tmp_path):
@@ -84,11 +87,12 @@ def test_model_configs_run_end_to_end(name, tmp_path):
         pit = summary[test]
         assert pit["samples"] > 0 and (tmp_path / f"{test}.png").is_file(), (test, pit)
         assert all(np.isfinite(h["statistic"]) for h in pit["hypotheses"].values()), (test, pit)
-        if snapshots.FORMS[test].error is not None:
+        if plan.FORMS[test].error is not None:
             assert pit["quadrature_error_log_density"] < ERROR_BOUND.get(name, 1e-3), (test, pit)
-    assert all(summary[test] is None for test in snapshots.FORMS if test not in planned)
+    assert all(summary[test] is None for test in plan.FORMS if test not in planned)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, test", [("hadamard_projected", "conditional"), ("matrix_factorisation_projected", "conditional"),
                                         ("matrix_factorisation_gl_projected", "singular")])
 def test_projected_configs_run_end_to_end(name, test, tmp_path):

@@ -18,9 +18,9 @@ def resolve_with(*overrides):
 
 
 def test_default_config_resolves_with_defaults_filled():
-    config = resolve_with()
-    assert config["dynamics"]["temperature"] == 0.1 and config["run"]["dtype"] == "float32"
-    assert resolve_with("dynamics.step_size=1e-3")["dynamics"]["step_size"] == 1e-3  # YAML 1.1 string
+    experiment = resolve_with()
+    assert experiment.dynamics.temperature == 0.1 and experiment.run.dtype == "float32"
+    assert resolve_with("dynamics.step_size=1e-3").dynamics.step_size == 1e-3  # YAML 1.1 string
 
 
 @pytest.mark.parametrize("override,field,accepted", [

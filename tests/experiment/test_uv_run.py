@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from langevin_ib.experiment import config as config_lib
-from langevin_ib.experiment import analysis, job
+from langevin_ib.experiment import comparisons, job
 from langevin_ib.statistics import goodness_of_fit
 
 
@@ -26,6 +26,7 @@ def uv_outputs(tmp_path_factory):
     return out, summary
 
 
+@pytest.mark.slow
 def test_geometric_consistent_and_naive_rejected(uv_outputs):
     """~270k χ-conditioned observations of 4096 chains. The geometric p-value is a draw from U(0,1)
     if the theory holds; at the config's level 0.01 a fixed seed fails by chance with probability 1%.
@@ -37,6 +38,7 @@ def test_geometric_consistent_and_naive_rejected(uv_outputs):
     assert fits["paper_eq7"]["verdict"] == "rejected", fits["paper_eq7"]
 
 
+@pytest.mark.slow
 def test_stein_identities_agree_with_the_histogram(uv_outputs):
     """The binning-free test on the same run (4096 chains × 10 snapshots, Hotelling T² on the
     per-chain means): the geometric p-value is U(0,1) under the theory (1% false alarms at 0.01);
@@ -48,6 +50,7 @@ def test_stein_identities_agree_with_the_histogram(uv_outputs):
     assert stein["naive"]["p_value"] < 1e-4 and stein["projected"]["p_value"] < 1e-4, stein
 
 
+@pytest.mark.slow
 def test_conditional_pit_agrees_with_the_histogram(uv_outputs):
     """The full-conditional PIT on the same run (4096 chains × 10 snapshots, ~41000 values, 20-bin
     Rao–Scott test): geometric is U(0,1)-distributed under the theory (1% false alarms at 0.01);
@@ -64,17 +67,19 @@ def test_conditional_pit_agrees_with_the_histogram(uv_outputs):
     assert (out / "conditional.png").is_file()
 
 
+@pytest.mark.slow
 def test_chi_transient_is_rejected_without_burn_in():
     """All chains start at χ = 0. While the law of χ is still narrow, the law of θ given χ is not the
     level-set density (the χ diffusivity 4T√(θ² + χ²) depends on θ), and the same statistic must see
     it: with no burn-in, 16384 chains × 500 steps put the geometric fit at z ≈ 38 (seeds 0 and 1),
     so z > 10 fails only if the transient vanished; with burn-in 3000 the fit above is consistent."""
-    config = small_uv(chains=16384, burn_in=0, steps=500)
-    comparisons = analysis.uv_comparisons(config, job.execute(config, progress=False))
-    geometric = analysis.fit_all(config, comparisons)["level_set"]["hypotheses"]["geometric"]
+    experiment, _ = job.prepare(small_uv(chains=16384, burn_in=0, steps=500))
+    built = comparisons.build(experiment, job.execute(experiment, progress=False))
+    geometric = comparisons.fit_all(experiment, built)["level_set"]["hypotheses"]["geometric"]
     assert geometric["verdict"] == "rejected" and geometric["z"] > 10, geometric
 
 
+@pytest.mark.slow
 def test_outputs_and_refit_from_npz_alone(uv_outputs):
     out, summary = uv_outputs
     for name in ("config.yaml", "summary.json", "histograms.npz", "density.png", "chi.png"):

@@ -91,8 +91,8 @@ def test_refining_the_trace_moves_few_pit_values(monkeypatch):
             return jax.vmap(lambda copy: (lambda cdf, defined: (cdf(sigma[copy]), defined))(
                 *cdf_of(p, copy, sigma[copy], low, high)))(jnp.arange(3)) + (sigma,)
 
-        pit, defined, sigma = jax.jit(lambda p: jax.lax.map(one, p))(params)
-        return np.asarray(pit)[..., 0], np.asarray(defined) & (np.asarray(sigma) >= low)
+        values, defined, sigma = jax.jit(lambda p: jax.lax.map(one, p))(params)
+        return np.asarray(values)[..., 0], np.asarray(defined) & (np.asarray(sigma) >= low)
 
     run, kept = pit_values()
     monkeypatch.setattr(singular_level_curves, "SPACING", singular_level_curves.SPACING / 4)

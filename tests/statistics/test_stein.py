@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from langevin_ib.experiment import analysis, job, snapshots
+from langevin_ib.experiment import comparisons, job, plan
 from langevin_ib import models
 from langevin_ib.statistics import stein
 from langevin_ib.experiment import config as config_lib
@@ -66,16 +66,15 @@ def test_projected_dynamics_lack_the_correction():
     e^{−L/T}/θ differs from it by the (det G_χ)^(−1/2) factor alone and sat at z ≈ 105 with 20000
     chains, ≈ 45 expected here, so z > 10 fails only if the correction vanished. The Stein and
     conditional tests on the same chains must say the same."""
-    config = small_projected()
-    result = job.execute(config, progress=False)
+    experiment, model = job.prepare(small_projected())
+    result = job.execute(experiment, progress=False)
     chi = np.asarray(result.final_state.integrator.position["u"] ** 2 - result.final_state.integrator.position["v"] ** 2)
     assert np.abs(chi).max() < 1e-4  # the chains stay on the slice (orthogonal projection, float32)
-    fits = analysis.fit_all(config, analysis.comparisons(config, result))["slice"]["hypotheses"]
+    fits = comparisons.fit_all(experiment, comparisons.build(experiment, result))["slice"]["hypotheses"]
     assert fits["projected"]["verdict"] == "consistent", fits["projected"]
     assert fits["geometric"]["verdict"] == "rejected" and fits["geometric"]["z"] > 10, fits["geometric"]
     assert fits["naive"]["verdict"] == "rejected", fits["naive"]
-    model = models.lookup("uv").build(config["model"])
-    tests = snapshots.tests(config, model, snapshots.plan(config, model), result)[0]
+    tests = plan.tests(experiment, model, plan.statistics(experiment, model), result)[0]
     stein_fits = tests["stein"]["hypotheses"]
     assert stein_fits["projected"]["verdict"] == "consistent", stein_fits["projected"]
     assert stein_fits["geometric"]["p_value"] < 1e-6 and stein_fits["naive"]["p_value"] < 1e-6, stein_fits
@@ -93,10 +92,9 @@ def test_projected_deep_chain_lacks_the_depth_dependent_correction():
     so ≈ 40 and −24 expected here, and z > 10 fails only if the factor vanished."""
     raw = yaml.safe_load(open("configs/deep_scalar_projected.yaml"))
     raw["run"].update({"chains": 1024, "chain_groups": 32})
-    config = config_lib.resolve(raw)
-    model = models.lookup("deep_scalar").build(config["model"])
-    result = job.execute(config, progress=False)
-    tests = snapshots.tests(config, model, snapshots.plan(config, model), result)[0]
+    experiment, model = job.prepare(config_lib.resolve(raw))
+    result = job.execute(experiment, progress=False)
+    tests = plan.tests(experiment, model, plan.statistics(experiment, model), result)[0]
     stein_fits, conditional = tests["stein"]["hypotheses"], tests["conditional"]["hypotheses"]
     assert stein_fits["projected"]["verdict"] == "consistent" and stein_fits["geometric"]["p_value"] < 1e-6, stein_fits
     assert conditional["projected"]["verdict"] == "consistent", conditional["projected"]

@@ -1,0 +1,94 @@
+"""The tests a run plans, decided by one rule (:func:`applicable`), and the evaluation of its
+snapshot statistics.
+
+The rule asks each test's own declaration: the histogram comparisons of
+:data:`langevin_ib.experiment.comparisons.TESTS` and the full-conditional forms of :data:`FORMS`
+(:meth:`langevin_ib.statistics.pit.Form.applies`: chains free, weight-decayed or projected, the
+variable's observable histogrammed, the model's shapes). The snapshot statistics, evaluated every
+``analysis.snapshot_every`` observations and summed along each chain
+(:func:`langevin_ib.dynamics.runner.simulate`), need a group action: the Stein statistics
+(:mod:`langevin_ib.statistics.stein`) of every such model, and the PIT of each applicable form
+(:mod:`langevin_ib.statistics.pit`, docs/theory.md §4): a rescaling strength on level sets of χ
+(:mod:`langevin_ib.predictions.rescaling.level_set`) and over the fibre
+(:mod:`langevin_ib.predictions.rescaling.fibre`), a pair's balance ratio
+(:mod:`langevin_ib.predictions.rescaling.balance`), and a GL(r) model's singular values on the slice,
+on level sets and over the fibre, and its mode energies (:mod:`langevin_ib.predictions.general_linear`).
+The runner concatenates the statistics per chain in the order of the plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+from langevin_ib.experiment import comparisons
+from langevin_ib.experiment.config import Experiment
+from langevin_ib.predictions.rescaling import balance, level_set, fibre
+from langevin_ib.statistics import pit, stein
+from langevin_ib.predictions.general_linear import mode_energies, singular_fibre, singular_level_curves, singular_level_sets, singular_modes
+from langevin_ib.models.base import Model
+from langevin_ib.dynamics.runner import RunResult
+
+STEIN = "stein"
+FORMS = {"conditional": level_set.LEVEL_SET, "fibre": fibre.MARGINAL, "balance": balance.MARGINAL,
+         "singular": singular_modes.ON_SLICE, "singular_level_set": singular_level_sets.LEVEL_SET,
+         "singular_level_curve": singular_level_curves.LEVEL_CURVE,
+         "singular_fibre": singular_fibre.MARGINAL, "mode_energy_level_set": mode_energies.LEVEL_SET}
+
+
+def applicable(experiment: Experiment, model: Model) -> tuple[str, ...]:
+    """The names of the tests a run of ``experiment`` on ``model`` makes: its model's comparisons,
+    then the Stein statistics and the forms, in the order of :data:`FORMS`."""
+    dynamics, observed = experiment.dynamics, experiment.observables
+    names = [name for name, test in comparisons.TESTS.get(experiment.model.name, {}).items()
+             if test.applies(model, dynamics, observed)]
+    if model.group is not None and experiment.analysis.snapshot_every:
+        names += [STEIN, *(name for name, form in FORMS.items() if form.applies(model, dynamics, observed))]
+    return tuple(names)
+
+
+def planned(experiment: Experiment, model: Model) -> Experiment:
+    """``experiment`` with its ``tests`` (:func:`applicable`)."""
+    return dataclasses.replace(experiment, tests=applicable(experiment, model))
+
+
+def forms(experiment: Experiment) -> dict[str, pit.Form]:
+    """The planned full-conditional forms, by name."""
+    return {name: form for name, form in FORMS.items() if name in experiment.tests}
+
+
+def statistics(experiment: Experiment, model: Model) -> dict[str, tuple[Callable, int]]:
+    """name -> (fn(key, params) -> (width,), width) for every planned snapshot statistic."""
+    dyn = experiment.dynamics
+    out = {STEIN: (stein.statistic(model, dyn.temperature, dyn.weight_decay), stein.WIDTH)} if STEIN in experiment.tests else {}
+    for name, form in forms(experiment).items():
+        bins = experiment.observables[form.observable(model)]
+        statistic = pit.statistic(model, dyn.temperature, dyn.weight_decay, bins, form)
+        out[name] = (lambda key, params, statistic=statistic: statistic(params), pit.width(bins.bins, form))
+    return out
+
+
+def tests(experiment: Experiment, model: Model, planned_statistics: dict, result: RunResult) -> tuple[dict, dict]:
+    """({"stein": …, and one entry per key of FORMS} summaries, arrays for histograms.npz) of a run
+    that evaluated ``planned_statistics`` (:func:`statistics`); None where nothing ran."""
+    out, arrays = {STEIN: None, **{name: None for name in FORMS}}, {}
+    if result.chain_statistics is None or result.statistic_snapshots == 0:
+        return out, arrays
+    settings, dyn, alive = experiment.analysis, experiment.dynamics, ~np.asarray(result.final_state.diverged)
+    start = 0
+    for name, (_, width) in planned_statistics.items():
+        sums = result.chain_statistics[:, start:start + width]
+        start += width
+        if name == STEIN:
+            out[name] = stein.tests(sums, result.statistic_snapshots, alive, settings.significance)
+            continue
+        form = FORMS[name]
+        bins = experiment.observables[form.observable(model)]
+        out[name], pit_arrays = pit.tests(sums, alive, experiment.run.chain_groups, bins, settings.significance,
+                                          settings.min_expected, form)
+        arrays.update({f"{name}_{k}": v for k, v in pit_arrays.items()})
+        if form.error is not None:
+            out[name]["quadrature_error_log_density"] = form.error(model, dyn.temperature, dyn.weight_decay, bins)
+    return out, arrays

@@ -1,0 +1,73 @@
+"""The verdicts of a run's summary read as one plain-words conclusion.
+
+Each hypothesis of each test (the histogram fits, the Stein identities, the full-conditional PITs) is
+``consistent`` (p ≥ analysis.significance), ``rejected``, or ``untestable`` where its statistic or
+p-value is NaN (nothing to pool, no chain left): a NaN statistic is never counted either way.
+"""
+
+from __future__ import annotations
+
+import math
+
+OUTCOMES = ("consistent", "rejected", "untestable")
+
+
+def outcome(result: dict) -> str:
+    """One hypothesis' outcome in one test: a Pearson fit (``verdict``) or a Hotelling test (``consistent``)."""
+    statistic = result["statistic"] if "statistic" in result else result["t_squared"]
+    if result.get("verdict") == "untestable" or not (math.isfinite(statistic) and math.isfinite(result["p_value"])):
+        return "untestable"
+    if "verdict" in result:
+        return result["verdict"]
+    return "consistent" if result["consistent"] else "rejected"
+
+
+def outcomes(summary: dict) -> dict[str, dict[str, str]]:
+    """test -> hypothesis -> outcome, over every test the summary holds a verdict for."""
+    tests = {name: fit["hypotheses"] for name, fit in summary["fits"].items()}
+    tests.update({name: value["hypotheses"] for name, value in summary.items()
+                  if isinstance(value, dict) and isinstance(value.get("hypotheses"), dict) and name != "fits"})
+    return {test: {h: outcome(r) for h, r in hypotheses.items()} for test, hypotheses in tests.items()}
+
+
+def _names(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _tests(n: int) -> str:
+    return f"{n} test" if n == 1 else f"{n} tests"
+
+
+def conclusion(summary: dict) -> str:
+    """e.g. ``the chains follow the geometric prediction (consistent in 3 of 3 tests); naive and
+    paper_eq7 are rejected.``"""
+    table = outcomes(summary)
+    if not table:
+        return "no prediction is tested in this run (histograms only)."
+    tally: dict[str, dict[str, list[str]]] = {}
+    for test, hypotheses in table.items():
+        for hypothesis, result in hypotheses.items():
+            tally.setdefault(hypothesis, {o: [] for o in OUTCOMES})[result].append(test)
+    everywhere = [h for h, t in tally.items() if t["consistent"] and not t["rejected"]]
+    rejected = [h for h, t in tally.items() if t["rejected"] and not t["consistent"]]
+    mixed = [h for h, t in tally.items() if t["rejected"] and t["consistent"]]
+    never = [h for h, t in tally.items() if not t["rejected"] and not t["consistent"]]
+    parts = []
+    counts = {h: f"{len(t['consistent'])} of {_tests(sum(map(len, t.values())))}" for h, t in tally.items()}
+    if len(everywhere) == 1:
+        parts.append(f"the chains follow the {everywhere[0]} prediction (consistent in {counts[everywhere[0]]})")
+    elif everywhere:
+        parts.append("the chains are consistent with the " + _names([f"{h} ({counts[h]})" for h in everywhere])
+                     + " predictions")
+    else:
+        parts.append("no hypothesis is consistent in every test")
+    if rejected:
+        parts.append(f"{_names(rejected)} {'is' if len(rejected) == 1 else 'are'} rejected")
+    parts += [f"{h} is rejected in {len(tally[h]['rejected'])} of "
+              f"{_tests(len(tally[h]['rejected']) + len(tally[h]['consistent']))}" for h in mixed]
+    if never:
+        parts.append(f"{_names(never)} {'is' if len(never) == 1 else 'are'} untestable (NaN statistics)")
+    untestable = sorted({test for h, t in tally.items() if h not in never for test in t["untestable"]})
+    if untestable:
+        parts.append(f"untestable (NaN statistic) in {_names(untestable)}")
+    return "; ".join(parts) + "."
