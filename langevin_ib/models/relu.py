@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from langevin_ib.models import rescaling, teacher_student
 from langevin_ib.models.base import Model
-from langevin_ib.models.fields import non_negative, positive
+from langevin_ib.models.fields import Field, non_negative, positive
 
 FIELDS = {
     "inputs": positive(int, 3),
@@ -27,6 +27,7 @@ FIELDS = {
     "samples": positive(int, 64),
     "label_noise": non_negative(float, 0.1),
     "data_seed": non_negative(int, 0),
+    "fresh_data": Field(bool, False, "true: minibatches of fresh x ~ N(0, I) (the paper's setup), false: the finite set"),
 }
 OBSERVABLES = ("strength", "ratio", "chi")
 
@@ -50,9 +51,9 @@ def from_flax(variables: dict) -> dict:
 
 
 def build(cfg: dict, dtype=jnp.float32) -> Model:
-    init, loss = teacher_student.regression(
+    init, loss, source = teacher_student.regression(
         TwoLayerReLU(cfg["hidden"]), TwoLayerReLU(cfg["teacher_hidden"]), (cfg["samples"], cfg["inputs"]),
-        cfg["label_noise"], cfg["data_seed"], to_flax, from_flax, dtype)
+        cfg["label_noise"], cfg["data_seed"], to_flax, from_flax, dtype, cfg["fresh_data"])
 
     def observe(params: dict) -> dict:
         row_norm = jnp.linalg.norm(params["W"], axis=1)
@@ -60,6 +61,6 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         return {"strength": magnitude * row_norm, "ratio": magnitude / row_norm,
                 "chi": 0.5 * (row_norm**2 - params["v"] ** 2)}
 
-    return Model(init, loss, observe, quotient="strength", symmetry="chi",
+    return Model(init, loss, observe, quotient="strength", symmetry="chi", data=source,
                  **rescaling.declare(rescaling.pair("W", "v", cfg["hidden"], up_axis=0, down_axis=0, balance="ratio")),
                  quotient_map=lambda params: params["v"][:, None] * params["W"])
