@@ -5,7 +5,8 @@ parameters are split into the pure pytree {Q: (d, r), K: (d, r), Vv: (d, d)}. Th
 Q Kᵀ = Σ_j Q_j K_jᵀ only, so the column scaling (Q_j, K_j) ↦ (e^{a_j}Q_j, e^{−a_j}K_j) is a
 symmetry; χ_j = ½(‖Q_j‖² − ‖K_j‖²); L_IB = (T/2)Σ log(‖Q_j‖² + ‖K_j‖²) (eq. 50).
 Data: Gaussian sequences and a random teacher of the same shape, labels plus Gaussian noise
-(``data_seed``); L = ½·mean((f(X) − Y)²). Quotient chart: the rank-one terms Q_j K_jᵀ and Vv;
+(``data_seed``); L = ½·mean((f(X) − Y)²); ``fresh_data``: SGD draws fresh minibatches instead
+(:mod:`langevin_ib.models.teacher_student`). Quotient chart: the rank-one terms Q_j K_jᵀ and Vv;
 observables: the per-column strength ‖Q_j‖‖K_j‖ and χ_j.
 """
 

@@ -5,7 +5,8 @@ A Flax module defines the network once; its parameters are split into the pure p
 (v_j, W_j) ↦ (e^{−a_j}v_j, e^{a_j}W_j) preserves f; χ_j = ½(‖W_j‖² − v_j²) (eq. 45 prints v_j; its
 gradient (W_j, −v_j) needs v_j², docs/theory.md §2); L_IB = (T/2)Σ log(‖W_j‖² + v_j²) (eq. 46).
 Data: ``samples`` Gaussian inputs, labels from a random teacher with ``teacher_hidden`` neurons
-plus Gaussian label noise, fixed by ``data_seed``; L = ½·mean((f(x) − y)²).
+plus Gaussian label noise, fixed by ``data_seed``; L = ½·mean((f(x) − y)²). ``fresh_data``: SGD draws
+fresh minibatches instead (:mod:`langevin_ib.models.teacher_student`).
 Quotient chart: the per-neuron vectors w_j = v_j W_j; observables: the strength ‖w_j‖ = |v_j|‖W_j‖,
 the balance ratio |v_j|/‖W_j‖ and χ_j.
 """

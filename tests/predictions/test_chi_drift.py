@@ -81,7 +81,7 @@ def test_uv_noise_equilibrium_is_the_balanced_point():
         params = {"u": jnp.array([2.0]), "v": jnp.array([0.3])}
         examples = model.data.draw(jax.random.key(0), 4096)
         drift = partial(chi_drift.sgd_drift, model, step_size=0.1, batch_size=4, examples=examples, weight_decay=0.01)
-        root, at = chi_drift.noise_equilibrium(drift, model.group, params)
+        root, at = jax.jit(lambda p: chi_drift.noise_equilibrium(drift, model.group, p))(params)
         np.testing.assert_allclose(at["u"] * at["v"], 0.6, rtol=1e-12)
         np.testing.assert_allclose(jnp.abs(at["u"]), jnp.abs(at["v"]), rtol=1e-9)
 
@@ -91,8 +91,8 @@ def test_relu_neuron_noise_equilibrium_closed_form():
         model = build("relu", jnp.float64, hidden=1, samples=16, label_noise=0.3)
         params = jax.tree.map(lambda x: 2.0 * x, model.init(jax.random.key(4)))
         eta, batch, n = 0.05, 4, 16
-        root, _ = chi_drift.noise_equilibrium(partial(chi_drift.sgd_drift, model, step_size=eta, batch_size=batch),
-                                              model.group, params)
+        drift = partial(chi_drift.sgd_drift, model, step_size=eta, batch_size=batch)
+        root, _ = jax.jit(lambda p: chi_drift.noise_equilibrium(drift, model.group, p))(params)
         mean, cov = chi_drift.gradient_moments(model.data.example_loss, params, model.data.examples)
         second = jnp.outer(mean, mean) + (n - batch) / (n - 1) / batch * cov  # E[g_B g_Bᵀ], flat order (W, v)
         up, down = jnp.trace(second[:-1, :-1]), second[-1, -1]
