@@ -5,7 +5,8 @@ parameters are split into the pure pytree {Q: (d, r), K: (d, r), Vv: (d, d)}. Th
 Q Kᵀ = Σ_j Q_j K_jᵀ only, so the column scaling (Q_j, K_j) ↦ (e^{a_j}Q_j, e^{−a_j}K_j) is a
 symmetry; χ_j = ½(‖Q_j‖² − ‖K_j‖²); L_IB = (T/2)Σ log(‖Q_j‖² + ‖K_j‖²) (eq. 50).
 Data: Gaussian sequences and a random teacher of the same shape, labels plus Gaussian noise
-(``data_seed``); L = ½·mean((f(X) − Y)²). Quotient chart: the rank-one terms Q_j K_jᵀ and Vv;
+(``data_seed``); L = ½·mean((f(X) − Y)²); ``fresh_data``: SGD draws fresh minibatches instead
+(:mod:`langevin_ib.models.teacher_student`). Quotient chart: the rank-one terms Q_j K_jᵀ and Vv;
 observables: the per-column strength ‖Q_j‖‖K_j‖ and χ_j.
 """
 
@@ -17,7 +18,7 @@ import jax.numpy as jnp
 
 from langevin_ib.models import rescaling, teacher_student
 from langevin_ib.models.base import Model
-from langevin_ib.models.fields import non_negative, positive
+from langevin_ib.models.fields import Field, non_negative, positive
 
 FIELDS = {
     "dim": positive(int, 4),
@@ -26,6 +27,7 @@ FIELDS = {
     "samples": positive(int, 16),
     "label_noise": non_negative(float, 0.02),
     "data_seed": non_negative(int, 0),
+    "fresh_data": Field(bool, False, "true: minibatches of fresh x ~ N(0, I) (the paper's setup), false: the finite set"),
 }
 OBSERVABLES = ("strength", "chi")
 
@@ -52,9 +54,9 @@ def from_flax(variables: dict) -> dict:
 
 def build(cfg: dict, dtype=jnp.float32) -> Model:
     network = SingleHeadAttention(cfg["rank"])  # the teacher has the same shape
-    init, loss = teacher_student.regression(
+    init, loss, source = teacher_student.regression(
         network, network, (cfg["samples"], cfg["length"], cfg["dim"]), cfg["label_noise"], cfg["data_seed"],
-        to_flax, from_flax, dtype)
+        to_flax, from_flax, dtype, cfg["fresh_data"])
 
     def observe(params: dict) -> dict:
         q_norm, k_norm = jnp.linalg.norm(params["Q"], axis=0), jnp.linalg.norm(params["K"], axis=0)
@@ -64,6 +66,6 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         rank_one = jnp.einsum("ij,kj->jik", params["Q"], params["K"])
         return jnp.concatenate([rank_one.ravel(), params["Vv"].ravel()])
 
-    return Model(init, loss, observe, quotient="strength", symmetry="chi",
+    return Model(init, loss, observe, quotient="strength", symmetry="chi", data=source,
                  **rescaling.declare(rescaling.pair("Q", "K", cfg["rank"], up_axis=1, down_axis=1)),
                  quotient_map=quotient_map)

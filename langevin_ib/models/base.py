@@ -13,6 +13,9 @@ A rescaling model (:mod:`langevin_ib.models.rescaling`) also gives its ``chain``
 which :mod:`langevin_ib.statistics.pit` tests each copy's strength under its full conditional.
 A GL(r)-type symmetry whose slice makes the copies of a pair the orthogonal singular modes of the
 quotient (U = P√Σ, V = Q√Σ) gives that pair as ``modes``, for :mod:`langevin_ib.predictions.general_linear.singular_modes`.
+A model fitted to data may declare ``data`` (:class:`langevin_ib.models.data.Data`): its per-example
+loss and a finite training set or a generator of examples, whose mean is ``loss`` up to a constant;
+stochastic-gradient dynamics draw minibatches from it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Model(NamedTuple):
     quotient_map: Callable[[Params], jax.Array] | None = None
     chain: Any = None  # rescaling.RescalingChain of a rescaling symmetry
     modes: Any = None  # rescaling.RescalingChain whose copies are the singular modes on the slice
+    data: Any = None  # data.Data: per-example loss and its finite set or generator (loss = its mean − offset)
 
     def potential(self, weight_decay: float) -> Callable[[Params], jax.Array]:
         """U = L + (λ/2)|θ|², the potential the dynamics sample."""

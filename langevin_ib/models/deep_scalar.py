@@ -5,6 +5,7 @@ per copy; canonical χ_a = ½(u_a² − u_{a+1}²). G_χ is tridiagonal with dia
 off-diagonal −u_{a+1}²; on the balanced slice |u_i| = r its determinant is k·r^{2(k−1)}, the
 slice's arc length is √k dr and θ = r^k, so the density in θ is p(θ) ∝ e^{−L/T}·|θ|^{−2(k−1)/k}:
 the exponent of the correction grows with depth (k = 2 gives u·v's 1/|θ|).
+Data as u·v's: fresh y_i = θ* x_i + σε_i, ℓ = ½Σ_i(θ_i x_i − y_i)², E ℓ = L + mσ²/2.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from langevin_ib.models import rescaling
+from langevin_ib.models import data, rescaling
 from langevin_ib.models.base import Model
 from langevin_ib.models.fields import Field, non_negative, positive
 
@@ -22,6 +23,7 @@ FIELDS = {
     "copies": positive(int, 1),
     "init": Field(float, 1.0, "the initial value of every factor (a float)"),
     "init_noise": non_negative(float, 0.0),
+    "label_noise": non_negative(float, 0.0),
 }
 OBSERVABLES = ("theta", "chi")
 
@@ -42,4 +44,5 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
     chain = rescaling.RescalingChain(factors=lambda params: tuple(params["u"][:, :, None]),
                                      scale=lambda params, scales: {"u": params["u"] * scales},
                                      depth=depth, copies=copies, observable="theta", signed=True)
-    return Model(init, loss, observe, quotient="theta", symmetry="chi", **rescaling.declare(chain))
+    source = data.scalar_regression(lambda params: jnp.prod(params["u"], axis=0), target, copies, cfg["label_noise"], dtype)
+    return Model(init, loss, observe, quotient="theta", symmetry="chi", data=source, **rescaling.declare(chain))

@@ -5,6 +5,8 @@ The predictor is w = A⁻¹(u⊙v) for an injective linear A: ``identity`` (w = 
 is ½·mean((M w − y)²) over ``measurements`` Gaussian rows M (or M = I when 0), y = M w* + noise,
 w* with ``nonzeros`` entries equal to ``target``. Symmetry (u_i, v_i) ↦ (e^{a_i}u_i, e^{−a_i}v_i);
 quotient z = u⊙v; χ_i = ½(u_i² − v_i²); L_IB = (T/2)Σ log(u_i² + v_i²) (eq. 15).
+Data: the finite set of measurement rows (M_i, y_i) (the rows of I when M = I), ℓ = ½(M_i·w − y_i)²,
+whose mean is L exactly.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from langevin_ib.models import rescaling
+from langevin_ib.models.data import Data
 from langevin_ib.models.base import Model
 from langevin_ib.models.fields import Field, non_negative, positive
 
@@ -66,5 +69,10 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         u, v = params["u"], params["v"]
         return {"z": u * v, "chi": 0.5 * (u**2 - v**2)}
 
+    def example_loss(params: dict, example: dict) -> jax.Array:
+        return 0.5 * (example["row"] @ predictor(params) - example["label"]) ** 2
+
+    rows = jnp.eye(n, dtype=dtype) if matrix is None else matrix
     return Model(init, loss, observe, quotient="z", symmetry="chi",
+                 data=Data(example_loss, examples={"row": rows, "label": targets}),
                  **rescaling.declare(rescaling.pair("u", "v", n, observable="z", signed=True)))

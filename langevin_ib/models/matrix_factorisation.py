@@ -9,7 +9,8 @@ entries U_iᵀU_j + V_iᵀV_j; for column scaling the gradients of χ_i and χ_j
 columns and the off-diagonal entries vanish.) Observables: singular values of UVᵀ, the column
 strengths ‖U_j‖‖V_j‖ (the singular values when the columns are orthogonal), χ, and the mode
 energies ½(‖U_j‖² + ‖V_j‖²) (:mod:`langevin_ib.predictions.general_linear.mode_energies`).
-The quotient chart is the list of rank-one terms U_j V_jᵀ.
+The quotient chart is the list of rank-one terms U_j V_jᵀ. Data: the finite set of observed entries
+(i, j, X*_ij), ℓ = ½(U_i·V_j − X*_ij)², whose mean is L exactly (for at least one observed entry).
 
 ``symmetry: general_linear`` declares the full GL(r) action (U, V) ↦ (U e^{a}, V e^{−aᵀ}),
 a ∈ gl(r), instead. Its canonical χ would vanish identically on the antisymmetric generators, so the
@@ -29,6 +30,7 @@ import numpy as np
 from langevin_ib.models.base import GroupAction
 from langevin_ib.models import rescaling
 from langevin_ib.models.base import Model
+from langevin_ib.models.data import Data
 from langevin_ib.models.fields import Field, non_negative, positive
 
 FIELDS = {
@@ -76,14 +78,21 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
                 "chi": 0.5 * (jnp.sum(U**2, axis=0) - jnp.sum(V**2, axis=0)),
                 "mode_energy": 0.5 * (jnp.sum(U**2, axis=0) + jnp.sum(V**2, axis=0))}
 
+    def example_loss(params: dict, example: dict) -> jax.Array:
+        return 0.5 * (params["U"][example["row"]] @ params["V"][example["col"]] - example["value"]) ** 2
+
+    row, col = np.nonzero(np.asarray(mask))
+    source = Data(example_loss, examples={"row": jnp.asarray(row), "col": jnp.asarray(col),
+                                          "value": target[row, col]})
+
     def rank_one_terms(params: dict) -> jax.Array:
         return jnp.einsum("ij,kj->jik", params["U"], params["V"])
 
     if cfg["symmetry"] == "general_linear":
-        return Model(init, loss, observe, quotient="sigma", symmetry="chi", group=general_linear(rank),
+        return Model(init, loss, observe, quotient="sigma", symmetry="chi", group=general_linear(rank), data=source,
                      quotient_map=lambda params: params["U"] @ params["V"].T,
                      modes=rescaling.pair("U", "V", rank, up_axis=1, down_axis=1, observable="sigma"))
-    return Model(init, loss, observe, quotient="sigma", symmetry="chi",
+    return Model(init, loss, observe, quotient="sigma", symmetry="chi", data=source,
                  **rescaling.declare(rescaling.pair("U", "V", rank, up_axis=1, down_axis=1)),
                  quotient_map=rank_one_terms)
 

@@ -5,7 +5,8 @@ A Flax module defines the network once; its parameters are split into the pure p
 (v_j, W_j) ↦ (e^{−a_j}v_j, e^{a_j}W_j) preserves f; χ_j = ½(‖W_j‖² − v_j²) (eq. 45 prints v_j; its
 gradient (W_j, −v_j) needs v_j², docs/theory.md §2); L_IB = (T/2)Σ log(‖W_j‖² + v_j²) (eq. 46).
 Data: ``samples`` Gaussian inputs, labels from a random teacher with ``teacher_hidden`` neurons
-plus Gaussian label noise, fixed by ``data_seed``; L = ½·mean((f(x) − y)²).
+plus Gaussian label noise, fixed by ``data_seed``; L = ½·mean((f(x) − y)²). ``fresh_data``: SGD draws
+fresh minibatches instead (:mod:`langevin_ib.models.teacher_student`).
 Quotient chart: the per-neuron vectors w_j = v_j W_j; observables: the strength ‖w_j‖ = |v_j|‖W_j‖,
 the balance ratio |v_j|/‖W_j‖ and χ_j.
 """
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 
 from langevin_ib.models import rescaling, teacher_student
 from langevin_ib.models.base import Model
-from langevin_ib.models.fields import non_negative, positive
+from langevin_ib.models.fields import Field, non_negative, positive
 
 FIELDS = {
     "inputs": positive(int, 3),
@@ -27,6 +28,7 @@ FIELDS = {
     "samples": positive(int, 64),
     "label_noise": non_negative(float, 0.1),
     "data_seed": non_negative(int, 0),
+    "fresh_data": Field(bool, False, "true: minibatches of fresh x ~ N(0, I) (the paper's setup), false: the finite set"),
 }
 OBSERVABLES = ("strength", "ratio", "chi")
 
@@ -50,9 +52,9 @@ def from_flax(variables: dict) -> dict:
 
 
 def build(cfg: dict, dtype=jnp.float32) -> Model:
-    init, loss = teacher_student.regression(
+    init, loss, source = teacher_student.regression(
         TwoLayerReLU(cfg["hidden"]), TwoLayerReLU(cfg["teacher_hidden"]), (cfg["samples"], cfg["inputs"]),
-        cfg["label_noise"], cfg["data_seed"], to_flax, from_flax, dtype)
+        cfg["label_noise"], cfg["data_seed"], to_flax, from_flax, dtype, cfg["fresh_data"])
 
     def observe(params: dict) -> dict:
         row_norm = jnp.linalg.norm(params["W"], axis=1)
@@ -60,6 +62,6 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         return {"strength": magnitude * row_norm, "ratio": magnitude / row_norm,
                 "chi": 0.5 * (row_norm**2 - params["v"] ** 2)}
 
-    return Model(init, loss, observe, quotient="strength", symmetry="chi",
+    return Model(init, loss, observe, quotient="strength", symmetry="chi", data=source,
                  **rescaling.declare(rescaling.pair("W", "v", cfg["hidden"], up_axis=0, down_axis=0, balance="ratio")),
                  quotient_map=lambda params: params["v"][:, None] * params["W"])

@@ -3,6 +3,11 @@
 Gaussian inputs of ``input_shape`` and the labels of a random ``teacher`` (initialised from
 ``data_seed``) plus Gaussian label noise are drawn once on the host; L = ½·mean((f(x) − y)²).
 ``to_flax``/``from_flax`` convert between the engine's pytree and the module's variables.
+
+Data: the finite set {(x_i, y_i)}, ℓ = ½·mean over the output's entries of (f(x_i) − y_i)², whose
+mean is L exactly; or, with ``fresh``, a generator of fresh x ~ N(0, I) and teacher labels plus noise
+(the paper's Experimental Setup), whose expectation, the population loss, L only estimates from its
+n samples (no closed form: ``offset`` is None).
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from langevin_ib.models.data import Data
+
 
 def regression(network: nn.Module, teacher: nn.Module, input_shape: tuple[int, ...], label_noise: float,
-               data_seed: int, to_flax: Callable, from_flax: Callable, dtype) -> tuple[Callable, Callable]:
-    """(init(key) -> params, loss(params) -> scalar) for ``network`` fitted to ``teacher``'s labels."""
+               data_seed: int, to_flax: Callable, from_flax: Callable, dtype,
+               fresh: bool = False) -> tuple[Callable, Callable, Data]:
+    """(init(key) -> params, loss(params) -> scalar, data) for ``network`` fitted to ``teacher``'s labels."""
     rng = np.random.default_rng(data_seed)
     inputs = rng.standard_normal(input_shape)
     teacher_params = teacher.init(jax.random.key(data_seed), jnp.zeros((1, *input_shape[1:])))
@@ -31,4 +39,16 @@ def regression(network: nn.Module, teacher: nn.Module, input_shape: tuple[int, .
     def loss(params: dict) -> jax.Array:
         return 0.5 * jnp.mean((network.apply(to_flax(params), inputs) - labels) ** 2)
 
-    return init, loss
+    def example_loss(params: dict, example: dict) -> jax.Array:
+        return 0.5 * jnp.mean((network.apply(to_flax(params), example["x"]) - example["y"]) ** 2)
+
+    teacher_cast = jax.tree.map(lambda x: jnp.asarray(x, dtype), teacher_params)
+
+    def draw(key: jax.Array, batch_size: int) -> dict:
+        kx, ke = jax.random.split(key)
+        x = jax.random.normal(kx, (batch_size, *input_shape[1:]), dtype)
+        y = teacher.apply(teacher_cast, x)
+        return {"x": x, "y": y + label_noise * jax.random.normal(ke, y.shape, dtype)}
+
+    data = Data(example_loss, draw=draw, offset=None) if fresh else Data(example_loss, {"x": inputs, "y": labels})
+    return init, loss, data

@@ -2,6 +2,8 @@
 
 Symmetry (u, v) ↦ (λu, v/λ); quotient coordinate θ_i = u_i v_i; symmetry-breaking coordinate
 χ_i = ½(u_i² − v_i²), whose zero level set is the balanced slice |u| = |v| (docs/theory.md §2).
+Data (:func:`langevin_ib.models.data.scalar_regression`): fresh y_i = θ* x_i + σε_i, x_i ~ N(0, 1),
+ℓ = ½Σ_i(u_i v_i x_i − y_i)², whose expectation is L + mσ²/2 (σ = ``label_noise``).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from langevin_ib.models import rescaling
+from langevin_ib.models import data, rescaling
 from langevin_ib.models.base import Model
 from langevin_ib.models.fields import Field, non_negative, positive
 
@@ -19,6 +21,7 @@ FIELDS = {
     "init_u": Field(float, 1.0),
     "init_v": Field(float, 1.0),
     "init_noise": non_negative(float, 0.0),
+    "label_noise": non_negative(float, 0.0),
 }
 OBSERVABLES = ("theta", "chi")
 
@@ -40,5 +43,6 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         u, v = params["u"], params["v"]
         return {"theta": u * v, "chi": 0.5 * (u**2 - v**2)}
 
-    return Model(init, loss, observe, quotient="theta", symmetry="chi",
+    source = data.scalar_regression(lambda params: params["u"] * params["v"], target, copies, cfg["label_noise"], dtype)
+    return Model(init, loss, observe, quotient="theta", symmetry="chi", data=source,
                  **rescaling.declare(rescaling.pair("u", "v", copies, observable="theta", signed=True)))

@@ -1,0 +1,80 @@
+"""Data sources of a model: the per-example loss ℓ(θ, z) and where the examples z come from.
+
+A model whose loss is an average over data declares ``Model.data = Data(example_loss, ...)`` with
+either a fixed finite training set ``examples`` (a pytree of arrays with a leading example axis,
+built once from the model's config and ``data_seed``) or a generator ``draw(key, batch) -> examples``
+of fresh ones. The full-batch ``Model.loss`` that Langevin samples is unchanged by declaring data:
+
+    L(θ) = mean_i ℓ(θ, z_i) − offset      (finite set)
+    L(θ) = E_z ℓ(θ, z) − offset           (generator)
+
+``offset`` is a θ-independent constant (the label-noise floor, e.g. σ²/2 per copy for u·v), so
+gradients, and hence every dynamics, agree. Minibatch SGD (:mod:`langevin_ib.dynamics.integrators.sgd`)
+samples a finite set without replacement, and a generator afresh each step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Params = Any
+Examples = Any
+
+
+class Data(NamedTuple):
+    """``example_loss(params, example) -> scalar``; exactly one of ``examples`` (finite set) and
+    ``draw(key, batch_size) -> examples`` (generator); ``offset`` = E ℓ − L (a constant), or None
+    where ``loss`` is not the generator's expectation (a teacher–student's fresh data: ``loss`` is then
+    the mean over its finite set, an n-sample estimate of E ℓ)."""
+
+    example_loss: Callable[[Params, Any], jax.Array]
+    examples: Examples | None = None
+    draw: Callable[[jax.Array, int], Examples] | None = None
+    offset: float | None = 0.0
+
+    @property
+    def size(self) -> int | None:
+        """n, the number of examples of a finite set (None for a generator)."""
+        return None if self.examples is None else jax.tree.leaves(self.examples)[0].shape[0]
+
+    def sample(self, key: jax.Array, batch_size: int | None) -> Examples:
+        """A minibatch: B examples without replacement from the finite set (all of them, in order,
+        when ``batch_size`` is None or ≥ n: full-batch GD), or B fresh draws of the generator."""
+        if self.examples is None:
+            if batch_size is None:
+                raise ValueError("Data.sample: a generator needs a batch_size (there is no full batch)")
+            return self.draw(key, batch_size)
+        if batch_size is None or batch_size >= self.size:
+            return self.examples
+        index = jax.random.choice(key, self.size, (batch_size,), replace=False)
+        return jax.tree.map(lambda x: x[index], self.examples)
+
+    def batch_loss(self, params: Params, examples: Examples) -> jax.Array:
+        """The mean per-example loss over ``examples`` (leading axis)."""
+        return jnp.mean(jax.vmap(self.example_loss, in_axes=(None, 0))(params, examples))
+
+
+def check(data: Data) -> Data:
+    """``data`` unchanged, or a ValueError saying which of its sources is wrong."""
+    if (data.examples is None) == (data.draw is None):
+        raise ValueError("Data: give exactly one of examples (a finite training set) and draw (a generator)")
+    return data
+
+
+def scalar_regression(product: Callable[[Params], jax.Array], target: float, copies: int, label_noise: float,
+                      dtype) -> Data:
+    """Fresh y = θ*·x + σε, x, ε ~ N(0, 1) per copy, ℓ = ½Σ_i(θ_i x_i − y_i)² with θ = ``product(params)``:
+    E ℓ = ½Σ_i(θ_i − θ*)² + mσ²/2, so offset = mσ²/2 over the models' L = ½Σ(θ − θ*)²."""
+
+    def example_loss(params: Params, example: dict) -> jax.Array:
+        return 0.5 * jnp.sum((product(params) * example["x"] - example["y"]) ** 2)
+
+    def draw(key: jax.Array, batch_size: int) -> dict:
+        kx, ke = jax.random.split(key)
+        x = jax.random.normal(kx, (batch_size, copies), dtype)
+        return {"x": x, "y": target * x + label_noise * jax.random.normal(ke, (batch_size, copies), dtype)}
+
+    return Data(example_loss, draw=draw, offset=0.5 * copies * label_noise**2)

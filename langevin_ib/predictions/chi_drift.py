@@ -1,0 +1,104 @@
+"""The predicted drift of the symmetry-breaking coordinate χ per step, for any model, by autodiff.
+
+Langevin (per unit time, :func:`langevin_ib.geometry.breaking_drift`): TΔχ − ∇χ·∇U.
+
+One step θ' = θ − η(g_B + λθ) + √(2ηT)ξ of minibatch SGD (T = 0) or SGLD, g_B the minibatch mean of
+per-example gradients, expanded to second order (exact when χ is quadratic, as for every rescaling,
+whose canonical χ is; docs/sgd.md):
+
+    E[Δχ] = −η∇χ·(∇L + λθ) + ½η² (ḡᵀ∇²χ ḡ + c/B · tr(∇²χ Σ)) + ηT Δχ,   ḡ = ∇L + λθ,
+
+with Σ(θ) the per-example gradient covariance (vmap over examples) and c = (n − B)/(n − 1) for B
+drawn without replacement from a finite set of n (c = 1 for fresh data), since E[g_B g_Bᵀ] =
+∇L∇Lᵀ + cΣ/B. For a symmetric per-example loss every g_i is orthogonal to the orbit, so the first
+term is the weight decay's alone: minibatch noise moves χ only through its second-order term.
+
+The noise equilibrium (Ziyin et al., "Parameter symmetry and noise equilibrium of SGD", NeurIPS 2024,
+arXiv 2402.07193) is the point of θ's orbit where this drift vanishes: :func:`noise_equilibrium`.
+For u·v, Δχ = −η² g_θ,B² χ on every step (g_θ,B = ∂ℓ_B/∂(uv), orbit-invariant), so it is χ = 0,
+|u| = |v| = √|uv|, for every η, B, label noise, T and weight decay.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from langevin_ib.geometry import breaking, breaking_drift
+from langevin_ib.models.base import GroupAction, Model
+
+Params = Any
+
+__all__ = ["breaking_drift", "gradient_moments", "noise_equilibrium", "sgd_drift"]
+
+
+def gradient_moments(example_loss: Callable, params: Params, examples: Any) -> tuple[jax.Array, jax.Array]:
+    """(mean, covariance) of the flattened per-example gradients ∇ℓ(θ, z_i) over ``examples``
+    (leading axis n; the covariance is the population one, divided by n)."""
+    flat, unravel = ravel_pytree(params)
+    grads = jax.vmap(lambda z: jax.grad(lambda x: example_loss(unravel(x), z))(flat))(examples)
+    mean = jnp.mean(grads, axis=0)
+    centred = grads - mean[None]
+    return mean, centred.T @ centred / grads.shape[0]
+
+
+def sgd_drift(model: Model, params: Params, step_size: float, batch_size: int | None, temperature: float = 0.0,
+              weight_decay: float = 0.0, examples: Any = None) -> jax.Array:
+    """E[Δχ] over one SGD/SGLD step from θ (module docstring), shape (group.dim,).
+
+    Args:
+      model: declares ``group`` and ``data``; ``loss`` gives ∇L.
+      batch_size: B; None (or ≥ n) for full-batch GD on a finite set.
+      examples: for a generator, a large sample of fresh examples whose covariance stands for Σ;
+        ignored for a finite set, whose own examples give Σ exactly.
+    Returns:
+      the expected change of χ per step, exact when χ is quadratic.
+    """
+    data, group = model.data, model.group
+    if data is None or group is None:
+        raise ValueError("sgd_drift: the model must declare data (models.data.Data) and a group")
+    if data.examples is not None:
+        examples, n = data.examples, data.size
+        batch = n if batch_size is None else min(batch_size, n)
+        factor = (n - batch) / max(n - 1, 1)
+    elif examples is None:
+        raise ValueError("sgd_drift: a generator's Σ needs a sample: pass examples=model.data.draw(key, N)")
+    else:
+        batch, factor = batch_size, 1.0
+    flat, unravel = ravel_pytree(params)
+    mean = jax.grad(lambda x: model.loss(unravel(x)))(flat) + weight_decay * flat
+    covariance = gradient_moments(data.example_loss, params, examples)[1]
+    chi = lambda x: breaking(group, unravel(x))
+    jacobian, hessians = jax.jacrev(chi)(flat), jax.hessian(chi)(flat)
+    second = jnp.einsum("i,kij,j->k", mean, hessians, mean) + factor / batch * jnp.einsum("kij,ji->k", hessians, covariance)
+    laplacian = jnp.trace(hessians, axis1=1, axis2=2)
+    return -step_size * jacobian @ mean + 0.5 * step_size**2 * second + step_size * temperature * laplacian
+
+
+def noise_equilibrium(drift: Callable[[Params], jax.Array], group: GroupAction, params: Params,
+                      bracket: float = 8.0, iterations: int = 80) -> tuple[jax.Array, Params]:
+    """(a*, act(a*, θ)): the point of θ's orbit where ``drift`` (e.g. a partial of :func:`sgd_drift`)
+    vanishes, by bisection on a ∈ [−bracket, bracket] for a one-dimensional group; a* is NaN where
+    the drift has one sign on the whole bracket (no equilibrium within a factor e^bracket)."""
+    if group.dim != 1:
+        raise ValueError(f"noise_equilibrium: a one-dimensional group is needed, got dim {group.dim}; "
+                         "restrict the action to one copy (rescalings act on their copies independently)")
+    dtype = ravel_pytree(params)[0].dtype
+    along = lambda a: drift(group.act(jnp.reshape(a, (1,)), params))[0]
+    low, high = jnp.asarray(-bracket, dtype), jnp.asarray(bracket, dtype)
+    f_low = along(low)
+
+    def halve(_, interval):
+        low, high, f_low = interval
+        mid = 0.5 * (low + high)
+        f_mid = along(mid)
+        same = jnp.sign(f_mid) == jnp.sign(f_low)
+        return jnp.where(same, mid, low), jnp.where(same, high, mid), jnp.where(same, f_mid, f_low)
+
+    bracketed = jnp.sign(f_low) != jnp.sign(along(high))
+    low, high, _ = jax.lax.fori_loop(0, iterations, halve, (low, high, f_low))
+    root = jnp.where(bracketed, 0.5 * (low + high), jnp.nan)
+    return root, group.act(jnp.reshape(root, (1,)), params)

@@ -1,0 +1,93 @@
+"""The SGD integrator (dynamics.integrators.sgd) against exact results.
+
+- Linear-Gaussian regression, S = diag(1, 4), η = 0.1, B = 2, σ = 1: N = 1000 chains, 300 burn-in
+  steps, per-chain time averages of e eᵀ over 1000 steps; |z| < 4 against
+  predictions.sgd_linear.stationary_covariance for the three entries (statistic as in
+  tests/predictions/test_sgd_linear.py), and |z| > 4 against the naive-temperature Langevin law.
+- GD on u·v, float64: after K steps χ_K = χ_0·Π_t(1 − η²g_θ,t²) along the trajectory, to 1e-12.
+- A chain's trajectory depends on the seed and its index only; a momentum state lives in the state.
+"""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from langevin_ib import models
+from langevin_ib.dynamics.integrators import sgd
+from langevin_ib.models import linear
+from langevin_ib.models.fields import section
+from langevin_ib.predictions import sgd_linear
+
+
+def hyper(step_size, temperature=0.0, weight_decay=0.0, dtype=jnp.float32):
+    return sgd.Hyper(*(jnp.asarray(x, dtype) for x in (temperature, step_size, weight_decay)))
+
+
+def run(integrator, position, h, steps, seed=0):
+    state = integrator.init(jax.random.key(seed), position, h)
+
+    def body(state, key):
+        state, _ = integrator.step(key, state, h)
+        return state, integrator.position(state)
+
+    return jax.lax.scan(body, state, jax.random.split(jax.random.key(seed), steps))
+
+
+def test_linear_regression_stationary_covariance():
+    scales, eta, batch, sigma, chains = [1.0, 4.0], 0.1, 2, 1.0, 1000
+    model = linear.build(section("model", {"scales": scales, "label_noise": sigma, "target": 0.5}, linear.FIELDS))
+    integrator, h = sgd.build(model, batch), hyper(eta)
+    start = {"w": jnp.full((chains, 2), 0.5)}
+    burnt, _ = run(integrator, start, h, 300, seed=1)
+    _, path = run(integrator, burnt.position, h, 1000, seed=2)
+    error = np.asarray(path["w"], np.float64) - 0.5  # (steps, chains, 2)
+    samples = np.einsum("tci,tcj->cij", error, error) / error.shape[0]
+    s = np.diag(scales)
+
+    def max_z(predicted):
+        return max(abs(samples[:, i, j].mean() - predicted[i, j]) / (samples[:, i, j].std() / np.sqrt(chains))
+                   for i, j in [(0, 0), (1, 1), (0, 1)])
+
+    assert max_z(sgd_linear.stationary_covariance(s, eta, batch, sigma)) < 4
+    assert max_z(sgd_linear.langevin_covariance(s, sgd_linear.naive_temperature(s, eta, batch, sigma))) > 4
+
+
+def test_uv_gradient_descent_changes_chi_by_the_eta_squared_term():
+    with jax.enable_x64(True):
+        spec = models.REGISTRY["uv"]
+        model = spec.build(section("model", {"copies": 3, "target": 1.2}, spec.FIELDS), jnp.float64)
+        eta, steps = 0.05, 60
+        start = {"u": jnp.array([[2.0, -0.4, 1.1]]), "v": jnp.array([[0.1, 0.9, -1.3]])}
+        _, path = run(sgd.build(model), start, hyper(eta, dtype=jnp.float64), steps)
+        u = np.concatenate([start["u"][None], path["u"]])[:, 0]
+        v = np.concatenate([start["v"][None], path["v"]])[:, 0]
+        g_theta = u[:-1] * v[:-1] - 1.2
+        predicted = 0.5 * (u[0] ** 2 - v[0] ** 2) * np.prod(1 - eta**2 * g_theta**2, axis=0)
+        np.testing.assert_allclose(0.5 * (u[-1] ** 2 - v[-1] ** 2), predicted, rtol=1e-12)
+        assert np.max(np.abs(predicted - 0.5 * (u[0] ** 2 - v[0] ** 2))) > 1e-3  # the η² term is not negligible
+
+
+def test_chain_draws_depend_on_seed_and_index_only():
+    spec = models.REGISTRY["hadamard"]
+    model = spec.build(section("model", {"size": 4, "measurements": 10}, spec.FIELDS))
+    integrator, h = sgd.build(model, 3), hyper(0.1, temperature=0.01)
+    start = jax.tree.map(lambda x: jnp.stack([x, 1.1 * x, 0.9 * x]), model.init(jax.random.key(0)))
+    _, three = run(integrator, start, h, 5)
+    _, two = run(integrator, jax.tree.map(lambda x: x[:2], start), h, 5)
+    np.testing.assert_array_equal(three["u"][:, :2], two["u"])
+
+
+def test_momentum_state_lives_in_the_state():
+    spec = models.REGISTRY["hadamard"]
+    model = spec.build(section("model", {"size": 4, "measurements": 10}, spec.FIELDS))
+    start = jax.tree.map(lambda x: x[None], model.init(jax.random.key(0)))
+    h = hyper(0.1)
+    plain, heavy = sgd.build(model, 3), sgd.build(model, 3, partial(optax.sgd, momentum=0.9))
+    _, plain_path = run(plain, start, h, 2)
+    heavy_state, heavy_path = run(heavy, start, h, 2)
+    np.testing.assert_allclose(heavy_path["u"][0], plain_path["u"][0], rtol=1e-6)  # first step: trace = g
+    assert not np.allclose(heavy_path["u"][1], plain_path["u"][1], rtol=1e-4)
+    assert jax.tree.leaves(heavy_state.optimizer)[0].shape[0] == 1
