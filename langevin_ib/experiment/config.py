@@ -27,9 +27,18 @@ DEFAULT = "default.yaml"  # package data: the u·v experiment of configs/uv.yaml
 
 DYNAMICS = {
     "integrator": Field(str, "euler_maruyama", choices=tuple(integrators.REGISTRY)),
-    "temperature": positive(float),
+    "temperature": non_negative(float),  # positive for the noisy integrators, 0 for gd and sgd (checked in resolve)
     "step_size": positive(float),
     "weight_decay": non_negative(float, 0.0),
+}
+
+MINIBATCH = {  # the static settings of the integrators that declare them (gd, sgd, sgld), flat in ``dynamics``
+    "batch_size": positive(int, 1),
+    "sampling": Field(str, "auto", choices=integrators.sgd.SAMPLING),
+    "optimizer": Field(str, "sgd", "the name of an optax optimizer taking a learning_rate, e.g. sgd, adam"),
+    "momentum": non_negative(float, 0.0),
+    "nesterov": Field(bool, False),
+    "optimizer_args": Field(dict, {}, "a mapping of the optax optimizer's keyword arguments"),
 }
 
 RUN = {
@@ -92,6 +101,12 @@ class Dynamics:
     temperature: float
     step_size: float
     weight_decay: float
+    minibatch: integrators.sgd.Settings | None = None  # the static settings of gd/sgd/sgld, None for Langevin
+
+    @property
+    def stochastic_gradient(self) -> bool:
+        """Whether the chains follow a stochastic-gradient integrator rather than Langevin dynamics."""
+        return self.minibatch is not None
 
     @property
     def constrained(self) -> bool:
@@ -139,7 +154,7 @@ class Experiment:
         """The resolved config as plain mappings, in the order of the schema."""
         return {
             "model": {"name": self.model.name, **_plain(self.model.fields)},
-            "dynamics": dataclasses.asdict(self.dynamics),
+            "dynamics": _dynamics_dict(self.dynamics),
             "run": dataclasses.asdict(self.run),
             "observables": {name: {"min": b.low, "max": b.high, "bins": b.bins} for name, b in self.observables.items()},
             "analysis": dataclasses.asdict(self.analysis),
@@ -147,6 +162,44 @@ class Experiment:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _dynamics_dict(dynamics: Dynamics) -> dict:
+    """``dynamics`` flat, with its minibatch settings (if any) as the keys of :data:`MINIBATCH`."""
+    out = {k: getattr(dynamics, k) for k in DYNAMICS}
+    if dynamics.minibatch is not None:
+        settings = dynamics.minibatch
+        args = dict(settings.optimizer_args)
+        out.update(batch_size=settings.batch_size, sampling=settings.sampling, optimizer=settings.optimizer,
+                   momentum=args.pop("momentum", 0.0), nesterov=args.pop("nesterov", False), optimizer_args=args)
+    return out
+
+
+def _dynamics(raw: Any) -> Dynamics:
+    """The dynamics section: Langevin fields, plus :data:`MINIBATCH` for the integrators declaring Settings."""
+    raw = dict(raw or {}) if isinstance(raw, Mapping) else raw
+    minibatch_raw = {k: raw.pop(k) for k in MINIBATCH if isinstance(raw, dict) and k in raw}
+    dynamics = Dynamics(**section("dynamics", raw, DYNAMICS))
+    name = dynamics.integrator
+    if integrators.noisy(name) and dynamics.temperature <= 0:
+        raise ConfigError(f"dynamics.temperature: got {dynamics.temperature}; expected a positive float for {name!r}")
+    if not integrators.noisy(name) and dynamics.temperature != 0:
+        raise ConfigError(f"dynamics.temperature: got {dynamics.temperature}; {name!r} adds no noise, so set it to 0 "
+                          "(use sgld for minibatch gradients plus noise at temperature T)")
+    if not integrators.takes_settings(name):
+        if minibatch_raw:
+            raise ConfigError(f"dynamics.{next(iter(minibatch_raw))}: only for the stochastic-gradient integrators "
+                              f"{[n for n in integrators.REGISTRY if integrators.takes_settings(n)]}, not {name!r}")
+        return dynamics
+    fields = section("dynamics", minibatch_raw, MINIBATCH)
+    args = dict(fields["optimizer_args"])
+    for key, default in (("momentum", 0.0), ("nesterov", False)):
+        if fields[key] != default:
+            args[key] = fields[key]
+    settings = integrators.sgd.Settings(None if name == "gd" else fields["batch_size"], fields["sampling"],
+                                        fields["optimizer"], tuple(sorted(args.items())))
+    integrators.sgd.optimizer(settings)  # the optax name and arguments, checked against its signature
+    return dataclasses.replace(dynamics, minibatch=settings)
 
 
 def _observables(raw: Any, allowed: tuple[str, ...]) -> dict[str, Binning]:
@@ -177,7 +230,7 @@ def resolve(raw: Mapping) -> Experiment:
     name = Field(str, accepted="a model name (a string)").convert("model.name", model_raw.pop("name", "uv"))
     spec = models.lookup(name)
     model = ModelSpec(name, _frozen(section("model", model_raw, spec.FIELDS)))
-    dynamics = Dynamics(**section("dynamics", raw.get("dynamics"), DYNAMICS))
+    dynamics = _dynamics(raw.get("dynamics"))
     run = Run(**section("run", raw.get("run"), RUN))
     observables = types.MappingProxyType(_observables(raw.get("observables"), spec.OBSERVABLES))
     analysis = Analysis(**section("analysis", raw.get("analysis"), ANALYSIS))

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import yaml
 
-from langevin_ib.experiment import comparisons as comparisons_lib, plan, plots, verdicts
+from langevin_ib.experiment import comparisons as comparisons_lib, plan, plots, sgd_tests, verdicts
 from langevin_ib.experiment.config import Experiment
 from langevin_ib import models
 from langevin_ib.dynamics import integrators
@@ -44,7 +44,7 @@ def simulate_model(experiment: Experiment, model: Model, planned: dict, progress
     """Run the experiment's chains of ``model``, evaluating the ``planned`` snapshot statistics."""
     run, dyn = experiment.run, experiment.dynamics
     try:
-        integrator = integrators.REGISTRY[dyn.integrator].build(model)
+        integrator = integrators.build(dyn.integrator, model, dyn.minibatch)
     except integrators.UnsupportedModel as error:
         raise ConfigError(f"dynamics.integrator: {dyn.integrator!r} cannot run model {experiment.model.name!r}: "
                           f"{error}; use one of {sorted(set(integrators.REGISTRY) - set(integrators.CONSTRAINED))}")
@@ -52,8 +52,9 @@ def simulate_model(experiment: Experiment, model: Model, planned: dict, progress
     statistic = {"statistics": tuple(fn for fn, _ in planned.values()),
                  "statistic_every": experiment.analysis.snapshot_every} if planned else {}
     sizes = RunSizes(**{k: getattr(run, k) for k in RunSizes._fields})
+    chunk = sgd_tests.chunk_statistics(model) if dyn.stochastic_gradient else None
     return simulate(model, integrator, hyperparameters, sizes, binnings=dict(experiment.observables),
-                    progress=progress, **statistic)
+                    progress=progress, chunk_statistics=chunk, **statistic)
 
 
 def histogram_arrays(result: RunResult, comparisons: dict) -> dict:
@@ -120,9 +121,12 @@ def run_and_write(experiment: Experiment, out: Path, progress: bool = True) -> d
     comparisons = comparisons_lib.build(experiment, result)
     fits = comparisons_lib.fit_all(experiment, comparisons)
     snapshot_tests, snapshot_arrays = plan.tests(experiment, model, statistics, result)
+    sgd_summary, sgd_arrays = (sgd_tests.analyse(experiment, model, result) if experiment.dynamics.stochastic_gradient
+                               else ({}, {}))
     summary = summarise(experiment, result, fits, snapshot_tests, time.perf_counter() - start)
+    summary.update(sgd_summary)
     summary["conclusion"] = verdicts.conclusion(summary)
-    np.savez_compressed(out / "histograms.npz", **histogram_arrays(result, comparisons), **snapshot_arrays)
+    np.savez_compressed(out / "histograms.npz", **histogram_arrays(result, comparisons), **snapshot_arrays, **sgd_arrays)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plots.plot_fits(out / "density.png", comparisons, fits, result.binnings, result.histograms.counts)
     for name, form in plan.forms(experiment).items():
@@ -130,6 +134,8 @@ def run_and_write(experiment: Experiment, out: Path, progress: bool = True) -> d
             observable = form.observable(model)
             plots.plot_conditional(out / f"{name}.png", snapshot_tests[name], snapshot_arrays,
                                    result.binnings[observable].edges, observable, name, form)
+    if sgd_arrays.get("bands_step") is not None:
+        sgd_tests.plot_bands(out / "bands.png", sgd_arrays, model, experiment.run.burn_in)
     if len(result.chi_trace["step"]):
         plots.plot_chi_trace(out / "chi.png", result.chi_trace, experiment.run.burn_in)
     return summary

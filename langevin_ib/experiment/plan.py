@@ -42,6 +42,8 @@ def applicable(experiment: Experiment, model: Model) -> tuple[str, ...]:
     """The names of the tests a run of ``experiment`` on ``model`` makes: its model's comparisons,
     then the Stein statistics and the forms, in the order of :data:`FORMS`."""
     dynamics, observed = experiment.dynamics, experiment.observables
+    if dynamics.stochastic_gradient:  # the Gibbs tests do not apply; experiment.sgd_tests has their own
+        return ()
     names = [name for name, test in comparisons.TESTS.get(experiment.model.name, {}).items()
              if test.applies(model, dynamics, observed)]
     if model.group is not None and experiment.analysis.snapshot_every:

@@ -35,6 +35,7 @@ class Field:
             bool: isinstance(value, bool),
             str: isinstance(value, str),
             list: isinstance(value, list),
+            dict: isinstance(value, Mapping),
         }[self.kind]
         if not ok_type:
             raise ConfigError(f"{name}: got {value!r} ({type(value).__name__}); expected {what}")

@@ -32,7 +32,42 @@ from langevin_ib.models.base import GroupAction, Model
 
 Params = Any
 
-__all__ = ["breaking_drift", "gradient_moments", "noise_equilibrium", "sgd_drift"]
+__all__ = ["breaking_drift", "drift_terms", "gradient_moments", "noise_equilibrium", "sgd_drift"]
+
+
+def _second(fn: Callable, x: jax.Array, direction: jax.Array) -> jax.Array:
+    """d²/ds² fn(x + s·direction) at s = 0 (= directionᵀ∇²fn direction)."""
+    along = lambda s: fn(x + s * direction)
+    return jax.jvp(lambda s: jax.jvp(along, (s,), (jnp.ones_like(s),))[1], (jnp.zeros((), x.dtype),),
+                   (jnp.ones((), x.dtype),))[1]
+
+
+def drift_terms(model: Model, params: Params, examples: Any, weight_decay: float = 0.0,
+                unbiased: bool = False) -> dict:
+    """The pieces of E[Δχ] (module docstring) at θ, each (group.dim,), by forward-mode autodiff:
+    ``chi``, ``first`` = −∇χ·ḡ, ``curvature`` = ḡᵀ∇²χ ḡ, ``noise`` = tr(∇²χ Σ), ``laplacian`` = Δχ,
+    with ḡ = ∇L + λθ. Σ is the covariance of the per-example gradients over ``examples``: the
+    population one for a finite set (``unbiased`` False), else the unbiased estimate from a fresh
+    sample; where ``model.data.offset`` is None (``loss`` is not the generator's mean) ḡ is the
+    sample mean and ḡᵀ∇²χḡ is corrected by −tr(∇²χΣ)/N, so every term is unbiased. Then one
+    SGD/SGLD step has E[Δχ] = η·first + ½η²(curvature + (c/B)·noise) + ηT·laplacian, and one
+    Euler–Maruyama step at temperature T the same without the noise term."""
+    flat, unravel = ravel_pytree(params)
+    chi = lambda x: breaking(model.group, unravel(x))
+    data = model.data
+    grads = jax.vmap(lambda z: jax.grad(lambda x: data.example_loss(unravel(x), z))(flat))(examples)
+    count = grads.shape[0]
+    sample_mean = jnp.mean(grads, axis=0)
+    centred = grads - sample_mean[None]
+    noise = jnp.mean(jax.vmap(lambda g: _second(chi, flat, g))(centred), axis=0)
+    if unbiased:
+        noise = noise * count / (count - 1)
+    from_sample = data.examples is None and data.offset is None
+    mean = (sample_mean if from_sample else jax.grad(lambda x: model.loss(unravel(x)))(flat)) + weight_decay * flat
+    curvature = _second(chi, flat, mean) - (noise / count if from_sample else 0.0)
+    laplacian = jnp.sum(jax.vmap(lambda e: _second(chi, flat, e))(jnp.eye(flat.shape[0], dtype=flat.dtype)), axis=0)
+    first = -jax.jvp(chi, (flat,), (mean,))[1]
+    return {"chi": chi(flat), "first": first, "curvature": curvature, "noise": noise, "laplacian": laplacian}
 
 
 def gradient_moments(example_loss: Callable, params: Params, examples: Any) -> tuple[jax.Array, jax.Array]:

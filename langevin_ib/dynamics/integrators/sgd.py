@@ -1,36 +1,44 @@
-"""Minibatch SGD on a model's data, with optional isotropic noise (SGLD), weight decay and any optax
-update rule (momentum, Nesterov: ``functools.partial(optax.sgd, momentum=0.9, nesterov=True)``).
+"""Minibatch SGD on a model's data: θ ← θ − η·u(g_B + λθ) (+ √(2ηT)ξ for SGLD), u an optax update rule.
 
-Per chain and step: B examples from ``model.data`` (without replacement from a finite set, fresh from a
-generator; the full-batch ∇L when ``batch_size`` is None), g = ∇ mean ℓ_B + λθ, the optimizer's
-update for learning rate η, then θ += √(2ηT)ξ. Plain SGD is w' = w − η g_B (+ SGLD noise); its
-stationary laws are those of :mod:`langevin_ib.predictions.sgd_linear` and the χ drift of
-:mod:`langevin_ib.predictions.chi_drift`. Chain i draws its minibatch and noise from
-``fold_in(key, i)``, so its trajectory depends on the seed and its index only.
+Per chain and step: B examples from ``model.data`` (fresh from a generator; with or without
+replacement from a finite set), g_B = ∇ mean_b ℓ(θ, z_b), weight decay λθ added to the gradient,
+then the optax optimizer's update at learning rate 1 scaled by η (optax's aliases end in
+``scale_by_learning_rate``, linear in the rate, so η stays data: a scalar or one per chain). Plain
+SGD (``optax.sgd``) is θ' = θ − η(g_B + λθ); its χ drift is :func:`langevin_ib.predictions.chi_drift.sgd_drift`
+and its stationary law on linear-Gaussian regression :mod:`langevin_ib.predictions.sgd_linear`.
 
-Provisional protocol (adapted when the integrator protocol is merged): ``init(key, position, hyper)``,
-``step(key, state, hyper) -> (state, info)``, ``position(state)``, ``weak_order``; ``hyper`` holds
-arrays, so a sweep or a schedule over them needs no rebuild; ``batch_size`` is static.
+Chain i draws its minibatch and noise from fold_in(step key, i), its global index: its trajectory
+depends on the seed and its index only, not on the chunking or the chain count.
+Exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED``, ``NOISE``, ``Settings``, ``build``;
+:mod:`.gd` and :mod:`.sgld` are the same update with a full batch and with noise.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+import inspect
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from langevin_ib.dynamics.integrators.base import Integrator, gaussian_like
+from langevin_ib.dynamics.integrators.base import Hyperparameters, Integrator, Params, gaussian_like, per_chain
 from langevin_ib.models.base import Model
+from langevin_ib.models.fields import ConfigError
 
-Params = Any
+WEAK_ORDER = 1
+CONSTRAINED = False
+NOISE = False  # whether the step adds √(2ηT)ξ (dynamics.temperature is then required positive)
+SAMPLING = ("auto", "fresh", "with_replacement", "without_replacement")
 
 
-class Hyper(NamedTuple):
-    temperature: jax.Array
-    step_size: jax.Array
-    weight_decay: jax.Array
+class Settings(NamedTuple):
+    """The static part of a stochastic-gradient integrator (its hyperparameters are data)."""
+
+    batch_size: int | None = 1  # B; None: the full batch (GD)
+    sampling: str = "auto"  # one of SAMPLING; auto: fresh for a generator, without_replacement for a finite set
+    optimizer: str = "sgd"  # an optax alias, called with learning_rate=1.0 and ``optimizer_args``
+    optimizer_args: tuple = ()  # ((name, value), ...), e.g. (("momentum", 0.9), ("nesterov", True))
 
 
 class State(NamedTuple):
@@ -39,49 +47,105 @@ class State(NamedTuple):
 
 
 class Info(NamedTuple):
-    loss: jax.Array  # (chains,), the minibatch loss before the step
+    failed: jax.Array  # (chains,) bool, never set (non-finite positions are the runner's check)
+    loss: jax.Array  # (chains,) the minibatch loss before the step
 
 
-def build(model: Model, batch_size: int | None = None,
-          optimizer: Callable[[jax.Array], optax.GradientTransformation] = optax.sgd) -> Integrator:
-    """SGD/SGLD for ``model``.
+def optimizer(settings: Settings) -> optax.GradientTransformation:
+    """``optax.<settings.optimizer>(learning_rate=1.0, **optimizer_args)``, the arguments checked against
+    its signature first (ConfigError naming the field)."""
+    factory = getattr(optax, settings.optimizer, None)
+    if not callable(factory) or "learning_rate" not in _parameters(factory):
+        raise ConfigError(f"dynamics.optimizer: got {settings.optimizer!r}; expected the name of an optax optimizer "
+                          "taking a learning_rate, e.g. 'sgd', 'adam', 'rmsprop'")
+    accepted = sorted(set(_parameters(factory)) - {"learning_rate"})
+    for name, _ in settings.optimizer_args:
+        if name not in accepted:
+            raise ConfigError(f"dynamics.optimizer_args: optax.{settings.optimizer} takes no argument {name!r}; "
+                              f"it accepts {accepted}")
+    try:
+        inspect.signature(factory).bind(learning_rate=1.0, **dict(settings.optimizer_args))
+    except TypeError as error:
+        raise ConfigError(f"dynamics.optimizer_args: {error} (optax.{settings.optimizer})") from None
+    return factory(learning_rate=1.0, **dict(settings.optimizer_args))
 
-    Args:
-      model: with ``data`` (:class:`langevin_ib.models.data.Data`) unless ``batch_size`` is None.
-      batch_size: B, static; None for the full-batch gradient ∇L (GD).
-      optimizer: learning rate ↦ optax transformation, called with ``hyper.step_size`` at every step
-        (its state must not depend on the rate, as for ``optax.sgd``).
-    Returns:
-      an Integrator whose ``step(key, state, hyper)`` returns ``(State, Info)``.
-    """
-    if batch_size is not None and model.data is None:
-        raise ValueError("sgd.build: the model declares no data (Model.data); pass batch_size=None for "
-                         "full-batch GD on its loss, or give the model a data source (models.data)")
+
+def _parameters(factory) -> dict:
+    try:
+        return dict(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return {}
+
+
+def sampler(model: Model, settings: Settings, integrator: str = "sgd"):
+    """``draw(key) -> examples`` of one chain's minibatch, after checking ``settings`` against the
+    model's data (ConfigError naming the field); None for the full batch (GD on ``model.loss``,
+    whose gradient is the mean per-example gradient)."""
+    data, batch, sampling = model.data, settings.batch_size, settings.sampling
+    if batch is None:
+        return None
+    if data is None:
+        raise ConfigError(f"dynamics.integrator: {integrator!r} needs a model with a data source (Model.data: a "
+                          "per-example loss and its examples); this model has none: use a Langevin integrator")
+    if batch <= 0:
+        raise ConfigError(f"dynamics.batch_size: got {batch}; expected a positive int")
+    finite = data.examples is not None
+    if sampling == "auto":
+        sampling = "without_replacement" if finite else "fresh"
+    if finite and sampling == "fresh":
+        raise ConfigError("dynamics.sampling: got 'fresh' but this model's data are a finite training set; "
+                          "use with_replacement or without_replacement (or set the model's fresh_data, if any)")
+    if not finite and sampling != "fresh":
+        raise ConfigError(f"dynamics.sampling: got {sampling!r} but this model draws fresh examples; use fresh")
+    if sampling == "without_replacement" and batch > data.size:
+        raise ConfigError(f"dynamics.batch_size: got {batch}, more than the {data.size} examples of the training set "
+                          "sampled without replacement; use at most that, or sampling: with_replacement")
+    if not finite:
+        return lambda key: data.draw(key, batch)
+    replace = sampling == "with_replacement"
+    return lambda key: jax.tree.map(
+        lambda x: x[jax.random.choice(key, data.size, (batch,), replace=replace)], data.examples)
+
+
+def make(model: Model, settings: Settings, noise: bool, integrator: str) -> Integrator:
+    """The update of the module docstring, with (``noise``) or without the √(2ηT)ξ term."""
+    draw = sampler(model, settings, integrator)
+    transform = optimizer(settings)
 
     def minibatch_loss(params: Params, key: jax.Array) -> jax.Array:
-        if batch_size is None:
-            return model.loss(params)
-        return model.data.batch_loss(params, model.data.sample(key, batch_size))
+        return model.loss(params) if draw is None else model.data.batch_loss(params, draw(key))
 
-    def init(key: jax.Array, position: Params, hyper: Hyper) -> State:
-        del key
-        return State(position, jax.vmap(optimizer(hyper.step_size).init)(position))
+    def init(key: jax.Array, position: Params, hyperparameters: Hyperparameters) -> State:
+        del key, hyperparameters
+        return State(position, jax.vmap(transform.init)(position))
 
-    def step(key: jax.Array, state: State, hyper: Hyper) -> tuple[State, Info]:
+    def step(key: jax.Array, state: State, hyperparameters: Hyperparameters) -> tuple[State, Info]:
+        temperature, step_size, weight_decay = hyperparameters
         chains = jax.tree.leaves(state.position)[0].shape[0]
-        transform = optimizer(hyper.step_size)
+        decay = jnp.broadcast_to(weight_decay, (chains,))
 
-        def one(index, params, opt_state):
+        def one(index, params, opt_state, decay):
             data_key, noise_key = jax.random.split(jax.random.fold_in(key, index))
             loss, grad = jax.value_and_grad(minibatch_loss)(params, data_key)
-            grad = jax.tree.map(lambda g, p: g + hyper.weight_decay * p, grad, params)
+            grad = jax.tree.map(lambda g, p: g + decay * p, grad, params)
             updates, opt_state = transform.update(grad, opt_state, params)
-            scale = jnp.sqrt(2 * hyper.step_size * hyper.temperature)
-            noise = gaussian_like(noise_key, params)
-            params = jax.tree.map(lambda p, u, n: p + u + scale * n, params, updates, noise)
-            return params, opt_state, loss
+            return updates, opt_state, loss, gaussian_like(noise_key, params)
 
-        position, opt_state, loss = jax.vmap(one)(jnp.arange(chains), state.position, state.optimizer)
-        return State(position, opt_state), Info(loss)
+        updates, opt_state, loss, xi = jax.vmap(one)(jnp.arange(chains), state.position, state.optimizer, decay)
+        scale = jnp.sqrt(2.0 * temperature * step_size) if noise else jnp.zeros(())
+        position = jax.tree.map(lambda p, u, n: p + per_chain(step_size, p) * u + per_chain(scale, p) * n,
+                                state.position, updates, xi)
+        return State(position, opt_state), Info(jnp.zeros(chains, bool), loss)
 
-    return Integrator(init, step, lambda state: state.position, weak_order=1)
+    return Integrator(init, step, lambda state: state.position, WEAK_ORDER, CONSTRAINED)
+
+
+def build(model: Model, settings: Settings = Settings()) -> Integrator:
+    """Args:
+      model: with ``data`` (:class:`langevin_ib.models.data.Data`).
+      settings: batch size, sampling and optax optimizer (static).
+
+    Returns:
+      An Integrator stepping θ − η·u(g_B + λθ); ConfigError where the settings do not fit the model.
+    """
+    return make(model, settings, NOISE, "sgd")

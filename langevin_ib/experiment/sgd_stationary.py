@@ -1,0 +1,37 @@
+"""u·v under plain SGD (fresh data, no weight decay): the θ histogram on the balanced slice, where SGD
+drives every chain (Δχ = −η²g_B²χ), against three laws (docs/sgd.md): ``naive`` Gibbs e^{−L/T_eff},
+``geometric`` (the paper's claim) e^{−L/T_eff}/θ, both at T_eff = ησ²θ*/(2B)
+(:func:`langevin_ib.predictions.sgd_uv.effective_temperature`), and ``sgd_diffusion``, the stationary
+density of the θ-diffusion with SGD's state-dependent noise (:mod:`langevin_ib.predictions.sgd_uv`).
+All three are scored by the same Pearson statistic on the same counts."""
+
+from __future__ import annotations
+
+from langevin_ib.predictions import sgd_uv, theory_uv
+from langevin_ib.statistics import goodness_of_fit
+
+
+def uv_slice_law(experiment, result) -> dict | None:
+    """The comparison's summary entry, or None where it does not apply."""
+    dyn, fields = experiment.dynamics, experiment.model.fields
+    settings = dyn.minibatch
+    if (experiment.model.name != "uv" or "theta" not in result.binnings or dyn.weight_decay or dyn.temperature
+            or settings is None or settings.batch_size is None or settings.optimizer != "sgd" or settings.optimizer_args
+            or fields["label_noise"] <= 0):
+        return None
+    edges = result.binnings["theta"].edges
+    counts = result.histograms.counts["theta"][:, 1:-1, None]
+    kwargs = dict(step_size=dyn.step_size, batch_size=settings.batch_size, label_noise=fields["label_noise"],
+                  target=fields["target"])
+    t_eff = sgd_uv.effective_temperature(**kwargs)
+    probabilities = {h: theory_uv.slice_probabilities(edges, h, temperature=t_eff, target=fields["target"])
+                     for h in ("naive", "geometric")}
+    probabilities["sgd_diffusion"] = sgd_uv.bin_probabilities(edges, **kwargs)
+    settings_a = experiment.analysis
+    return {"description": "θ histogram of SGD chains (all on the slice χ ≈ 0) against naive and geometric Gibbs "
+                           "at T_eff and the SGD θ-diffusion's stationary density",
+            "effective_temperature": t_eff,
+            "effective_temperature_definition": "η tr Σ/(2B·d) at u = v = √θ*, d = 2: ησ²θ*/(2B)",
+            "hypotheses": {h: goodness_of_fit.pearson_test(counts, p[:, None], significance=settings_a.significance,
+                                                           min_expected=settings_a.min_expected)
+                           for h, p in probabilities.items()}}

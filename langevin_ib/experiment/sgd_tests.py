@@ -1,0 +1,303 @@
+"""The tests of stochastic-gradient runs (docs/sgd.md): balancing bands, the χ-drift test, the noise
+equilibrium, the effective temperature and, for u·v, the stationary law on the balanced slice.
+
+- Bands (:func:`chunk_statistics`): at step 0 and every chunk boundary, the CHI_QUANTILES over chains
+  (copies pooled) of χ and of each balance ratio ‖f_{a+1}‖/‖f_a‖ of the model's rescaling chain
+  (relu |v_j|/‖W_j‖, attention ‖K_j‖/‖Q_j‖, matrix factorisation ‖V_j‖/‖U_j‖, u·v |v|/|u|); and the
+  positions of the first :data:`DRIFT_CHAINS` chains, for the drift test.
+- χ drift (:func:`drift_test`): chain c's increment Δχ over the window between boundaries t and
+  t+1 (K steps) against a hypothesis' one-step drift p(θ) (:func:`langevin_ib.predictions.chi_drift.drift_terms`),
+  summed over the window as ((K+1)p(θ_t) + (K−1)p(θ_{t+1}))/2 (exact for a drift linear in the step).
+  Samples (chain, copy, t) are binned by deciles of χ_t; per bin the mean residual per step and its
+  standard error clustered by chain give z_b; X² = Σ z_b² on n = bins dof, rejected when p < the
+  significance. Hypotheses: ``sgd`` (minibatch noise, B, sampling factor c, SGLD temperature) and
+  ``langevin`` (the isotropic Euler–Maruyama step at T_eff for SGD chains, at T for noisy ones).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats
+
+from langevin_ib.dynamics import kernel as kernel_lib
+from langevin_ib.dynamics.kernel import CHI_QUANTILES
+from langevin_ib.models.base import Model
+from langevin_ib.predictions import chi_drift
+
+DRIFT_CHAINS = 4096  # positions recorded per boundary for the drift test
+DRIFT_BINS = 10
+SIGMA_EXAMPLES = 256  # fresh examples per chain and boundary estimating Σ (unbiased) for a generator
+
+
+def balance_ratios(model: Model, position: Any) -> jax.Array:
+    """(chains, k − 1, copies): ‖f_{a+1}‖/‖f_a‖ along the model's rescaling chain."""
+    norms = jnp.stack([jnp.linalg.norm(f, axis=-1) for f in jax.vmap(model.chain.factors)(position)], axis=1)
+    return norms[:, 1:] / norms[:, :-1]
+
+
+def bands(kernel: kernel_lib.Kernel, state: kernel_lib.ChainState) -> dict:
+    """A chunk statistic: CHI_QUANTILES over alive chains (copies pooled) of χ and of each balance ratio."""
+    position = kernel.integrator.position(state.integrator)
+    levels = jnp.asarray(CHI_QUANTILES)
+    chi = jnp.where(state.diverged[:, None], jnp.nan, kernel.observe(position)[kernel.model.symmetry])
+    out = {"chi": jnp.nanquantile(chi.reshape(-1), levels.astype(chi.dtype))}
+    if kernel.model.chain is not None:
+        ratios = jnp.where(state.diverged[:, None, None], jnp.nan, balance_ratios(kernel.model, position))
+        out["balance"] = jnp.stack([jnp.nanquantile(r.reshape(-1), levels.astype(r.dtype)) for r in
+                                    jnp.moveaxis(ratios, 1, 0)])
+    return out
+
+
+def positions(kernel: kernel_lib.Kernel, state: kernel_lib.ChainState) -> dict:
+    """A chunk statistic: the positions and divergence flags of the first DRIFT_CHAINS chains."""
+    n = min(DRIFT_CHAINS, kernel.sizes.chains)
+    position = kernel.integrator.position(state.integrator)
+    return {"position": jax.tree.map(lambda x: x[:n], position), "diverged": state.diverged[:n]}
+
+
+def chunk_statistics(model: Model) -> dict:
+    """The runner's chunk statistics of a stochastic-gradient run of ``model``."""
+    out = {"chi": kernel_lib.chi_quantiles}
+    if model.symmetry is not None:
+        out.update(bands=bands)
+        if model.group is not None:
+            out.update(positions=positions)
+    return out
+
+
+def band_arrays(result) -> dict:
+    """histograms.npz arrays of the bands: step, levels, χ quantiles (n, Q), balance (n, k − 1, Q)."""
+    if "bands" not in result.chunk_statistics:
+        return {}
+    recorded = result.chunk_statistics["bands"]
+    arrays = {"bands_step": recorded["step"], "bands_levels": np.asarray(CHI_QUANTILES),
+              "bands_chi": recorded["value"]["chi"]}
+    if "balance" in recorded["value"]:
+        arrays["bands_balance"] = recorded["value"]["balance"]
+    return arrays
+
+
+def band_summary(arrays: dict) -> dict:
+    """summary.json's bands: quantile levels, steps and each band per boundary (as lists)."""
+    if not arrays:
+        return {}
+    out = {"levels": list(CHI_QUANTILES), "step": arrays["bands_step"].tolist(), "chi": arrays["bands_chi"].tolist()}
+    if "bands_balance" in arrays:
+        out["balance"] = arrays["bands_balance"].tolist()
+    return out
+
+
+def _terms(model: Model, weight_decay: float, unravel, flat_positions: jax.Array, keys: jax.Array) -> dict:
+    """chi_drift.drift_terms per chain (vmapped), with Σ from each chain's own fresh sample when needed."""
+    data = model.data
+    fresh = data.examples is None
+
+    def one(flat, key):
+        examples = data.draw(key, SIGMA_EXAMPLES) if fresh else data.examples
+        return chi_drift.drift_terms(model, unravel(flat), examples, weight_decay, unbiased=fresh)
+
+    return jax.vmap(one)(flat_positions, keys)
+
+
+def drift_test(model: Model, recorded: dict, window: int, step_size: float, temperature: float,
+               weight_decay: float, batch_size: int, sampling_factor: float, langevin_temperature: float,
+               significance: float, seed: int = 0) -> dict:
+    """The χ-drift test of the module docstring on the recorded boundary positions.
+
+    Args:
+      recorded: ``chunk_statistics["positions"]`` of a run whose boundaries are ``window`` steps apart.
+      temperature: the run's noise temperature (0 for SGD); ``langevin_temperature``: the Langevin
+        hypothesis' (T_eff for SGD chains).
+    Returns:
+      {"hypotheses": {"sgd": …, "langevin": …}, "bins", "window", ...}: per hypothesis X², dof, p, verdict, z per bin.
+    """
+    steps, values = recorded["step"], recorded["value"]
+    gaps = np.diff(steps)
+    usable = np.flatnonzero(gaps == window)
+    leaves = jax.tree.leaves(values["position"])
+    boundaries, chains = leaves[0].shape[:2]
+    one = jax.tree.map(lambda x: x[0, 0], values["position"])
+    unravel = jax.flatten_util.ravel_pytree(one)[1]
+    flat = jnp.asarray(np.concatenate([np.asarray(x).reshape(boundaries, chains, -1) for x in leaves], axis=-1))
+    terms_fn = jax.jit(functools.partial(_terms, model, weight_decay, unravel))
+    root = jax.random.key(seed + 7919)
+    terms = []
+    for t in range(boundaries):
+        keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.fold_in(root, t), jnp.arange(chains))
+        terms.append(jax.tree.map(np.asarray, terms_fn(flat[t], keys)))
+    terms = {k: np.stack([np.asarray(d[k], np.float64) for d in terms]) for k in terms[0]}  # (boundaries, chains, m)
+    chi = terms["chi"]
+    eta = step_size
+
+    def predicted(name):
+        common = eta * terms["first"] + 0.5 * eta**2 * terms["curvature"]
+        if name == "sgd":
+            return common + 0.5 * eta**2 * sampling_factor / batch_size * terms["noise"] + eta * temperature * terms["laplacian"]
+        return common + eta * langevin_temperature * terms["laplacian"]
+
+    alive = ~np.asarray(values["diverged"])[usable + 1]  # (pairs, chains)
+    start = chi[usable]
+    increment = chi[usable + 1] - start
+    edges = np.quantile(start[alive], np.linspace(0, 1, DRIFT_BINS + 1))
+    index = np.clip(np.searchsorted(edges, start, side="right") - 1, 0, DRIFT_BINS - 1)
+    chain_id = np.broadcast_to(np.arange(chains)[None, :, None], start.shape)
+    mask = np.broadcast_to(alive[:, :, None], start.shape)
+    out = {"description": f"mean Δχ per step over {window}-step windows against the predicted drift, "
+                          f"{DRIFT_BINS} bins of χ at the window start (deciles), z per bin clustered by chain",
+           "window": window, "bins": DRIFT_BINS, "bin_edges": edges.tolist(), "samples": int(mask.sum()),
+           "chains": int(chains), "statistic": "X² = Σ_b z_b² on n = bins dof", "significance": significance,
+           "threshold": float(stats.chi2.ppf(1 - significance, DRIFT_BINS)), "hypotheses": {},
+           "observed_per_step": None}
+    observed_mean = []
+    for name in ("sgd", "langevin"):
+        p = predicted(name)
+        residual = (increment - ((window + 1) * p[usable] + (window - 1) * p[usable + 1]) / 2) / window
+        z = []
+        for b in range(DRIFT_BINS):
+            sel = mask & (index == b)
+            sums = np.bincount(chain_id[sel], residual[sel], minlength=chains)
+            counts = np.bincount(chain_id[sel], minlength=chains).astype(float)
+            n = counts.sum()
+            mean = sums.sum() / n
+            se = np.sqrt(np.sum((sums - mean * counts) ** 2)) / n
+            z.append(mean / se if se > 0 else np.nan)
+            if name == "sgd":
+                observed_mean.append(float(np.sum(increment[sel]) / n / window))
+        z = np.asarray(z)
+        statistic = float(np.sum(z**2))
+        p_value = float(stats.chi2.sf(statistic, DRIFT_BINS))
+        verdict = "untestable" if not np.isfinite(statistic) else ("consistent" if p_value >= significance else "rejected")
+        out["hypotheses"][name] = {"statistic": statistic, "dof": DRIFT_BINS, "p_value": p_value, "verdict": verdict,
+                                   "z": z.tolist()}
+    out["observed_per_step"] = observed_mean
+    return out
+
+
+def local_temperature(model: Model, flat_positions: jax.Array, unravel, step_size: float, batch_size: int,
+                      seed: int = 0) -> np.ndarray:
+    """Per chain, the isotropic local effective temperature T_eff = η tr Σ(θ)/(2B·d), d = the number of
+    parameters, Σ the per-example gradient covariance (a finite set's, or 4096 fresh examples')."""
+    data = model.data
+
+    def one(flat, key):
+        examples = data.examples if data.examples is not None else data.draw(key, 4096)
+        return jnp.trace(chi_drift.gradient_moments(data.example_loss, unravel(flat), examples)[1])
+
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 31), jnp.arange(flat_positions.shape[0]))
+    trace = np.asarray(jax.jit(jax.vmap(one))(flat_positions, keys), np.float64)
+    return step_size * trace / (2 * batch_size * flat_positions.shape[1])
+
+
+def noise_equilibria(model: Model, params: Any, step_size: float, temperature: float, weight_decay: float,
+                     batch_size: int, sampling_factor: float, seed: int = 0, bracket: float = 6.0,
+                     iterations: int = 32) -> np.ndarray:
+    """(chains, copies) a*: the orbit point of each copy where the SGD drift of its χ vanishes
+    (:func:`langevin_ib.predictions.chi_drift.noise_equilibrium`, one copy's action at a time; NaN
+    where not bracketed). The balance ratio there is e^{−2a*} times the current one for a pair."""
+    data, group = model.data, model.group
+    copies = group.dim
+
+    def one(params, key, j):
+        examples = data.examples if data.examples is not None else data.draw(key, SIGMA_EXAMPLES)
+        fresh = data.examples is None
+
+        def drift(p):
+            t = chi_drift.drift_terms(model, p, examples, weight_decay, unbiased=fresh)
+            return (step_size * t["first"] + 0.5 * step_size**2 * (t["curvature"] + sampling_factor / batch_size * t["noise"])
+                    + step_size * temperature * t["laplacian"])[j][None]
+
+        single = group._replace(act=lambda a, p: group.act(a[0] * jax.nn.one_hot(j, copies, dtype=a.dtype), p), dim=1)
+        return chi_drift.noise_equilibrium(drift, single, params, bracket, iterations)[0]
+
+    chains = jax.tree.leaves(params)[0].shape[0]
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 97), jnp.arange(chains))
+    per_copy = jax.vmap(one, (None, None, 0))
+    return np.asarray(jax.jit(jax.vmap(per_copy, (0, 0, None)))(params, keys, jnp.arange(copies)), np.float64)
+
+
+def _quantiles(x: np.ndarray) -> dict:
+    x = x[np.isfinite(x)]
+    return {f"q{int(100 * q)}": float(np.quantile(x, q)) for q in CHI_QUANTILES} if x.size else {}
+
+
+def analyse(experiment, model: Model, result) -> tuple[dict, dict]:
+    """(summary entries, histograms.npz arrays) of a stochastic-gradient run: ``bands``,
+    ``effective_temperature``, ``chi_drift`` (plain SGD/SGLD updates only), ``noise_equilibrium``
+    and, for u·v, ``stationary_law``."""
+    from langevin_ib.experiment import sgd_stationary  # u·v's slice law
+
+    dyn, run = experiment.dynamics, experiment.run
+    settings = dyn.minibatch
+    arrays = band_arrays(result)
+    summary = {"bands": band_summary(arrays)}
+    if "positions" not in result.chunk_statistics or model.data is None or settings.batch_size is None:
+        return summary, arrays
+    recorded = result.chunk_statistics["positions"]
+    last = jax.tree.map(lambda x: jnp.asarray(x[-1]), recorded["value"]["position"])
+    alive = ~np.asarray(recorded["value"]["diverged"][-1])
+    flat = jax.vmap(lambda p: jax.flatten_util.ravel_pytree(p)[0])(last)
+    unravel = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0], last))[1]
+    batch = settings.batch_size
+    t_local = local_temperature(model, flat[:1024], unravel, dyn.step_size, batch, run.seed)
+    t_eff = float(np.median(t_local[alive[:1024]])) + dyn.temperature
+    summary["effective_temperature"] = {
+        "definition": "T + η tr Σ(θ)/(2B·d) per chain at the final step, d = number of parameters, Σ the "
+                      "per-example gradient covariance (isotropic local form); median over chains",
+        "value": t_eff, "quantiles": _quantiles(t_local[alive[:1024]])}
+    plain = settings.optimizer == "sgd" and not settings.optimizer_args
+    n = model.data.size
+    factor = 1.0 if n is None or settings.sampling == "with_replacement" else (n - batch) / (n - 1)
+    if plain:
+        summary["chi_drift"] = drift_test(model, recorded, run.chunk_steps, dyn.step_size, dyn.temperature,
+                                          dyn.weight_decay, batch, factor, t_eff if not dyn.temperature else dyn.temperature,
+                                          experiment.analysis.significance, run.seed)
+        subset = jax.tree.map(lambda x: x[:16], last)
+        a_star = noise_equilibria(model, subset, dyn.step_size, dyn.temperature, dyn.weight_decay, batch, factor,
+                                  run.seed)
+        ratios = np.asarray(balance_ratios(model, subset), np.float64)[:, 0] if model.chain is not None else None
+        entry = {"description": "per copy of 16 final chains, the orbit point where the predicted SGD drift of its χ "
+                                "vanishes (bisection on the copy's rescaling e^{a})",
+                 "a_star": _quantiles(a_star), "bracketed_fraction": float(np.mean(np.isfinite(a_star)))}
+        if ratios is not None and model.chain.depth == 2:
+            equilibrium = ratios * np.exp(-2 * a_star)
+            entry.update(ratio_at_equilibrium=_quantiles(equilibrium), ratio_observed=_quantiles(ratios),
+                         log_ratio_observed_minus_equilibrium=_quantiles(np.log(ratios / equilibrium)))
+        summary["noise_equilibrium"] = entry
+        arrays["noise_equilibrium_a"] = a_star
+    law = sgd_stationary.uv_slice_law(experiment, result)
+    if law is not None:
+        summary["stationary_law"] = law
+    return summary, arrays
+
+
+def plot_bands(path, arrays: dict, model: Model, burn_in: int) -> None:
+    """bands.png: the 5–95 % and 25–75 % bands and the median over chains of χ and of each balance ratio
+    against the step (the paper's Figs. 2–4 panels, as bands over chains)."""
+    from langevin_ib.experiment.plots import plt
+
+    panels = [("χ", arrays["bands_chi"])]
+    if "bands_balance" in arrays:
+        balance = arrays["bands_balance"]
+        panels += [(f"‖f{a + 2}‖/‖f{a + 1}‖" if balance.shape[1] > 1 else "balance ratio ‖f2‖/‖f1‖", balance[:, a])
+                   for a in range(balance.shape[1])]
+    steps = arrays["bands_step"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
+    for ax, (label, q) in zip(axes[0], panels):
+        ax.fill_between(steps, q[:, 0], q[:, 4], color="tab:blue", alpha=0.2, label="5–95 %")
+        ax.fill_between(steps, q[:, 1], q[:, 3], color="tab:blue", alpha=0.4, label="25–75 %")
+        ax.plot(steps, q[:, 2], color="tab:blue", lw=1.4, label="median")
+        if burn_in:
+            ax.axvline(burn_in, color="0.5", ls=":", lw=1)
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"quantiles over chains (copies pooled), {model.symmetry}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
