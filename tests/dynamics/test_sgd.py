@@ -5,25 +5,32 @@
   predictions.sgd_linear.stationary_covariance for the three entries (statistic as in
   tests/predictions/test_sgd_linear.py), and |z| > 4 against the naive-temperature Langevin law.
 - GD on u·v, float64: after K steps χ_K = χ_0·Π_t(1 − η²g_θ,t²) along the trajectory, to 1e-12.
-- A chain's trajectory depends on the seed and its index only; a momentum state lives in the state.
+- A chain's trajectory depends on the seed and its index only (chain count; chunking through the
+  runner); a momentum state lives in the state.
+- Bad settings: one ConfigError line naming the field, before anything is compiled (and exit 2 from the CLI).
 """
-
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+import pytest
+import yaml
 
-from langevin_ib import models
-from langevin_ib.dynamics.integrators import sgd
+from langevin_ib import cli, models
+from langevin_ib.dynamics import integrators
+from langevin_ib.dynamics.integrators import gd, sgd, sgld
+from langevin_ib.dynamics.runner import RunSizes, simulate
 from langevin_ib.models import linear
-from langevin_ib.models.fields import section
+from langevin_ib.models.fields import ConfigError, section
 from langevin_ib.predictions import sgd_linear
 
 
 def hyper(step_size, temperature=0.0, weight_decay=0.0, dtype=jnp.float32):
-    return sgd.Hyper(*(jnp.asarray(x, dtype) for x in (temperature, step_size, weight_decay)))
+    return integrators.Hyperparameters(*(jnp.asarray(x, dtype) for x in (temperature, step_size, weight_decay)))
+
+
+def settings(batch_size, **kw):
+    return sgd.Settings(batch_size, **kw)
 
 
 def run(integrator, position, h, steps, seed=0):
@@ -39,7 +46,7 @@ def run(integrator, position, h, steps, seed=0):
 def test_linear_regression_stationary_covariance():
     scales, eta, batch, sigma, chains = [1.0, 4.0], 0.1, 2, 1.0, 1000
     model = linear.build(section("model", {"scales": scales, "label_noise": sigma, "target": 0.5}, linear.FIELDS))
-    integrator, h = sgd.build(model, batch), hyper(eta)
+    integrator, h = integrators.build("sgd", model, settings(batch)), hyper(eta)
     start = {"w": jnp.full((chains, 2), 0.5)}
     burnt, _ = run(integrator, start, h, 300, seed=1)
     _, path = run(integrator, burnt.position, h, 1000, seed=2)
@@ -61,7 +68,7 @@ def test_uv_gradient_descent_changes_chi_by_the_eta_squared_term():
         model = spec.build(section("model", {"copies": 3, "target": 1.2}, spec.FIELDS), jnp.float64)
         eta, steps = 0.05, 60
         start = {"u": jnp.array([[2.0, -0.4, 1.1]]), "v": jnp.array([[0.1, 0.9, -1.3]])}
-        _, path = run(sgd.build(model), start, hyper(eta, dtype=jnp.float64), steps)
+        _, path = run(gd.build(model), start, hyper(eta, dtype=jnp.float64), steps)
         u = np.concatenate([start["u"][None], path["u"]])[:, 0]
         v = np.concatenate([start["v"][None], path["v"]])[:, 0]
         g_theta = u[:-1] * v[:-1] - 1.2
@@ -73,7 +80,7 @@ def test_uv_gradient_descent_changes_chi_by_the_eta_squared_term():
 def test_chain_draws_depend_on_seed_and_index_only():
     spec = models.REGISTRY["hadamard"]
     model = spec.build(section("model", {"size": 4, "measurements": 10}, spec.FIELDS))
-    integrator, h = sgd.build(model, 3), hyper(0.1, temperature=0.01)
+    integrator, h = sgld.build(model, settings(3)), hyper(0.1, temperature=0.01)
     start = jax.tree.map(lambda x: jnp.stack([x, 1.1 * x, 0.9 * x]), model.init(jax.random.key(0)))
     _, three = run(integrator, start, h, 5)
     _, two = run(integrator, jax.tree.map(lambda x: x[:2], start), h, 5)
@@ -85,9 +92,62 @@ def test_momentum_state_lives_in_the_state():
     model = spec.build(section("model", {"size": 4, "measurements": 10}, spec.FIELDS))
     start = jax.tree.map(lambda x: x[None], model.init(jax.random.key(0)))
     h = hyper(0.1)
-    plain, heavy = sgd.build(model, 3), sgd.build(model, 3, partial(optax.sgd, momentum=0.9))
+    plain, heavy = sgd.build(model, settings(3)), sgd.build(model, settings(3, optimizer_args=(("momentum", 0.9),)))
     _, plain_path = run(plain, start, h, 2)
     heavy_state, heavy_path = run(heavy, start, h, 2)
     np.testing.assert_allclose(heavy_path["u"][0], plain_path["u"][0], rtol=1e-6)  # first step: trace = g
     assert not np.allclose(heavy_path["u"][1], plain_path["u"][1], rtol=1e-4)
     assert jax.tree.leaves(heavy_state.optimizer)[0].shape[0] == 1
+
+
+def test_chunking_does_not_change_the_numbers():
+    spec = models.REGISTRY["relu"]
+    model = spec.build(section("model", {"hidden": 4, "samples": 16}, spec.FIELDS))
+    integrator = sgd.build(model, settings(4, sampling="with_replacement"))
+
+    def final(chunk_steps):
+        sizes = RunSizes(chains=6, steps=12, chunk_steps=chunk_steps, chain_groups=2, seed=3)
+        result = simulate(model, integrator, hyper(0.05), sizes, binnings={}, progress=False)
+        return integrator.position(result.final_state.integrator)
+
+    for a, b in zip(jax.tree.leaves(final(12)), jax.tree.leaves(final(5))):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_per_chain_step_size():
+    model = linear.build(section("model", {}, linear.FIELDS))
+    integrator = sgd.build(model, settings(2))
+    start = {"w": jnp.zeros((2, 2))}
+    state = integrator.init(jax.random.key(0), start, hyper(0.1))
+    moved, _ = integrator.step(jax.random.key(1), state, hyper(jnp.array([0.0, 0.1])))
+    np.testing.assert_array_equal(moved.position["w"][0], 0.0)
+    assert np.all(moved.position["w"][1] != 0.0)
+
+
+def config(model, observables, **dynamics):
+    return {"model": model, "observables": observables, "run": {"chains": 64, "steps": 10, "chain_groups": 8},
+            "dynamics": {"integrator": "sgd", "temperature": 0.0, "step_size": 0.1, **dynamics}}
+
+
+UV = ({"name": "uv", "label_noise": 1.0}, {"theta": {"min": 0, "max": 2, "bins": 4}})
+BAD = [  # (config, the field the error names)
+    (config({"name": "harmonic"}, {"x": {"min": -1, "max": 1, "bins": 4}}), "dynamics.integrator"),
+    (config(*UV, batch_size=0), "dynamics.batch_size"),
+    (config(*UV, optimizer="adamw2"), "dynamics.optimizer"),
+    (config(*UV, optimizer="adam", optimizer_args={"betas": 0.9}), "dynamics.optimizer_args"),
+    (config(*UV, optimizer="adam", momentum=0.9), "dynamics.optimizer_args"),
+    (config(*UV, sampling="with_replacement"), "dynamics.sampling"),
+    (config(*UV, temperature=0.1), "dynamics.temperature"),
+    (config({"name": "hadamard", "measurements": 5}, {"z": {"min": -1, "max": 1, "bins": 4}}, batch_size=8),
+     "dynamics.batch_size"),
+]
+
+
+@pytest.mark.parametrize("raw, field", BAD)
+def test_bad_input_is_one_line_naming_the_field(raw, field, capsys, tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    code = cli.main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and f"error: {field}" in err, err
+    assert not (tmp_path / "out" / "summary.json").exists()

@@ -1,0 +1,53 @@
+"""The χ-drift test (experiment.sgd_tests.drift_test) on chains whose dynamics we know.
+
+u·v, fresh data y = x + σε. Statistic: per decile bin b of χ at the window start, z_b = mean residual
+per step / its standard error clustered by chain; X² = Σ z_b² on n = 10 dof; a hypothesis is rejected
+when X² exceeds the χ²₁₀ 99 % quantile 23.2 (the run's significance 0.01).
+- SGD chains (B = 1, η = 0.1, σ = 1, 256 chains × 30 windows of 10 steps): the SGD prediction,
+  E[Δχ] = −η²E[g_B²]χ, is accepted and the isotropic-Langevin one at T_eff (−η²(∂L/∂θ)²χ: no
+  minibatch term) is rejected.
+- Euler–Maruyama chains at T = 0.02 (η = 0.05, 512 chains × 20 windows of 20 steps): the Langevin
+  prediction (the EM step's drift) is accepted; the SGD one with B = 1 and σ = 2 (the extra term
+  −η²σ²χ/B) is rejected.
+"""
+
+import jax.numpy as jnp
+from scipy import stats
+
+from langevin_ib import models
+from langevin_ib.dynamics import integrators
+from langevin_ib.dynamics.integrators import sgd
+from langevin_ib.dynamics.runner import RunSizes, simulate
+from langevin_ib.experiment import sgd_tests
+from langevin_ib.models.fields import section
+
+THRESHOLD = stats.chi2.ppf(0.99, 10)
+
+
+def uv(**cfg):
+    spec = models.REGISTRY["uv"]
+    return spec.build(section("model", {"init_u": 1.5, "init_v": 0.5, "init_noise": 0.3, **cfg}, spec.FIELDS))
+
+
+def run(model, integrator, temperature, step_size, chains, windows, window):
+    sizes = RunSizes(chains=chains, steps=windows * window, chunk_steps=window, chain_groups=8)
+    result = simulate(model, integrator, integrators.Hyperparameters(temperature, step_size, 0.0), sizes,
+                      binnings={}, chunk_statistics=sgd_tests.chunk_statistics(model), progress=False)
+    return result.chunk_statistics["positions"]
+
+
+def test_sgd_chains_follow_the_sgd_drift_not_langevins():
+    model = uv(label_noise=1.0)
+    recorded = run(model, sgd.build(model, sgd.Settings(1)), 0.0, 0.1, 256, 30, 10)
+    out = sgd_tests.drift_test(model, recorded, 10, 0.1, 0.0, 0.0, 1, 1.0, 0.05, 0.01)
+    assert out["threshold"] == THRESHOLD
+    assert out["hypotheses"]["sgd"]["statistic"] < THRESHOLD
+    assert out["hypotheses"]["langevin"]["statistic"] > THRESHOLD
+
+
+def test_langevin_chains_follow_the_langevin_drift_not_sgds():
+    model = uv(label_noise=2.0)
+    recorded = run(model, integrators.build("euler_maruyama", model), 0.02, 0.05, 512, 20, 20)
+    out = sgd_tests.drift_test(model, recorded, 20, 0.05, 0.0, 0.0, 1, 1.0, 0.02, 0.01)
+    assert out["hypotheses"]["langevin"]["statistic"] < THRESHOLD
+    assert out["hypotheses"]["sgd"]["statistic"] > THRESHOLD
