@@ -27,7 +27,7 @@ DEFAULT = "default.yaml"  # package data: the u·v experiment of configs/uv.yaml
 
 DYNAMICS = {
     "integrator": Field(str, "euler_maruyama", choices=tuple(integrators.REGISTRY)),
-    "temperature": non_negative(float),  # positive for the noisy integrators, 0 for gd and sgd (checked in resolve)
+    "temperature": Field(float, accepted="a positive float (0 for gd and sgd)", check=lambda x: x >= 0),  # by integrator in _dynamics
     "step_size": positive(float),
     "weight_decay": non_negative(float, 0.0),
 }
