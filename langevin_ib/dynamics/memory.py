@@ -46,8 +46,8 @@ class Estimate(NamedTuple):
 
 def size(nbytes: float) -> str:
     """e.g. 1.5 GB (powers of 1000)."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(nbytes) < 1000 or unit == "TB":
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB", "EB"):
+        if abs(nbytes) < 1000 or unit == "EB":
             return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.3g} {unit}"
         nbytes /= 1000
     raise AssertionError

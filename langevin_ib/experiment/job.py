@@ -192,11 +192,11 @@ def replace_folder(staging: Path, out: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def check_memory(experiment: Experiment, model: Model, statistics: dict, log: Callable[[str], None] | None) -> None:
+def check_memory(experiment: Experiment, model: Model, log: Callable[[str], None] | None) -> None:
     """Log the run's sizes and memory estimate (:mod:`langevin_ib.dynamics.memory`) in one line, and
-    refuse (ConfigError) a run whose estimate exceeds the memory available; nothing is compiled."""
+    refuse (ConfigError) a run whose estimate exceeds the memory available; nothing is built or compiled."""
     run = experiment.run
-    width = sum(w for _, w in statistics.values())
+    width = sum(plan.widths(experiment, model).values())
     estimate = memory.estimate(model, build_integrator(experiment, model), hyperparameters_of(experiment), run.chains,
                                run.chain_groups, dict(experiment.observables), width)
     free, where = memory.available()
@@ -208,9 +208,7 @@ def check_memory(experiment: Experiment, model: Model, statistics: dict, log: Ca
     if free is None or estimate.total <= free:
         return
     widest = max(experiment.observables, key=lambda name: experiment.observables[name].bins)
-    field = (f"observables.{widest}.bins={experiment.observables[widest].bins}"
-             if estimate.histograms > estimate.total / 2 else f"run.chains={run.chains}")
-    raise ConfigError(f"{field}: the run needs an estimated {estimate.describe()} but {memory.size(free)} is available "
+    raise ConfigError(f"run.chains={run.chains}, observables.{widest}.bins={experiment.observables[widest].bins}: the run needs an estimated {estimate.describe()} but {memory.size(free)} is available "
                       f"({where}); use fewer chains (run.chains), fewer bins (observables.<name>.bins) or groups "
                       "(run.chain_groups), or analysis.snapshot_every=0 (no snapshot statistics)")
 
@@ -236,8 +234,8 @@ def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[
     (out / "config.yaml").write_text(experiment.to_yaml())
     start = time.perf_counter()
     experiment, model = prepare(experiment)
+    check_memory(experiment, model, log)
     statistics = plan.statistics(experiment, model)
-    check_memory(experiment, model, statistics, log)
     result = simulate_model(experiment, model, statistics, progress)
     comparisons = comparisons_lib.build(experiment, result)
     fits = comparisons_lib.fit_all(experiment, comparisons)
