@@ -22,11 +22,12 @@ class Field:
     accepted: str = ""
     check: Callable[[Any], bool] | None = None
     choices: tuple | None = None
+    finite: bool = True  # False: ±inf accepted (a bound that may be absent); NaN never
 
     def convert(self, name: str, value: Any) -> Any:
         what = self.accepted or (f"one of {list(self.choices)}" if self.choices else f"a {self.kind.__name__}")
         if self.kind in (int, float):
-            value = _number(name, value, self.kind, what)
+            value = _number(name, value, self.kind, what, self.finite)
         ok_type = {
             float: isinstance(value, float),
             int: isinstance(value, int) and not isinstance(value, bool),
@@ -60,7 +61,7 @@ def _holds(check: Callable[[Any], bool], value: Any) -> bool:
         return False
 
 
-def _number(name: str, value: Any, kind: type, what: str) -> Any:
+def _number(name: str, value: Any, kind: type, what: str, finite: bool = True) -> Any:
     """A finite float, or an int (integral floats and strings such as 1e3 included; YAML 1.1 reads
     1e3 as a string); other values are returned unchanged for the type check to refuse."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -70,8 +71,8 @@ def _number(name: str, value: Any, kind: type, what: str) -> Any:
             value = float(value) if kind is float or not value.strip().lstrip("+-").isdigit() else int(value)
         except ValueError:
             return value
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{name}: got {value!r}; expected {what} (a finite number)")
+    if isinstance(value, float) and (math.isnan(value) or (finite and math.isinf(value))):
+        raise ConfigError(f"{name}: got {value!r}; expected {what} ({'a finite number' if finite else 'a number, not nan'})")
     if kind is float:
         try:
             return float(value)
@@ -84,8 +85,8 @@ def _number(name: str, value: Any, kind: type, what: str) -> Any:
     return value
 
 
-def positive(kind: type, default: Any = REQUIRED) -> Field:
-    return Field(kind, default, f"a positive {kind.__name__}", lambda x: x > 0)
+def positive(kind: type, default: Any = REQUIRED, finite: bool = True) -> Field:
+    return Field(kind, default, f"a positive {kind.__name__}", lambda x: x > 0, finite=finite)
 
 
 def non_negative(kind: type, default: Any = REQUIRED) -> Field:
