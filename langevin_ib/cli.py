@@ -10,14 +10,23 @@ from langevin_ib.experiment import config as config_lib
 from langevin_ib.models.fields import ConfigError
 
 
+def _hypothesis(name: str, result: dict, numbers: str) -> str:
+    """One hypothesis' line: its numbers and verdict, or why it is untestable."""
+    from langevin_ib.experiment import verdicts
+
+    if verdicts.outcome(result) == "untestable":
+        return f"  {name:<10} untestable: {verdicts.reason(result)}"
+    return f"  {name:<10} {numbers}: {verdicts.outcome(result)}"
+
+
 def _verdicts(summary: dict) -> str:
     lines = []
     for test, fit in summary["fits"].items():
         lines.append(f"{test}: {fit['description']}")
         for hypothesis, r in fit["hypotheses"].items():
-            lines.append(f"  {hypothesis:<10} X²/c = {r['statistic']:.1f} on {r['dof']:.1f} dof "
-                         f"(variance inflation {r['variance_inflation']:.2f}), z = {r['z']:.1f}, "
-                         f"p = {r['p_value']:.3g}: {r['verdict']}")
+            lines.append(_hypothesis(hypothesis, r, f"X²/c = {r['statistic']:.1f} on {r['dof']:.1f} dof "
+                                     f"(variance inflation {r['variance_inflation']:.2f}), z = {r['z']:.1f}, "
+                                     f"p = {r['p_value']:.3g}"))
     return "\n".join(lines)
 
 
@@ -33,11 +42,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / (Path(config).stem if config else "default")
     summary = job.run_and_write(experiment, out, progress=not args.quiet)
     t = summary["timing"]
-    figures = [name for name in ("chi.png", *(f"{form}.png" for form in plan.FORMS)) if (out / name).exists()]
-    print(f"wrote {out}/: config.yaml summary.json histograms.npz density.png " + " ".join(figures))
+    print(f"wrote {out}/: " + " ".join(sorted(p.name for p in out.iterdir())))  # a fresh folder: this run's files
     print(f"{summary['sizes']['chains']} chains x {summary['sizes']['burn_in'] + summary['sizes']['steps']} steps "
           f"in {t['wall_seconds']:.1f} s (compile {t['compile_seconds']:.1f} s, "
           f"{t['chain_steps_per_second']:.3g} chain-steps/s); diverged: {summary['divergence']['diverged']}")
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}")
     print(_verdicts(summary))
     if summary["stein"] and summary["stein"]["hypotheses"]:
         stein = summary["stein"]
@@ -46,8 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
               f" non-finite snapshots: {stein['non_finite_snapshots']})")
         for name, r in stein["hypotheses"].items():
             z = max(r["z"].values(), key=abs)
-            print(f"  {name:10s} T² = {r['t_squared']:.1f} on {r['rank']} dof, z = {z:.1f}, p = {r['p_value']:.3g}: "
-                  + verdicts.outcome(r))
+            print(_hypothesis(name, r, f"T² = {r['t_squared']:.1f} on {r['rank']} dof, z = {z:.1f}, "
+                                       f"p = {r['p_value']:.3g}"))
     for test, form in plan.FORMS.items():
         if summary[test]:
             pit = summary[test]
@@ -56,8 +66,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"left out: {pit['left_out']['diverged']} diverged, "
                   f"{pit['left_out']['non_finite']} non-finite)")
             for name, r in pit["hypotheses"].items():
-                print(f"  {name:10s} X2/c = {r['statistic']:.1f} on {r['dof']:.1f} dof, z = {r['z']:.1f}, "
-                      f"p = {r['p_value']:.3g}: {r['verdict']}")
+                print(_hypothesis(name, r, f"X2/c = {r['statistic']:.1f} on {r['dof']:.1f} dof, z = {r['z']:.1f}, "
+                                           f"p = {r['p_value']:.3g}"))
     print(f"conclusion: {summary['conclusion']}")
     return 0
 
@@ -128,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"langevin-ib: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the one place an interrupted run is handled
+        print("langevin-ib: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

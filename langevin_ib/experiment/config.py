@@ -23,6 +23,7 @@ from langevin_ib import models
 from langevin_ib.dynamics.accumulators import Binning
 from langevin_ib.models.fields import ConfigError, Field, non_negative, positive, section
 
+SEED_LIMIT = 2**32  # the same key whether or not run.dtype=float64 enables 64-bit integers
 DEFAULT = "default.yaml"  # package data: the u·v experiment of configs/uv.yaml
 
 DYNAMICS = {
@@ -47,10 +48,11 @@ RUN = {
     "burn_in": non_negative(int, 0),
     "thin": positive(int, 1),
     "chunk_steps": positive(int, 1000),
-    "seed": Field(int, 0),
+    "seed": Field(int, 0, "an integer 0 <= seed < 2**32 (jax.random.key reads it as uint32 in float32 runs)",
+                  lambda s: 0 <= s < SEED_LIMIT),
     "dtype": Field(str, "float32", choices=("float32", "float64")),
     "chain_groups": positive(int, 64),
-    "divergence_bound": positive(float, 1.0e3),
+    "divergence_bound": positive(float, 1.0e3, finite=False),  # inf: only non-finite chains diverge
 }
 
 ANALYSIS = {
@@ -223,10 +225,13 @@ def resolve(raw: Mapping) -> Experiment:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"config: expected a mapping at the top level, got {type(raw).__name__}")
     sections = ("model", "dynamics", "run", "observables", "analysis")
-    unknown = sorted(set(raw) - set(sections))
+    unknown = sorted(map(str, set(raw) - set(sections)))
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown section; accepted sections are {list(sections)}")
-    model_raw = dict(raw.get("model") or {})
+    model_raw = raw.get("model") or {}
+    if not isinstance(model_raw, Mapping):
+        raise ConfigError(f"model: expected a mapping with a name and the model's fields, got {type(model_raw).__name__}")
+    model_raw = dict(model_raw)
     name = Field(str, accepted="a model name (a string)").convert("model.name", model_raw.pop("name", "uv"))
     spec = models.lookup(name)
     model = ModelSpec(name, _frozen(section("model", model_raw, spec.FIELDS)))
@@ -250,22 +255,37 @@ def apply_overrides(raw: Mapping, overrides: list[str]) -> dict:
         path, sep, text = item.partition("=")
         keys = path.strip().split(".")
         if not sep or not all(keys):
-            raise ConfigError(f"override {item!r}: expected the form section.key=value, e.g. dynamics.temperature=0.2")
+            raise ConfigError(f"config override {item!r}: expected the form section.key=value, "
+                              "e.g. dynamics.temperature=0.2")
         node = raw
         for key in keys[:-1]:
             child = node.setdefault(key, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: {key} is not a section")
+                raise ConfigError(f"{path.strip()}: override {item!r}: {key} is not a section")
             node = child
-        node[keys[-1]] = yaml.safe_load(text)
+        try:
+            node[keys[-1]] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path.strip()}: the value {text!r} is not valid YAML ({_first_line(err)})") from None
     return raw
 
 
-def _parse(text: str, where: str) -> Any:
+def _first_line(err: Exception) -> str:
+    return " ".join(str(err).split())
+
+
+def _parse(text: str, where: str) -> dict:
+    """The top-level mapping of a YAML config (an empty file is an empty mapping)."""
     try:
-        return yaml.safe_load(text) or {}
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file {where!r} is not valid YAML: {err}") from None
+        raise ConfigError(f"config file {where!r} is not valid YAML: {_first_line(err)}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"config file {where!r}: expected a mapping of sections (model, dynamics, run, observables, "
+                          f"analysis) at the top level, got a {type(raw).__name__}")
+    return raw
 
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Experiment:
@@ -274,7 +294,13 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Experiment:
         raw = _parse(importlib.resources.files(__package__).joinpath(DEFAULT).read_text(), DEFAULT)
     else:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config file {str(path)!r} is a directory; expected a YAML file such as configs/uv.yaml")
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
-        raw = _parse(path.read_text(), str(path))
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"config file {str(path)!r} cannot be read: {err}") from None
+        raw = _parse(text, str(path))
     return resolve(apply_overrides(raw, list(overrides)))

@@ -4,8 +4,12 @@ config.yaml, summary.json, histograms.npz and the figures into an output folder 
 from __future__ import annotations
 
 import json
+import math
+import os
+import shutil
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -14,7 +18,7 @@ import yaml
 from langevin_ib.experiment import comparisons as comparisons_lib, plan, plots, sgd_tests, verdicts
 from langevin_ib.experiment.config import Experiment
 from langevin_ib import models
-from langevin_ib.dynamics import integrators
+from langevin_ib.dynamics import integrators, memory
 from langevin_ib.models.fields import ConfigError
 from langevin_ib.models.base import Model
 from langevin_ib.dynamics.runner import CHI_QUANTILES, RunResult, RunSizes, simulate
@@ -40,19 +44,30 @@ def execute(experiment: Experiment, progress: bool = True) -> RunResult:
     return simulate_model(experiment, model, plan.statistics(experiment, model), progress)
 
 
-def simulate_model(experiment: Experiment, model: Model, planned: dict, progress: bool) -> RunResult:
-    """Run the experiment's chains of ``model``, evaluating the ``planned`` snapshot statistics."""
-    run, dyn = experiment.run, experiment.dynamics
+def build_integrator(experiment: Experiment, model: Model) -> integrators.Integrator:
+    """The experiment's integrator for ``model``; a ConfigError where it cannot run the model."""
+    dyn = experiment.dynamics
     try:
-        integrator = integrators.build(dyn.integrator, model, dyn.minibatch)
+        return integrators.build(dyn.integrator, model, dyn.minibatch)
     except integrators.UnsupportedModel as error:
         raise ConfigError(f"dynamics.integrator: {dyn.integrator!r} cannot run model {experiment.model.name!r}: "
                           f"{error}; use one of {sorted(set(integrators.REGISTRY) - set(integrators.CONSTRAINED))}")
-    hyperparameters = integrators.Hyperparameters(dyn.temperature, dyn.step_size, dyn.weight_decay)
+
+
+def hyperparameters_of(experiment: Experiment) -> integrators.Hyperparameters:
+    dyn = experiment.dynamics
+    return integrators.Hyperparameters(dyn.temperature, dyn.step_size, dyn.weight_decay)
+
+
+def simulate_model(experiment: Experiment, model: Model, planned: dict, progress: bool) -> RunResult:
+    """Run the experiment's chains of ``model``, evaluating the ``planned`` snapshot statistics."""
+    run = experiment.run
+    integrator = build_integrator(experiment, model)
+    hyperparameters = hyperparameters_of(experiment)
     statistic = {"statistics": tuple(fn for fn, _ in planned.values()),
                  "statistic_every": experiment.analysis.snapshot_every} if planned else {}
     sizes = RunSizes(**{k: getattr(run, k) for k in RunSizes._fields})
-    chunk = sgd_tests.chunk_statistics(model) if dyn.stochastic_gradient else None
+    chunk = sgd_tests.chunk_statistics(model) if experiment.dynamics.stochastic_gradient else None
     return simulate(model, integrator, hyperparameters, sizes, binnings=dict(experiment.observables),
                     progress=progress, chunk_statistics=chunk, **statistic)
 
@@ -81,13 +96,28 @@ def histogram_arrays(result: RunResult, comparisons: dict) -> dict:
     return arrays
 
 
+DIVERGED_WARNING = 0.01  # above this fraction of diverged chains the verdicts carry a caveat
+OUTPUT_SUFFIXES = (".yaml", ".json", ".npz", ".png")  # what an earlier run's folder may hold
+
+
+def warnings_of(experiment: Experiment, result: RunResult) -> list[str]:
+    """The caveats of a run's verdicts: diverged chains above :data:`DIVERGED_WARNING` of the run."""
+    run = experiment.run
+    fraction = result.diverged / run.chains
+    if fraction <= DIVERGED_WARNING:
+        return []
+    return [f"{result.diverged} of {run.chains} chains ({fraction:.0%}) diverged (left |theta| <= run.divergence_bound="
+            f"{run.divergence_bound:g} or became non-finite); the verdicts describe the surviving chains, a selected "
+            "sample, not the stationary law"]
+
+
 def summarise(experiment: Experiment, result: RunResult, fits: dict, snapshot_tests: dict, wall_seconds: float) -> dict:
     run = experiment.run
     moments = {}
     for name, m in result.histograms.moments.items():
         n, s1, s2 = m.astype(float).sum(axis=0)
-        mean = s1 / n if n else float("nan")
-        moments[name] = {"mean": mean, "variance": s2 / n - mean**2 if n else float("nan")}
+        moments[name] = ({"mean": s1 / n, "variance": s2 / n - (s1 / n) ** 2} if n else
+                         {"mean": None, "variance": None, "reason": "no observation (every chain diverged before one)"})
     return {
         "model": experiment.model.name,
         "integrator": experiment.dynamics.integrator,
@@ -100,6 +130,7 @@ def summarise(experiment: Experiment, result: RunResult, fits: dict, snapshot_te
         "divergence": {"diverged": result.diverged, "fraction": result.diverged / run.chains,
                        "first_step": int(result.diverged_at.min()) if result.diverged else None,
                        "bound": run.divergence_bound},
+        "warnings": warnings_of(experiment, result),
         "out_of_range": {name: {"underflow": int(c[:, 0].sum()), "overflow": int(c[:, -1].sum())}
                          for name, c in result.histograms.counts.items()},
         "moments": moments,
@@ -109,13 +140,102 @@ def summarise(experiment: Experiment, result: RunResult, fits: dict, snapshot_te
     }
 
 
-def run_and_write(experiment: Experiment, out: Path, progress: bool = True) -> dict:
-    """Run one experiment and write its outputs into ``out``; returns the summary, whose
-    ``conclusion`` (:func:`langevin_ib.experiment.verdicts.conclusion`) reads its verdicts."""
-    out.mkdir(parents=True, exist_ok=True)
+def strict(value: Any) -> Any:
+    """``value`` as strict JSON data: every non-finite number becomes null, and a mapping that held one
+    gains a ``reason`` (unless it has one) naming the undefined keys."""
+    if isinstance(value, dict):
+        out = {key: strict(item) for key, item in value.items()}
+        undefined = [str(key) for key, item in value.items() if isinstance(item, (float, np.floating))
+                     and not math.isfinite(item)]
+        if undefined and "reason" not in out:
+            out["reason"] = "not a finite number (nothing to estimate it from): " + ", ".join(undefined)
+        return out
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [strict(item) for item in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def write_json(path: Path, summary: dict) -> None:
+    path.write_text(json.dumps(strict(summary), indent=2, allow_nan=False))
+
+
+def staging_folder(out: Path) -> Path:
+    """A new, empty sibling of ``out`` that receives this run's files; a ConfigError naming --out where
+    ``out`` is a file, a folder that is not an earlier run's, or a place that cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; expected a folder (new, or an earlier run's, which is replaced)")
+    if out.is_dir():
+        entries = list(out.iterdir())
+        foreign = [p.name for p in entries if not (p.is_file() and p.suffix in OUTPUT_SUFFIXES)]
+        if foreign or (entries and not (out / "config.yaml").is_file()):
+            raise ConfigError(f"--out {out}: is a folder that is not an earlier run's output (it holds "
+                              f"{(foreign or [p.name for p in entries])[:3]}); expected a new folder or an earlier "
+                              "run's, which is replaced")
+    staging = out.absolute().with_name(f".{out.absolute().name}.partial-{os.getpid()}-{time.time_ns()}")
+    try:
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+    except OSError as err:
+        raise ConfigError(f"--out {out}: cannot write there ({err.strerror or err}); expected a writable folder") from None
+    return staging
+
+
+def replace_folder(staging: Path, out: Path) -> None:
+    """Rename ``staging`` to ``out``; an earlier run's folder there is first moved aside, then removed."""
+    aside = staging.with_name(staging.name.replace(".partial-", ".replaced-"))
+    if out.exists():
+        os.replace(out, aside)
+    os.replace(staging, out)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def check_memory(experiment: Experiment, model: Model, log: Callable[[str], None] | None) -> None:
+    """Log the run's sizes and memory estimate (:mod:`langevin_ib.dynamics.memory`) in one line, and
+    refuse (ConfigError) a run whose estimate exceeds the memory available; nothing is built or compiled."""
+    run = experiment.run
+    width = sum(plan.widths(experiment, model).values())
+    estimate = memory.estimate(model, build_integrator(experiment, model), hyperparameters_of(experiment), run.chains,
+                               run.chain_groups, dict(experiment.observables), width)
+    free, where = memory.available()
+    bins = ", ".join(f"{name} {b.bins}" for name, b in experiment.observables.items())
+    if log is not None:
+        log(f"run: {run.chains} chains x {run.burn_in + run.steps} steps, {run.chain_groups} chain groups, bins {bins}, "
+            f"{width} snapshot statistics per chain; memory estimate {estimate.describe()}"
+            + (f" of {memory.size(free)} available ({where})" if free is not None else ""))
+    if free is None or estimate.total <= free:
+        return
+    widest = max(experiment.observables, key=lambda name: experiment.observables[name].bins)
+    raise ConfigError(f"run.chains={run.chains}, observables.{widest}.bins={experiment.observables[widest].bins}: the run needs an estimated {estimate.describe()} but {memory.size(free)} is available "
+                      f"({where}); use fewer chains (run.chains), fewer bins (observables.<name>.bins) or groups "
+                      "(run.chain_groups), or analysis.snapshot_every=0 (no snapshot statistics)")
+
+
+def run_and_write(experiment: Experiment, out: Path, progress: bool = True,
+                  log: Callable[[str], None] | None = print) -> dict:
+    """Run one experiment and write its outputs into a new folder ``out`` (an earlier run's folder
+    there is replaced only once this run has written everything); returns the summary, whose
+    ``conclusion`` (:func:`langevin_ib.experiment.verdicts.conclusion`) reads its verdicts. ``log``
+    receives the line of sizes and memory estimate."""
+    staging = staging_folder(out)
+    try:
+        summary = write_run(experiment, staging, progress, log)
+        replace_folder(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return summary
+
+
+def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[str], None] | None) -> dict:
+    """Simulate, fit, and write every output of one run into the folder ``out``."""
     (out / "config.yaml").write_text(experiment.to_yaml())
     start = time.perf_counter()
     experiment, model = prepare(experiment)
+    check_memory(experiment, model, log)
     statistics = plan.statistics(experiment, model)
     result = simulate_model(experiment, model, statistics, progress)
     comparisons = comparisons_lib.build(experiment, result)
@@ -127,7 +247,7 @@ def run_and_write(experiment: Experiment, out: Path, progress: bool = True) -> d
     summary.update(sgd_summary)
     summary["conclusion"] = verdicts.conclusion(summary)
     np.savez_compressed(out / "histograms.npz", **histogram_arrays(result, comparisons), **snapshot_arrays, **sgd_arrays)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(out / "summary.json", summary)
     plots.plot_fits(out / "density.png", comparisons, fits, result.binnings, result.histograms.counts)
     for name, form in plan.forms(experiment).items():
         if snapshot_tests[name] is not None:

@@ -61,14 +61,21 @@ def forms(experiment: Experiment) -> dict[str, pit.Form]:
     return {name: form for name, form in FORMS.items() if name in experiment.tests}
 
 
+def widths(experiment: Experiment, model: Model) -> dict[str, int]:
+    """name -> width of every planned snapshot statistic, without building any."""
+    out = {STEIN: stein.WIDTH} if STEIN in experiment.tests else {}
+    out.update({name: pit.width(experiment.observables[form.observable(model)].bins, form)
+                for name, form in forms(experiment).items()})
+    return out
+
+
 def statistics(experiment: Experiment, model: Model) -> dict[str, tuple[Callable, int]]:
     """name -> (fn(key, params) -> (width,), width) for every planned snapshot statistic."""
-    dyn = experiment.dynamics
-    out = {STEIN: (stein.statistic(model, dyn.temperature, dyn.weight_decay), stein.WIDTH)} if STEIN in experiment.tests else {}
+    dyn, width = experiment.dynamics, widths(experiment, model)
+    out = {STEIN: (stein.statistic(model, dyn.temperature, dyn.weight_decay), width[STEIN])} if STEIN in width else {}
     for name, form in forms(experiment).items():
-        bins = experiment.observables[form.observable(model)]
-        statistic = pit.statistic(model, dyn.temperature, dyn.weight_decay, bins, form)
-        out[name] = (lambda key, params, statistic=statistic: statistic(params), pit.width(bins.bins, form))
+        statistic = pit.statistic(model, dyn.temperature, dyn.weight_decay, experiment.observables[form.observable(model)], form)
+        out[name] = (lambda key, params, statistic=statistic: statistic(params), width[name])
     return out
 
 

@@ -16,11 +16,22 @@ COLOURS = {"geometric": "tab:red", "naive": "tab:blue", "paper_eq7": "tab:green"
            "slice": "tab:purple", "discrete": "tab:red", "gibbs": "tab:blue", "orbit_correction": "tab:green"}
 
 
+NO_DATA = "no data: all chains diverged (or left the range) before an observation"
+
+
+def _no_data(ax, title: str) -> None:
+    """An empty panel that says so, rather than bare axes."""
+    ax.text(0.5, 0.5, NO_DATA, ha="center", va="center", transform=ax.transAxes, fontsize=9)
+    ax.set_title(title, fontsize=10)
+
+
 def _panel(ax, edges, counts, probabilities, fits, title):
     """Observed density and each hypothesis' expected density, both bin-averaged, in one panel."""
     observed = counts.sum(axis=0)  # (bins, columns)
     column_totals = observed.sum(axis=0)
     total, widths = column_totals.sum(), np.diff(edges)
+    if total == 0:
+        return _no_data(ax, title)
     ax.stairs(observed.sum(axis=1) / (total * widths), edges, fill=True, color="0.8", label=f"empirical (n={int(total)})")
     for hypothesis, p in probabilities.items():
         fit = fits[hypothesis]
@@ -54,14 +65,15 @@ def plot_fits(path: Path, comparisons: dict[str, Comparison], fits: dict, binnin
     for ax, panel in zip(axes[:, 0], panels):
         _panel(ax, *panel)
     axes[-1, 0].set_xlabel(next(iter(comparisons.values())).axes[0] if comparisons else "value")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_chi_trace(path: Path, trace: dict, burn_in: int) -> None:
     steps, q, name = trace["step"], trace["quantiles"], trace["name"]
     fig, ax = plt.subplots(figsize=(7, 3.2))
+    if not np.isfinite(q).any():
+        _no_data(ax, f"symmetry-breaking coordinate {name} across chains")
+        return _save(fig, path)
     ax.fill_between(steps, q[:, 0], q[:, 4], alpha=0.25, color="tab:purple", label="5–95%")
     ax.fill_between(steps, q[:, 1], q[:, 3], alpha=0.45, color="tab:purple", label="25–75%")
     ax.plot(steps, q[:, 2], color="tab:purple", label="median")
@@ -71,6 +83,10 @@ def plot_chi_trace(path: Path, trace: dict, burn_in: int) -> None:
     ax.set_ylabel(name)
     ax.set_title(f"symmetry-breaking coordinate {name} across chains", fontsize=10)
     ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -88,9 +104,7 @@ def plot_prediction(path: Path, panels: dict, model: str) -> None:
         ax.set_ylabel("density")
         ax.set_title(f"{model}, {name}: {form.condition}\n(what the form holds at the reference point)", fontsize=9)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_conditional(path: Path, summary: dict, arrays: dict, edges: np.ndarray, observable: str,
@@ -104,6 +118,10 @@ def plot_conditional(path: Path, summary: dict, arrays: dict, edges: np.ndarray,
     pit_edges = np.linspace(0, 1, pit.shape[1] + 1)
     empirical = arrays[f"{name}_empirical_counts"].sum(axis=0)
     total, widths = empirical.sum(), np.diff(edges)
+    if total == 0:
+        _no_data(left, f"full-conditional PIT of each copy's {form.variable.name}")
+        _no_data(right, observable)
+        return _save(fig, path)
     right.stairs(empirical / (total * widths), edges, fill=True, color="0.8", label=f"empirical (n={int(total)})")
     for row, predicted, (hypothesis, fit) in zip(pit, arrays[f"{name}_predicted_counts"], summary["hypotheses"].items()):
         label = f"{hypothesis}: z={fit['z']:.1f}, {fit['verdict']}"
@@ -122,6 +140,4 @@ def plot_conditional(path: Path, summary: dict, arrays: dict, edges: np.ndarray,
     right.set_title(f"{variable}: empirical vs conditionals averaged over samples", fontsize=10)
     for ax in (left, right):
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)

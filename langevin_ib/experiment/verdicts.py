@@ -22,12 +22,22 @@ def outcome(result: dict) -> str:
     return "consistent" if result["consistent"] else "rejected"
 
 
-def outcomes(summary: dict) -> dict[str, dict[str, str]]:
-    """test -> hypothesis -> outcome, over every test the summary holds a verdict for."""
+def reason(result: dict) -> str:
+    """Why a hypothesis is untestable: the test's own reason, else its NaN statistic."""
+    return result.get("reason") or "NaN statistic: nothing to pool, or no chain left"
+
+
+def results(summary: dict) -> dict[str, dict[str, dict]]:
+    """test -> hypothesis -> result, over every test the summary holds a verdict for."""
     tests = {name: fit["hypotheses"] for name, fit in summary["fits"].items()}
     tests.update({name: value["hypotheses"] for name, value in summary.items()
                   if isinstance(value, dict) and isinstance(value.get("hypotheses"), dict) and name != "fits"})
-    return {test: {h: outcome(r) for h, r in hypotheses.items()} for test, hypotheses in tests.items()}
+    return tests
+
+
+def outcomes(summary: dict) -> dict[str, dict[str, str]]:
+    """test -> hypothesis -> outcome, over every test the summary holds a verdict for."""
+    return {test: {h: outcome(r) for h, r in hypotheses.items()} for test, hypotheses in results(summary).items()}
 
 
 def _names(items: list[str]) -> str:
@@ -66,8 +76,15 @@ def conclusion(summary: dict) -> str:
     parts += [f"{h} is rejected in {len(tally[h]['rejected'])} of "
               f"{_tests(len(tally[h]['rejected']) + len(tally[h]['consistent']))}" for h in mixed]
     if never:
-        parts.append(f"{_names(never)} {'is' if len(never) == 1 else 'are'} untestable (NaN statistics)")
+        reasons = sorted({reason(r) for hypotheses in results(summary).values() for h, r in hypotheses.items()
+                          if h in never})
+        parts.append(f"{_names(never)} {'is' if len(never) == 1 else 'are'} untestable ({'; '.join(reasons)})")
     untestable = sorted({test for h, t in tally.items() if h not in never for test in t["untestable"]})
     if untestable:
-        parts.append(f"untestable (NaN statistic) in {_names(untestable)}")
+        reasons = sorted({reason(results(summary)[test][h]) for test in untestable for h in tally
+                          if h not in never and table[test].get(h) == "untestable"})
+        parts.append(f"untestable in {_names(untestable)} ({'; '.join(reasons)})")
+    if summary.get("warnings"):
+        parts.append(f"caveat: {summary['divergence']['fraction']:.0%} of the chains diverged, so these verdicts "
+                     "describe the surviving chains only")
     return "; ".join(parts) + "."

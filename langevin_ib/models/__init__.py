@@ -33,7 +33,7 @@ def lookup(name: str):
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(name)
-    except ImportError as err:
+    except (ImportError, ValueError, TypeError) as err:  # also relative or empty names such as '..'
         raise ConfigError(f"model.name: could not import {name!r} ({err}); {accepted}") from None
     missing = [attr for attr in ("FIELDS", "OBSERVABLES", "build") if not hasattr(module, attr)]
     if missing:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, Mapping
 
 REQUIRED = object()
@@ -21,16 +22,14 @@ class Field:
     accepted: str = ""
     check: Callable[[Any], bool] | None = None
     choices: tuple | None = None
+    finite: bool = True  # False: ±inf accepted (a bound that may be absent); NaN never
 
     def convert(self, name: str, value: Any) -> Any:
         what = self.accepted or (f"one of {list(self.choices)}" if self.choices else f"a {self.kind.__name__}")
-        if self.kind is float and isinstance(value, str):
-            try:
-                value = float(value)  # YAML 1.1 reads '1e-3' as a string
-            except ValueError:
-                pass
+        if self.kind in (int, float):
+            value = _number(name, value, self.kind, what, self.finite)
         ok_type = {
-            float: isinstance(value, (int, float)) and not isinstance(value, bool),
+            float: isinstance(value, float),
             int: isinstance(value, int) and not isinstance(value, bool),
             bool: isinstance(value, bool),
             str: isinstance(value, str),
@@ -38,17 +37,57 @@ class Field:
             dict: isinstance(value, Mapping),
         }[self.kind]
         if not ok_type:
-            raise ConfigError(f"{name}: got {value!r} ({type(value).__name__}); expected {what}")
+            raise ConfigError(f"{name}: got {_short(value)} ({type(value).__name__}); expected {what}")
         value = self.kind(value)
         if self.choices is not None and value not in self.choices:
-            raise ConfigError(f"{name}: got {value!r}; accepted values are {list(self.choices)}")
-        if self.check is not None and not self.check(value):
-            raise ConfigError(f"{name}: got {value!r}; expected {what}")
+            raise ConfigError(f"{name}: got {_short(value)}; accepted values are {list(self.choices)}")
+        if self.check is not None and not _holds(self.check, value):
+            raise ConfigError(f"{name}: got {_short(value)}; expected {what}")
         return value
 
 
-def positive(kind: type, default: Any = REQUIRED) -> Field:
-    return Field(kind, default, f"a positive {kind.__name__}", lambda x: x > 0)
+def _short(value: Any, limit: int = 80) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's digit limit
+        return f"an integer of {value.bit_length()} bits"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _holds(check: Callable[[Any], bool], value: Any) -> bool:
+    """check(value), False where the check cannot even be evaluated (e.g. a list of lists)."""
+    try:
+        return bool(check(value))
+    except (TypeError, ValueError, ArithmeticError):
+        return False
+
+
+def _number(name: str, value: Any, kind: type, what: str, finite: bool = True) -> Any:
+    """A finite float, or an int (integral floats and strings such as 1e3 included; YAML 1.1 reads
+    1e3 as a string); other values are returned unchanged for the type check to refuse."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value) if kind is float or not value.strip().lstrip("+-").isdigit() else int(value)
+        except ValueError:
+            return value
+    if isinstance(value, float) and (math.isnan(value) or (finite and math.isinf(value))):
+        raise ConfigError(f"{name}: got {value!r}; expected {what} ({'a finite number' if finite else 'a number, not nan'})")
+    if kind is float:
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"{name}: got {_short(value)}; expected {what} (a finite number)") from None
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ConfigError(f"{name}: got {value!r}; expected {what} (a whole number such as 1000 or 1e3)")
+        return int(value)
+    return value
+
+
+def positive(kind: type, default: Any = REQUIRED, finite: bool = True) -> Field:
+    return Field(kind, default, f"a positive {kind.__name__}", lambda x: x > 0, finite=finite)
 
 
 def non_negative(kind: type, default: Any = REQUIRED) -> Field:
@@ -59,8 +98,8 @@ def section(name: str, raw: Any, schema: Mapping[str, Field]) -> dict:
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{name}: expected a mapping with keys {sorted(schema)}, got {raw!r}")
-    unknown = sorted(set(raw) - set(schema))
+        raise ConfigError(f"{name}: expected a mapping with keys {sorted(schema)}, got {_short(raw)}")
+    unknown = sorted(map(str, set(raw) - set(schema)))
     if unknown:
         raise ConfigError(f"{name}.{unknown[0]}: unknown key; accepted keys are {sorted(schema)}")
     out = {}

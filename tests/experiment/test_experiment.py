@@ -124,9 +124,10 @@ def test_a_nan_statistic_is_untestable_never_consistent_or_rejected():
     assert table == {"stein": {"geometric": "untestable", "naive": "rejected"},
                      "conditional": {"geometric": "consistent", "naive": "untestable"}}
     assert verdicts.conclusion(summary) == ("the chains follow the geometric prediction (consistent in 1 of 2 tests); "
-                                            "naive is rejected; untestable (NaN statistic) in conditional and stein.")
+                                            "naive is rejected; untestable in conditional and stein "
+                                            "(NaN statistic: nothing to pool, or no chain left).")
     only_nan = summary_of({"marginal": {"gibbs": pearson("untestable", nan)}})
     assert verdicts.conclusion(only_nan) == ("no hypothesis is consistent in every test; "
-                                             "gibbs is untestable (NaN statistics).")
+                                             "gibbs is untestable (NaN statistic: nothing to pool, or no chain left).")
     assert not math.isfinite(only_nan["fits"]["marginal"]["hypotheses"]["gibbs"]["statistic"])
     assert verdicts.conclusion(summary_of({})) == "no prediction is tested in this run (histograms only)."

@@ -1,0 +1,190 @@
+"""Bad inputs and faults as a new user meets them: one line naming the field or the file, exit code 2,
+nothing compiled; runs that lose chains say so; outputs never mix two runs; summary.json is strict JSON."""
+
+import json
+
+import pytest
+
+from langevin_ib import cli
+from langevin_ib.dynamics import memory
+from langevin_ib.experiment import job
+
+TINY = ["run.chains=64", "run.burn_in=0", "run.steps=40", "run.thin=10", "run.chunk_steps=40", "run.chain_groups=8",
+        "analysis.snapshot_every=0", "--quiet"]
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN and Infinity tokens."""
+    def refuse(token):
+        raise ValueError(f"non-strict JSON token {token}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def run_cli(capsys, *args):
+    code = cli.main(["run", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def no_simulation(monkeypatch):
+    """Fail the test if a run gets as far as simulating (and so compiling)."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the run reached the simulation")
+    monkeypatch.setattr(job, "simulate_model", forbidden)
+
+
+def one_error_line(code, err):
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err.strip().removeprefix("langevin-ib: error: ")
+
+
+@pytest.mark.parametrize("text, expected", [("- 1\n- 2\n", "got a list"), ("3.5\n", "got a float"),
+                                            ("just words\n", "got a str")])
+def test_a_config_that_is_not_a_mapping_is_one_line(capsys, tmp_path, text, expected, no_simulation):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    line = one_error_line(*run_cli(capsys, str(path), "--out", str(tmp_path / "out"))[::2])
+    assert line.startswith(f"config file '{path}': expected a mapping of sections") and expected in line
+
+
+def test_a_directory_as_config_says_it_is_a_directory(capsys, tmp_path, no_simulation):
+    line = one_error_line(*run_cli(capsys, str(tmp_path))[::2])
+    assert line == f"config file '{tmp_path}' is a directory; expected a YAML file such as configs/uv.yaml"
+
+
+@pytest.mark.parametrize("override, starts", [
+    ("dynamics.temperature=inf", "dynamics.temperature: got inf; expected a positive float (a finite number)"),
+    ("dynamics.temperature=.nan", "dynamics.temperature: got nan"),
+    ("dynamics.step_size=inf", "dynamics.step_size: got inf"),
+    ("dynamics.step_size=-.inf", "dynamics.step_size: got -inf"),
+    ("observables.theta.max=inf", "observables.theta.max: got inf; expected a float (a finite number)"),
+    ("run.seed=18446744073709551617", "run.seed: got 18446744073709551617; expected an integer 0 <= seed < 2**32"),
+    ("run.seed=-1", "run.seed: got -1; expected an integer 0 <= seed < 2**32"),
+    ("run.steps=1.5", "run.steps: got 1.5; expected a positive int (a whole number such as 1000 or 1e3)"),
+    ("run.chains=[1", "run.chains: the value '[1' is not valid YAML"),
+])
+def test_bad_values_are_one_line_before_compile(capsys, tmp_path, override, starts, no_simulation):
+    line = one_error_line(*run_cli(capsys, "configs/uv.yaml", override, "--out", str(tmp_path / "out"))[::2])
+    assert line.startswith(starts), line
+
+
+def test_integral_floats_are_accepted_for_int_fields():
+    from langevin_ib.experiment import config as config_lib
+
+    experiment = config_lib.load("configs/uv.yaml", ["run.steps=1e3", "run.chains=2.0e3", "run.seed=4294967295"])
+    assert (experiment.run.steps, experiment.run.chains, experiment.run.seed) == (1000, 2000, 2**32 - 1)
+    assert isinstance(experiment.run.steps, int)
+
+
+@pytest.mark.parametrize("override, fields", [
+    ("run.chains=1000000000000", "run.chains=1000000000000, observables.theta.bins=60"),
+    ("observables.theta.bins=10000000000", "run.chains=20000, observables.theta.bins=10000000000")])
+def test_a_run_too_large_for_memory_is_refused_before_compile(capsys, tmp_path, override, fields, no_simulation):
+    line = one_error_line(*run_cli(capsys, "configs/uv.yaml", override, "--out", str(tmp_path / "out"))[::2])
+    assert line.startswith(f"{fields}: the run needs an estimated ") and "is available" in line
+    assert "fewer chains (run.chains)" in line and "fewer bins" in line
+    assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []  # no staging folder left
+
+
+def test_the_memory_estimate_counts_chains_bins_and_groups():
+    from langevin_ib.experiment import config as config_lib, plan
+
+    experiment, model = job.prepare(config_lib.load("configs/uv.yaml", ["run.chains=1000"]))
+    integrator, hyper = job.build_integrator(experiment, model), job.hyperparameters_of(experiment)
+    binnings = dict(experiment.observables)
+
+    def estimate(chains, groups=8, width=0, binnings=binnings):
+        return memory.estimate(model, integrator, hyper, chains, groups, binnings, width)
+    small, large = estimate(1000), estimate(2000)
+    assert large.state == 2 * small.state > 0 and large.histograms == small.histograms
+    cells = 8 * (62 + 42 + 60 * 40)  # theta, chi with under/overflow, and the joint histogram
+    assert small.histograms == cells * 16
+    assert estimate(1000, width=10).statistics == 1000 * 10 * 4
+    assert plan.statistics(experiment, model)  # the width the run adds comes from the plan
+
+
+def test_out_naming_a_file_or_an_unwritable_place_is_one_line(capsys, tmp_path, no_simulation):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("mine")
+    line = one_error_line(*run_cli(capsys, "configs/uv.yaml", "--out", str(a_file))[::2])
+    assert line.startswith(f"--out {a_file}: is a file; expected a folder")
+    line = one_error_line(*run_cli(capsys, "configs/uv.yaml", "--out", str(a_file / "run"))[::2])
+    assert line.startswith(f"--out {a_file / 'run'}: cannot write there")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "thesis.tex").write_text("mine")
+    line = one_error_line(*run_cli(capsys, "configs/uv.yaml", "--out", str(tmp_path / "notes"))[::2])
+    assert "is a folder that is not an earlier run's output" in line and (tmp_path / "notes" / "thesis.tex").exists()
+    assert a_file.read_text() == "mine"
+
+
+def test_ctrl_c_is_one_line_and_leaves_no_partial_folder(capsys, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(job, "simulate_model", interrupted)
+    code, out, err = run_cli(capsys, "configs/uv.yaml", "--out", str(tmp_path / "out"), *TINY)
+    assert code == 130 and err == "langevin-ib: interrupted\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_one_chain_group_is_untestable_and_a_rerun_lists_only_its_own_files(capsys, tmp_path):
+    """chain_groups=1: every Pearson verdict untestable with its reason, printed and in summary.json; the
+    run replaces an earlier run's folder, whose conditional.png must not survive or be listed."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("config.yaml", "summary.json", "conditional.png", "fibre.png"):
+        (out / name).write_text("an earlier run")
+    code, printed, err = run_cli(capsys, "configs/uv.yaml", "--out", str(out), *TINY, "run.chain_groups=1")
+    assert code == 0, err
+    reason = "run.chain_groups must be at least 2"
+    assert f"naive      untestable: the design effect is estimated from the spread between chain groups: {reason}" in printed
+    assert printed.startswith("run: 64 chains x 40 steps, 1 chain groups, bins theta 60, chi 40, 0 snapshot statistics "
+                              "per chain; memory estimate ")
+    summary = strict_json((out / "summary.json").read_text())
+    for result in summary["fits"]["level_set"]["hypotheses"].values():
+        assert result["verdict"] == "untestable" and reason in result["reason"] and result["statistic"] is None
+    assert reason in summary["conclusion"]
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["chi.png", "config.yaml", "density.png", "histograms.npz", "summary.json"]
+    assert f"wrote {out}/: {' '.join(written)}" in printed
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging or replaced folder left
+
+
+def test_every_chain_diverged_gives_strict_json_and_no_verdict(capsys, tmp_path):
+    out = tmp_path / "out"
+    code, printed, err = run_cli(capsys, "configs/uv.yaml", "--out", str(out), *TINY, "run.divergence_bound=0.5")
+    assert code == 0, err
+    summary = strict_json((out / "summary.json").read_text())
+    assert summary["divergence"]["diverged"] == 64
+    assert summary["moments"]["theta"] == {"mean": None, "variance": None,
+                                          "reason": "no observation (every chain diverged before one)"}
+    verdicts = [r["verdict"] for r in summary["fits"]["level_set"]["hypotheses"].values()]
+    assert verdicts == ["untestable"] * 3
+    assert "warning: 64 of 64 chains (100%) diverged" in printed and summary["warnings"]
+    assert "caveat: 100% of the chains diverged" in summary["conclusion"]
+    assert (out / "density.png").is_file()  # annotated 'no data', not bare axes
+
+
+def test_partial_divergence_warns_and_the_conclusion_carries_it(capsys, tmp_path):
+    out = tmp_path / "out"
+    code, printed, err = run_cli(capsys, "configs/uv.yaml", "--out", str(out), *TINY, "model.init_noise=0.5",
+                                 "run.divergence_bound=1.6")
+    assert code == 0, err
+    summary = strict_json((out / "summary.json").read_text())
+    fraction = summary["divergence"]["fraction"]
+    assert 0.01 < fraction < 1
+    warning = (f"warning: {summary['divergence']['diverged']} of 64 chains ({fraction:.0%}) diverged (left |theta| <= "
+               "run.divergence_bound=1.6 or became non-finite); the verdicts describe the surviving chains, a selected "
+               "sample, not the stationary law")
+    assert warning in printed.splitlines() and summary["warnings"] == [warning.removeprefix("warning: ")]
+    assert f"caveat: {fraction:.0%} of the chains diverged" in summary["conclusion"] in printed
+    assert job.warnings_of.__doc__ and job.DIVERGED_WARNING == 0.01
+
+
+def test_strict_keeps_numbers_and_names_what_was_undefined():
+    summary = job.strict({"a": {"x": float("nan"), "y": 1.5, "z": float("inf")}, "b": [float("-inf"), 2],
+                          "c": {"x": float("nan"), "reason": "kept"}})
+    assert summary == {"a": {"x": None, "y": 1.5, "z": None,
+                             "reason": "not a finite number (nothing to estimate it from): x, z"},
+                       "b": [None, 2], "c": {"x": None, "reason": "kept"}}
+    strict_json(json.dumps(summary, allow_nan=False))
