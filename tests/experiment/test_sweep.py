@@ -1,0 +1,123 @@
+"""Sweeps: the grid's parsing and errors, and each point equal to the same point run alone."""
+
+import csv
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from langevin_ib import cli
+from langevin_ib.dynamics import grid, integrators
+from langevin_ib.dynamics.runner import RunSizes
+from langevin_ib.experiment import comparisons, job, plan, sweep
+from langevin_ib.models.fields import ConfigError
+
+CONFIG = """
+model: {name: uv, target: 1.0}
+dynamics: {integrator: leimkuhler_matthews, temperature: 0.1, step_size: 0.01}
+run: {chains: 64, burn_in: 100, steps: 200, thin: 10, chunk_steps: 100, chain_groups: 16, divergence_bound: 100.0}
+observables:
+  theta: {min: 0.0, max: 2.0, bins: 20}
+  chi: {min: -2.0, max: 2.0, bins: 8}
+analysis: {snapshot_every: 0}
+"""
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "uv.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_values_of_lists_and_ranges():
+    assert sweep.parse_values("dynamics.temperature", "0.05,0.1,0.2") == [0.05, 0.1, 0.2]
+    assert np.allclose(sweep.parse_values("dynamics.step_size", "logspace(-3,-1,3)"), [1e-3, 1e-2, 1e-1])
+    assert sweep.parse_values("dynamics.weight_decay", "linspace(0, 1, 3)") == [0.0, 0.5, 1.0]
+    assert sweep.parse_values("run.seed", "range(3)") == [0, 1, 2]
+    assert sweep.parse_values("run.seed", [4, 5]) == [4, 5]
+
+
+@pytest.mark.parametrize("item, message", [
+    ("dynamics.temperature=linspace(-0.1,0.1,3)", "must be positive"),
+    ("dynamics.step_size=0.1,abc", "is not a number"),
+    ("dynamics.temperature=range(0)", "empty grid"),
+    ("dynamics.temperature=logspace(a,1,3)", "non-numeric"),
+    ("run.thin=1,2", "not sweepable; the sweepable keys are"),
+    ("run.seed=0.5,1", "not an integer"),
+])
+def test_bad_grids_are_one_line_and_exit_2(config, item, message, capsys, tmp_path):
+    assert cli.main(["sweep", str(config), item, "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_a_grid_that_cannot_fit_is_refused_before_compile(config, monkeypatch):
+    monkeypatch.setenv(sweep.MEMORY_ENV, "1000")
+    _, _, points = sweep.load(config, ["dynamics.temperature=0.1,0.2"])
+    with pytest.raises(ConfigError, match="even at one chain per point"):
+        sweep.run(points, None, progress=False)
+
+
+def single(experiment):
+    experiment, model = job.prepare(experiment)
+    result = job.simulate_model(experiment, model, plan.statistics(experiment, model), False)
+    compared = comparisons.build(experiment, result)
+    return job.histogram_arrays(result, compared), comparisons.fit_all(experiment, compared)
+
+
+@pytest.fixture(scope="module")
+def swept(config, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    _, _, points = sweep.load(config, ["dynamics.temperature=0.05,0.2", "dynamics.step_size=0.005,0.02"])
+    content = sweep.run(points, out, progress=False)
+    return out, points, content
+
+
+def test_each_point_is_bitwise_the_point_run_alone(swept):
+    """Common random numbers: every T × η point draws the single run's noise, so its histograms and
+    fits are identical to those of the run alone."""
+    out, points, content = swept
+    stacked = np.load(out / "histograms.npz")
+    for point in (points[0], points[3]):
+        arrays, fits = single(point.experiment)
+        for name, value in arrays.items():
+            np.testing.assert_array_equal(stacked[name][point.index], value, err_msg=name)
+        assert content["points"][point.index]["summary"]["fits"] == json.loads(json.dumps(fits))
+
+
+def test_the_table_has_a_row_per_point_test_and_hypothesis(swept):
+    out, points, content = swept
+    with open(out / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    hypotheses = sum(len(fit["hypotheses"]) for fit in content["points"][0]["summary"]["fits"].values())
+    assert len(rows) == len(points) * hypotheses
+    assert {float(r["dynamics.temperature"]) for r in rows} == {0.05, 0.2}
+    assert all(float(r["p_value"]) >= 0 and r["verdict"] for r in rows)
+    assert len(content["compiles"]) == 1 and content["compiles"][0]["passes"] == 1
+
+
+@pytest.mark.slow
+def test_swept_seeds_and_passes(config, tmp_path, monkeypatch):
+    """A swept seed gives each point its own keys (equal to the run alone with that seed); a memory
+    limit below the grid's splits it into passes without changing a number."""
+    _, _, points = sweep.load(config, ["run.seed=3,4", "dynamics.temperature=0.1,0.2"])
+    experiment, model = job.prepare(points[0].experiment)
+    integrator = integrators.REGISTRY[experiment.dynamics.integrator].build(model)
+    per_point = grid.point_bytes(model, integrator, RunSizes(**{k: getattr(experiment.run, k) for k in RunSizes._fields}),
+                                 dict(experiment.observables), 0)
+    monkeypatch.setenv(sweep.MEMORY_ENV, str(2 * sweep.WORKING_FACTOR * per_point))  # two points per pass
+    content = sweep.run(points, tmp_path, progress=False)
+    assert content["compiles"][0]["passes"] == 2
+    stacked = np.load(tmp_path / "histograms.npz")
+    arrays, _ = single(points[3].experiment)
+    np.testing.assert_array_equal(stacked["theta_counts"][3], arrays["theta_counts"])
+    assert not np.array_equal(stacked["theta_counts"][1], stacked["theta_counts"][3])
+
+
+def test_shape_values_group_into_one_compile_each(config):
+    _, _, points = sweep.load(config, ["run.chains=32,64", "dynamics.temperature=0.1,0.2"])
+    grouped = sweep.groups(points)
+    assert [dict(g.shape) for g in grouped] == [{"run.chains": 32}, {"run.chains": 64}]
+    assert all(len(g.points) == 2 for g in grouped)
