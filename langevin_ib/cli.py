@@ -102,7 +102,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / ((Path(config).stem if config else "default") + "-sweep")
     content = sweep.run(points, out, progress=not args.quiet)
     t = content["timing"]
-    print(f"wrote {out}/: sweep.json sweep.csv histograms.npz")
+    print(f"wrote {out}/: sweep.json sweep.csv histograms.npz " + " ".join(content["figures"]))
     print(f"{len(points)} points in {t['wall_seconds']:.1f} s (compile {t['compile_seconds']:.1f} s, "
           f"{t['chain_steps_per_second']:.3g} chain-steps/s)")
     for record in content["points"]:

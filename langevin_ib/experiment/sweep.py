@@ -299,6 +299,9 @@ def run(points: list[Point], out: Path, *, progress: bool = True, log=print) -> 
         "points": records,
     }
     write(out, content, rows, arrays)
+    from langevin_ib.experiment import sweep_plots
+
+    content["figures"] = sweep_plots.plot_all(out)
     return content
 
 
