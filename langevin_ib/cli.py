@@ -31,7 +31,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     sharding.use_all_cpu_cores()
     out = Path(args.out) if args.out else Path("runs") / (Path(config).stem if config else "default")
-    summary = job.run_and_write(experiment, out, progress=not args.quiet)
+    from langevin_ib.dynamics import checkpoint
+
+    try:
+        summary = job.run_and_write(experiment, out, progress=not args.quiet, resume=args.resume)
+    except checkpoint.Interrupted as stop:
+        print(f"langevin-ib: stopped on {stop}", file=sys.stderr)
+        return 130 if str(stop).startswith("SIGINT") else 143
+    except checkpoint.CheckpointError as err:
+        print(f"langevin-ib: error: {err}", file=sys.stderr)
+        return 2
     t = summary["timing"]
     figures = [name for name in ("chi.png", *(f"{form}.png" for form in plan.FORMS)) if (out / name).exists()]
     print(f"wrote {out}/: config.yaml summary.json histograms.npz density.png " + " ".join(figures))
@@ -124,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override config entries, e.g. dynamics.temperature=0.2 run.chains=1000")
     run.add_argument("--out", help="output folder (default: runs/<config name>, runs/default without CONFIG)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out (same config)")
     run.set_defaults(func=cmd_run)
     sweep = sub.add_parser("sweep", help="run a grid of temperatures, steps, weight decays or seeds as one program",
                            description="Run the grid of CONFIG's sweep: section and of the list- or range-valued "

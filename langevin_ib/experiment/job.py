@@ -40,7 +40,7 @@ def execute(experiment: Experiment, progress: bool = True) -> RunResult:
     return simulate_model(experiment, model, plan.statistics(experiment, model), progress)
 
 
-def simulate_model(experiment: Experiment, model: Model, planned: dict, progress: bool) -> RunResult:
+def simulate_model(experiment: Experiment, model: Model, planned: dict, progress: bool, checkpoint=None) -> RunResult:
     """Run the experiment's chains of ``model``, evaluating the ``planned`` snapshot statistics."""
     run, dyn = experiment.run, experiment.dynamics
     try:
@@ -53,7 +53,7 @@ def simulate_model(experiment: Experiment, model: Model, planned: dict, progress
                  "statistic_every": experiment.analysis.snapshot_every} if planned else {}
     sizes = RunSizes(**{k: getattr(run, k) for k in RunSizes._fields})
     return simulate(model, integrator, hyperparameters, sizes, binnings=dict(experiment.observables),
-                    progress=progress, **statistic)
+                    progress=progress, checkpoint=checkpoint, **statistic)
 
 
 def histogram_arrays(result: RunResult, comparisons: dict) -> dict:
@@ -108,15 +108,23 @@ def summarise(experiment: Experiment, result: RunResult, fits: dict, snapshot_te
     }
 
 
-def run_and_write(experiment: Experiment, out: Path, progress: bool = True) -> dict:
+def run_and_write(experiment: Experiment, out: Path, progress: bool = True, resume: bool = False) -> dict:
     """Run one experiment and write its outputs into ``out``; returns the summary, whose
-    ``conclusion`` (:func:`langevin_ib.experiment.verdicts.conclusion`) reads its verdicts."""
+    ``conclusion`` (:func:`langevin_ib.experiment.verdicts.conclusion`) reads its verdicts. The run
+    checkpoints into ``out`` (:mod:`langevin_ib.dynamics.checkpoint`); ``resume`` continues from it."""
+    from langevin_ib.dynamics import checkpoint as checkpoint_lib
+
     out.mkdir(parents=True, exist_ok=True)
+    checkpointer = checkpoint_lib.Checkpointer(out, experiment.to_dict(), experiment.run.checkpoint_every_seconds,
+                                               experiment.run.checkpoint_every_chunks)
+    if not resume:
+        checkpointer.remove()
     (out / "config.yaml").write_text(experiment.to_yaml())
     start = time.perf_counter()
     experiment, model = prepare(experiment)
     statistics = plan.statistics(experiment, model)
-    result = simulate_model(experiment, model, statistics, progress)
+    with checkpointer.signals():
+        result = simulate_model(experiment, model, statistics, progress, checkpointer)
     comparisons = comparisons_lib.build(experiment, result)
     fits = comparisons_lib.fit_all(experiment, comparisons)
     snapshot_tests, snapshot_arrays = plan.tests(experiment, model, statistics, result)
@@ -132,4 +140,5 @@ def run_and_write(experiment: Experiment, out: Path, progress: bool = True) -> d
                                    result.binnings[observable].edges, observable, name, form)
     if len(result.chi_trace["step"]):
         plots.plot_chi_trace(out / "chi.png", result.chi_trace, experiment.run.burn_in)
+    checkpointer.remove()
     return summary
