@@ -52,6 +52,7 @@ def main() -> None:
                            "dynamics.step_size=" + ",".join(map(str, STEPS))), env=env, check=True,
                        stdout=subprocess.DEVNULL)
         sweep_seconds = time.perf_counter() - t0
+        print(f"64-point sweep as one program: {sweep_seconds:.1f} s", flush=True)
         points = list(itertools.product(TEMPERATURES, STEPS))[:args.separate]
 
         def one(i_point):
