@@ -75,6 +75,7 @@ def swept(config, tmp_path_factory):
     return out, points, content
 
 
+@pytest.mark.slow
 def test_each_point_is_bitwise_the_point_run_alone(swept):
     """Common random numbers: every T × η point draws the single run's noise, so its histograms and
     fits are identical to those of the run alone."""
