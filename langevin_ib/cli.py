@@ -1,4 +1,4 @@
-"""Command line: ``langevin-ib run [CONFIG] | sweep [CONFIG] | predict CONFIG [--out DIR] [section.key=value ...]``."""
+"""Command line: ``langevin-ib run [CONFIG] | sweep [CONFIG] | batch SPEC | predict CONFIG [--out DIR] [section.key=value ...]``."""
 
 from __future__ import annotations
 
@@ -120,6 +120,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from langevin_ib.experiment import batch
+
+    spec = batch.load(args.spec)  # SPEC and config errors are reported before any compile
+    out = Path(args.out) if args.out else Path("runs") / Path(args.spec).stem
+    executor = args.executor or ("slurm" if args.slurm else None)
+    if executor is None:
+        from langevin_ib.dynamics import sharding
+
+        sharding.use_all_cpu_cores()
+    try:
+        content = batch.run(spec, out, progress=not args.quiet, executor=executor, resume=args.resume)
+    except RuntimeError as err:
+        print(f"langevin-ib: error: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {out}/: batch.csv batch.json and one folder per point")
+    for record in content["points"]:
+        print(f"  {record['name']}{' (done before)' if record['skipped'] else ''}: {record['summary']['conclusion']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="langevin-ib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,6 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", help="output folder (default: runs/<config name>-sweep)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(func=cmd_sweep)
+    batch = sub.add_parser("batch", help="run the experiments of a SPEC file (models, integrators, grids) and "
+                                         "collect one table", description="Run every point of SPEC (a YAML list of "
+                           "{config, overrides, out} or a grid {configs, overrides: {key: [values]}}) into --out/<out>, "
+                           "skipping points already done, and write batch.csv and batch.json (docs/sweeps.md).")
+    batch.add_argument("spec", help="YAML batch spec")
+    batch.add_argument("--out", help="output folder (default: runs/<spec name>)")
+    batch.add_argument("--slurm", action="store_true", help="submit each point as a SLURM job (submitit) and wait")
+    batch.add_argument("--resume", action="store_true", help="jobs continue from their points' checkpoints")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    batch.add_argument("--executor", choices=("slurm", "local"), help=argparse.SUPPRESS)
+    batch.set_defaults(func=cmd_batch)
     predict = sub.add_parser("predict", help="print the implicit-bias correction and draw predicted densities",
                              description="Compute, by autodiff from the model's declared symmetry, the correction "
                                          "L_IB = (T/2) log det G_chi, the slice's stability under the Ito drift of chi and "

@@ -40,10 +40,11 @@ class Interrupted(Exception):
     """The run stopped on a signal after saving a checkpoint."""
 
 
-def _flat(config: dict, prefix: str = "") -> dict:
+def flat(config: dict, prefix: str = "") -> dict:
+    """A nested config as section.key -> value."""
     out = {}
     for k, v in config.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
     return out
 
 
@@ -67,7 +68,7 @@ class Checkpointer:
 
     def __init__(self, folder: Path, config: dict, every_seconds: float = 60.0, every_chunks: int = 0):
         self.path = Path(folder) / FILE
-        self.config = {k: v for k, v in _flat(config).items() if k not in UNCHECKED}
+        self.config = {k: v for k, v in flat(config).items() if k not in UNCHECKED}
         self.every_seconds, self.every_chunks = every_seconds, every_chunks
         self.last_save, self.chunks, self.stop = time.monotonic(), 0, None
 

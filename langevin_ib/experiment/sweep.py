@@ -219,46 +219,62 @@ def passes(group_points: int, bytes_per_point: int, chains: int, available: int)
     return math.ceil(group_points / per_pass)
 
 
-def run(points: list[Point], out: Path, *, progress: bool = True, log=print) -> dict:
-    """Run a sweep's points and write sweep.csv, sweep.json and histograms.npz into ``out``; returns sweep.json's content."""
-    import jax
-    from tqdm.auto import tqdm
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A group's compile: its planned experiment, model, integrator, sizes, bytes per point and passes."""
 
+    experiment: Experiment
+    model: Any
+    integrator: Any
+    sizes: Any
+    bytes_per_point: int
+    passes: int
+
+
+def prepare(grouped: list[Group], available: int) -> list[Prepared]:
+    """Build each group's model and integrator and size its passes (ConfigError if it cannot fit)."""
     from langevin_ib.dynamics import grid, integrators
     from langevin_ib.dynamics.runner import RunSizes
-    from langevin_ib.experiment import comparisons as comparisons_lib, job, plan, verdicts
+    from langevin_ib.experiment import job, plan
 
-    start = time.perf_counter()
-    grouped = groups(points)
-    available = available_bytes()
-    swept = list(points[0].values)
-    seeds_swept = "run.seed" in swept
     prepared = []
     for group in grouped:
         experiment, model = job.prepare(group.points[0].experiment)
-        integrator = integrators.REGISTRY[experiment.dynamics.integrator].build(model)
+        try:
+            integrator = integrators.REGISTRY[experiment.dynamics.integrator].build(model)
+        except integrators.UnsupportedModel as error:
+            raise ConfigError(f"dynamics.integrator: {experiment.dynamics.integrator!r} cannot run model "
+                              f"{experiment.model.name!r}: {error}") from None
         sizes = RunSizes(**{k: getattr(experiment.run, k) for k in RunSizes._fields})
         width = sum(w for _, w in plan.statistics(experiment, model).values())
         per_point = grid.point_bytes(model, integrator, sizes, dict(experiment.observables), width)
-        prepared.append((experiment, model, integrator, sizes, per_point,
-                         passes(len(group.points), per_point, sizes.chains, available)))
-    total = sum(len(g.points) * (p[3].burn_in + p[3].steps) for g, p in zip(grouped, prepared))
-    log(f"sweep: {len(points)} points over {', '.join(f'{k} ({len(set(p.values[k] for p in points))})' for k in swept)}"
-        f" in {len(grouped)} compile(s)"
-        + ("" if len(grouped) == 1 else " (one per " + ", ".join(sorted({k for g in grouped for k in g.shape}) or ["plan of tests"]) + ")")
-        + f", {sum(p[5] for p in prepared)} pass(es); ~{sum(len(g.points) * p[4] for g, p in zip(grouped, prepared)) / 2**20:.1f}"
-          f" MiB of state, {available / 2**20:.0f} MiB available")
-    bar = tqdm(total=total, desc="point-steps", unit="step", unit_scale=True, disable=not progress, leave=False)
-    rows, records, arrays = [], [], [None] * len(points)
+        prepared.append(Prepared(experiment, model, integrator, sizes, per_point,
+                                 passes(len(group.points), per_point, sizes.chains, available)))
+    return prepared
+
+
+def point_steps(grouped: list[Group], prepared: list[Prepared]) -> int:
+    """The length of the progress bar: points × steps."""
+    return sum(len(g.points) * (p.sizes.burn_in + p.sizes.steps) for g, p in zip(grouped, prepared))
+
+
+def simulate(grouped: list[Group], prepared: list[Prepared], on_point, bar=None) -> float:
+    """Run every group, pass by pass, and call ``on_point(point, summary, arrays)`` with each point's
+    summary (a single run's summary.json) and histogram arrays; returns the compile seconds."""
+    from langevin_ib.dynamics import grid, integrators
+    from langevin_ib.experiment import comparisons as comparisons_lib, job, plan, verdicts
+
     compile_seconds = 0.0
-    for group, (experiment, model, integrator, sizes, _, n_passes) in zip(grouped, prepared):
-        size = math.ceil(len(group.points) / n_passes)
+    for group, prep in zip(grouped, prepared):
+        experiment, model = prep.experiment, prep.model
+        size = math.ceil(len(group.points) / prep.passes)
         for first in range(0, len(group.points), size):
             members = group.points[first:first + size]
             dyn = [p.experiment.dynamics for p in members]
             hyperparameters = integrators.Hyperparameters(np.asarray([d.temperature for d in dyn]),
                                                           np.asarray([d.step_size for d in dyn]),
                                                           np.asarray([d.weight_decay for d in dyn]))
+            seeds = [p.experiment.run.seed for p in members]
 
             def statistics(h, experiment=experiment, model=model):
                 traced = dataclasses.replace(experiment, dynamics=dataclasses.replace(
@@ -266,11 +282,10 @@ def run(points: list[Point], out: Path, *, progress: bool = True, log=print) -> 
                 return tuple(fn for fn, _ in plan.statistics(traced, model).values())
 
             results, seconds = grid.simulate_grid(
-                model, integrator, hyperparameters, sizes, binnings=dict(experiment.observables),
-                seeds=[p.experiment.run.seed for p in members] if seeds_swept else None,
+                model, prep.integrator, hyperparameters, prep.sizes, binnings=dict(experiment.observables),
+                seeds=seeds if len(set(seeds)) > 1 else None,
                 statistics=statistics, statistic_every=experiment.analysis.snapshot_every, bar=bar)
             compile_seconds += seconds
-            bar.set_postfix_str(f"compile {compile_seconds:.1f} s", refresh=True)
             for point, result in zip(members, results):
                 point_experiment = plan.planned(point.experiment, model)
                 planned = plan.statistics(point_experiment, model)
@@ -279,18 +294,53 @@ def run(points: list[Point], out: Path, *, progress: bool = True, log=print) -> 
                 snapshot_tests, snapshot_arrays = plan.tests(point_experiment, model, planned, result)
                 summary = job.summarise(point_experiment, result, fits, snapshot_tests, result.run_seconds)
                 summary["conclusion"] = verdicts.conclusion(summary)
-                records.append({"index": point.index, "values": dict(point.values), "summary": summary})
-                rows.extend(csv_rows(point, summary))
-                arrays[point.index] = {**job.histogram_arrays(result, comparisons), **snapshot_arrays}
+                on_point(point, summary, {**job.histogram_arrays(result, comparisons), **snapshot_arrays})
             del results
+    return compile_seconds
+
+
+def progress_bar(total: int, progress: bool, desc: str = "point-steps"):
+    """One bar for a whole sweep or batch; :func:`langevin_ib.dynamics.grid.simulate_grid` keeps
+    compile time out of its rate and shows it as a postfix."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", unit_scale=True, disable=not progress, leave=False)
+
+
+def run(points: list[Point], out: Path, *, progress: bool = True, log=print) -> dict:
+    """Run a sweep's points and write sweep.csv, sweep.json and histograms.npz into ``out``; returns sweep.json's content."""
+    import jax
+
+    from langevin_ib.experiment import plan
+
+    start = time.perf_counter()
+    grouped = groups(points)
+    available = available_bytes()
+    swept = list(points[0].values)
+    prepared = prepare(grouped, available)
+    log(f"sweep: {len(points)} points over {', '.join(f'{k} ({len(set(p.values[k] for p in points))})' for k in swept)}"
+        f" in {len(grouped)} compile(s)"
+        + ("" if len(grouped) == 1 else " (one per " + ", ".join(sorted({k for g in grouped for k in g.shape}) or ["plan of tests"]) + ")")
+        + f", {sum(p.passes for p in prepared)} pass(es); ~{sum(len(g.points) * p.bytes_per_point for g, p in zip(grouped, prepared)) / 2**20:.1f}"
+          f" MiB of state, {available / 2**20:.0f} MiB available")
+    bar = progress_bar(point_steps(grouped, prepared), progress)
+    rows, records, arrays = [], [], [None] * len(points)
+
+    def on_point(point, summary, point_arrays):
+        records.append({"index": point.index, "values": dict(point.values), "summary": summary})
+        rows.extend(csv_rows(point, summary))
+        arrays[point.index] = point_arrays
+
+    compile_seconds = simulate(grouped, prepared, on_point, bar)
     bar.close()
     wall = time.perf_counter() - start
     records.sort(key=lambda r: r["index"])
+    rows.sort(key=lambda r: r["point"])
     chain_steps = sum(p.experiment.run.chains * (p.experiment.run.burn_in + p.experiment.run.steps) for p in points)
     content = {
         "axes": {k: sorted(set(p.values[k] for p in points)) for k in swept},
-        "compiles": [{"shape": dict(g.shape), "points": [p.index for p in g.points], "passes": p[5],
-                      "bytes_per_point": p[4], "tests": list(plan.applicable(g.points[0].experiment, p[1]))}
+        "compiles": [{"shape": dict(g.shape), "points": [p.index for p in g.points], "passes": p.passes,
+                      "bytes_per_point": p.bytes_per_point, "tests": list(plan.applicable(g.points[0].experiment, p.model))}
                      for g, p in zip(grouped, prepared)],
         "timing": {"wall_seconds": wall, "compile_seconds": compile_seconds,
                    "chain_steps_per_second": chain_steps / max(wall - compile_seconds, 1e-9),
@@ -306,7 +356,7 @@ def run(points: list[Point], out: Path, *, progress: bool = True, log=print) -> 
 
 
 def csv_rows(point: Point, summary: dict) -> list[dict]:
-    """One row per test × hypothesis of a point (columns in docs/sweeps.md)."""
+    """One row per test × hypothesis of a point, or one without a test (columns in docs/sweeps.md)."""
     common = {"point": point.index, **point.values}
     moments = {f"{name}_{k}": v for name, m in summary["moments"].items() for k, v in m.items()}
     tail = {**moments, "diverged_fraction": summary["divergence"]["fraction"],
@@ -323,7 +373,7 @@ def csv_rows(point: Point, summary: dict) -> list[dict]:
                          "statistic": r.get("statistic", r.get("t_squared")), "dof": r.get("dof", r.get("rank")),
                          "z": r["z"] if not isinstance(r.get("z"), dict) else max(r["z"].values(), key=abs),
                          "p_value": r["p_value"], "verdict": r.get("verdict", ""), **tail})
-    return rows
+    return rows or [{**common, "test": "", "hypothesis": "", **tail}]  # no test: the moments alone
 
 
 def write(out: Path, content: dict, rows: list[dict], arrays: list[dict]) -> None:
