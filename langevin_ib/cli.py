@@ -109,7 +109,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     sharding.use_all_cpu_cores()
     out = Path(args.out) if args.out else Path("runs") / ((Path(config).stem if config else "default") + "-sweep")
-    content = sweep.run(points, out, progress=not args.quiet)
+    from langevin_ib.dynamics import checkpoint
+
+    try:
+        content = sweep.run(points, out, progress=not args.quiet, resume=args.resume)
+    except checkpoint.Interrupted as stop:
+        print(f"langevin-ib: stopped on {stop}", file=sys.stderr)
+        return 130 if str(stop).startswith("SIGINT") else 143
+    except checkpoint.CheckpointError as err:
+        print(f"langevin-ib: error: {err}", file=sys.stderr)
+        return 2
     t = content["timing"]
     print(f"wrote {out}/: sweep.json sweep.csv histograms.npz " + " ".join(content["figures"]))
     print(f"{len(points)} points in {t['wall_seconds']:.1f} s (compile {t['compile_seconds']:.1f} s, "
@@ -165,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("overrides", nargs="*", metavar="section.key=value", help="overrides and swept values")
     sweep.add_argument("--out", help="output folder (default: runs/<config name>-sweep)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out (same grid)")
     sweep.set_defaults(func=cmd_sweep)
     batch = sub.add_parser("batch", help="run the experiments of a SPEC file (models, integrators, grids) and "
                                          "collect one table", description="Run every point of SPEC (a YAML list of "

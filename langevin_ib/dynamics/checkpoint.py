@@ -64,10 +64,10 @@ def _digest(leaves: list[np.ndarray]) -> str:
 
 class Checkpointer:
     """Saves ``(step, carry)`` of a run into ``folder`` every ``every_chunks`` chunks or ``every_seconds``
-    seconds (0 disables either), and on a signal."""
+    seconds (0 disables either), and on a signal, into ``folder/name``."""
 
-    def __init__(self, folder: Path, config: dict, every_seconds: float = 60.0, every_chunks: int = 0):
-        self.path = Path(folder) / FILE
+    def __init__(self, folder: Path, config: dict, every_seconds: float = 60.0, every_chunks: int = 0, name: str = FILE):
+        self.path = Path(folder) / name
         self.config = {k: v for k, v in flat(config).items() if k not in UNCHECKED}
         self.every_seconds, self.every_chunks = every_seconds, every_chunks
         self.last_save, self.chunks, self.stop = time.monotonic(), 0, None

@@ -72,13 +72,15 @@ def simulate_grid(
     statistics: StatisticsOf | None = None,
     statistic_every: int = 1,
     bar: Any = None,
+    checkpoint: Any = None,
 ) -> tuple[list[RunResult], float]:
     """Run every grid point (hyperparameters of shape (points,)) for burn_in + steps steps.
 
     Returns (one RunResult per point, as :func:`~langevin_ib.dynamics.runner.simulate` returns it, with
     the grid's run time shared equally among the points; the compile seconds of the grid). ``bar``,
     a tqdm bar counted in point-steps, is advanced after each chunk; compile time is kept out of its
-    rate (:func:`exclude`)."""
+    rate (:func:`exclude`). ``checkpoint`` (:class:`langevin_ib.dynamics.checkpoint.Checkpointer`)
+    resumes from its saved grid carry, sees the carry at every chunk boundary and keeps the final one."""
     points = int(np.shape(hyperparameters.temperature)[0])
     dtype = jax.tree.leaves(jax.eval_shape(model.init, jax.random.key(0)))[0].dtype
     split_chains, replicated = sharding.chain_shardings(sizes.chains)
@@ -146,15 +148,33 @@ def simulate_grid(
         if chi_program is not None:
             trace.append((step, jax.tree.map(np.asarray, chi_program(state, hp))))
 
+    def records():
+        return {"chi": {"step": np.asarray([s for s, _ in trace], np.int64),
+                        "value": jax.tree.map(lambda *v: np.stack(v), *[v for _, v in trace])}} if trace else {}
+
     record(0)
+    step = 0
+    if checkpoint is not None and (restored := checkpoint.restore((state, acc, sums), records())) is not None:
+        step, (state, acc, sums), saved = restored
+        if saved:
+            trace = [(int(s), jax.tree.map(lambda v: v[i], saved["chi"]["value"]))
+                     for i, s in enumerate(saved["chi"]["step"])]
+        if bar is not None:
+            bar.update(points * step)
     for measuring, start, length in plan:
+        if start < step:
+            continue
         if measuring:
             state, acc, sums = programs[True, length](keys, state, acc, sums, hp, jnp.int32(start))
         else:
             state = programs[False, length](keys.noise, state, hp, jnp.int32(start))
         record(start + length)
+        if checkpoint is not None:
+            checkpoint.boundary(start + length, (state, acc, sums), records())
         if bar is not None:
             bar.update(points * length)
+    if checkpoint is not None:
+        checkpoint.save(sizes.burn_in + sizes.steps, (state, acc, sums), records())
     jax.block_until_ready(state)
     run_seconds = time.perf_counter() - wall_start - compile_seconds
     snapshots = (sizes.steps // sizes.thin) // statistic_every if sums is not None else 0

@@ -258,14 +258,35 @@ def point_steps(grouped: list[Group], prepared: list[Prepared]) -> int:
     return sum(len(g.points) * (p.sizes.burn_in + p.sizes.steps) for g, p in zip(grouped, prepared))
 
 
-def simulate(grouped: list[Group], prepared: list[Prepared], on_point, bar=None) -> float:
+def checkpointers(out: Path, resume: bool):
+    """``(group, pass, members) -> Checkpointer`` saving each pass's grid carry as
+    ``out/checkpoint-<group>-<pass>.npz``; without ``resume`` the old ones are removed first."""
+    from langevin_ib.dynamics import checkpoint
+
+    if not resume:
+        for old in Path(out).glob("checkpoint-*.npz"):
+            old.unlink()
+
+    def make(group: int, pass_: int, members) -> checkpoint.Checkpointer:
+        run = members[0].experiment.run
+        config = {"group": members[0].experiment.to_dict(),
+                  "points": {str(p.index): {k: v for k, v in checkpoint.flat(p.experiment.to_dict()).items()
+                                            if k in DATA_KEYS} for p in members}}
+        return checkpoint.Checkpointer(out, config, run.checkpoint_every_seconds, run.checkpoint_every_chunks,
+                                       name=f"checkpoint-{group}-{pass_}.npz")
+    return make
+
+
+def simulate(grouped: list[Group], prepared: list[Prepared], on_point, bar=None, checkpoint_for=None) -> float:
     """Run every group, pass by pass, and call ``on_point(point, summary, arrays)`` with each point's
-    summary (a single run's summary.json) and histogram arrays; returns the compile seconds."""
+    summary (a single run's summary.json) and histogram arrays; returns the compile seconds.
+    ``checkpoint_for`` (:func:`checkpointers`) gives each pass its checkpoint, resumed if present."""
+    import contextlib
     from langevin_ib.dynamics import grid, integrators
     from langevin_ib.experiment import comparisons as comparisons_lib, job, plan, verdicts
 
     compile_seconds = 0.0
-    for group, prep in zip(grouped, prepared):
+    for g, (group, prep) in enumerate(zip(grouped, prepared)):
         experiment, model = prep.experiment, prep.model
         size = math.ceil(len(group.points) / prep.passes)
         for first in range(0, len(group.points), size):
@@ -281,10 +302,12 @@ def simulate(grouped: list[Group], prepared: list[Prepared], on_point, bar=None)
                     experiment.dynamics, temperature=h.temperature, weight_decay=h.weight_decay))
                 return tuple(fn for fn, _ in plan.statistics(traced, model).values())
 
-            results, seconds = grid.simulate_grid(
-                model, prep.integrator, hyperparameters, prep.sizes, binnings=dict(experiment.observables),
-                seeds=seeds if len(set(seeds)) > 1 else None,
-                statistics=statistics, statistic_every=experiment.analysis.snapshot_every, bar=bar)
+            checkpoint = checkpoint_for(g, first // size, members) if checkpoint_for else None
+            with checkpoint.signals() if checkpoint else contextlib.nullcontext():
+                results, seconds = grid.simulate_grid(
+                    model, prep.integrator, hyperparameters, prep.sizes, binnings=dict(experiment.observables),
+                    seeds=seeds if len(set(seeds)) > 1 else None, statistics=statistics,
+                    statistic_every=experiment.analysis.snapshot_every, bar=bar, checkpoint=checkpoint)
             compile_seconds += seconds
             for point, result in zip(members, results):
                 point_experiment = plan.planned(point.experiment, model)
@@ -307,8 +330,9 @@ def progress_bar(total: int, progress: bool, desc: str = "point-steps"):
     return tqdm(total=total, desc=desc, unit="step", unit_scale=True, disable=not progress, leave=False)
 
 
-def run(points: list[Point], out: Path, *, progress: bool = True, log=print) -> dict:
-    """Run a sweep's points and write sweep.csv, sweep.json and histograms.npz into ``out``; returns sweep.json's content."""
+def run(points: list[Point], out: Path, *, progress: bool = True, resume: bool = False, log=print) -> dict:
+    """Run a sweep's points and write sweep.csv, sweep.json and histograms.npz into ``out``; returns sweep.json's
+    content. Each pass checkpoints into ``out`` (:func:`checkpointers`); ``resume`` continues from them."""
     import jax
 
     from langevin_ib.experiment import plan
@@ -331,7 +355,7 @@ def run(points: list[Point], out: Path, *, progress: bool = True, log=print) -> 
         rows.extend(csv_rows(point, summary))
         arrays[point.index] = point_arrays
 
-    compile_seconds = simulate(grouped, prepared, on_point, bar)
+    compile_seconds = simulate(grouped, prepared, on_point, bar, checkpointers(out, resume) if out else None)
     bar.close()
     wall = time.perf_counter() - start
     records.sort(key=lambda r: r["index"])
@@ -352,6 +376,8 @@ def run(points: list[Point], out: Path, *, progress: bool = True, log=print) -> 
     from langevin_ib.experiment import sweep_plots
 
     content["figures"] = sweep_plots.plot_all(out)
+    for done in Path(out).glob("checkpoint-*.npz"):
+        done.unlink()
     return content
 
 

@@ -3,6 +3,11 @@
 import csv
 import dataclasses
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,21 +18,13 @@ from langevin_ib.dynamics.runner import RunSizes
 from langevin_ib.experiment import comparisons, job, plan, sweep
 from langevin_ib.models.fields import ConfigError
 
-CONFIG = """
-model: {name: uv, target: 1.0}
-dynamics: {integrator: leimkuhler_matthews, temperature: 0.1, step_size: 0.01}
-run: {chains: 64, burn_in: 100, steps: 200, thin: 10, chunk_steps: 100, chain_groups: 16, divergence_bound: 100.0}
-observables:
-  theta: {min: 0.0, max: 2.0, bins: 20}
-  chi: {min: -2.0, max: 2.0, bins: 8}
-analysis: {snapshot_every: 0}
-"""
+CONFIG = Path(__file__).parents[2] / "configs" / "uv_small.yaml"
 
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
     path = tmp_path_factory.mktemp("cfg") / "uv.yaml"
-    path.write_text(CONFIG)
+    path.write_text(CONFIG.read_text())
     return path
 
 
@@ -142,3 +139,41 @@ def test_sweep_figures(swept):
     out, _, content = swept
     assert {"z_vs_temperature.png", "verdicts.png", "exponent.png"} <= set(content["figures"])
     assert all((out / name).stat().st_size > 0 for name in content["figures"])
+
+
+def sweep_numbers(out):
+    content = json.loads((out / "sweep.json").read_text())
+    content.pop("timing")
+    for record in content["points"]:
+        record["summary"].pop("timing")
+    with np.load(out / "histograms.npz") as data:
+        return content, {k: data[k] for k in data.files}
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_resumes_bitwise(config, tmp_path):
+    """kill -9 after a checkpoint of the grid carry, then --resume: sweep.json (less timing) and every
+    stacked array equal the uninterrupted sweep's."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+
+    def start(out, *extra):
+        return subprocess.Popen([sys.executable, "-m", "langevin_ib.cli", "sweep", str(config), "--out", str(out),
+                                 "--quiet", "dynamics.temperature=0.05,0.2", "run.steps=3000",
+                                 "run.checkpoint_every_seconds=0", "run.checkpoint_every_chunks=1", *extra],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    whole, killed = start(tmp_path / "whole"), start(tmp_path / "killed")
+    while not list((tmp_path / "killed").glob("checkpoint-*.npz")):
+        assert killed.poll() is None, killed.communicate()
+        time.sleep(0.01)
+    killed.kill()
+    killed.wait()
+    assert not (tmp_path / "killed" / "sweep.json").exists()
+    assert whole.wait() == 0, whole.communicate()
+    resumed = start(tmp_path / "killed", "--resume")
+    assert resumed.wait() == 0, resumed.communicate()
+    (a, arrays_a), (b, arrays_b) = sweep_numbers(tmp_path / "whole"), sweep_numbers(tmp_path / "killed")
+    assert a == b and arrays_a.keys() == arrays_b.keys()
+    for name in arrays_a:
+        np.testing.assert_array_equal(arrays_a[name], arrays_b[name], err_msg=name)
+    assert not list((tmp_path / "killed").glob("checkpoint-*.npz"))
