@@ -2,7 +2,7 @@
 
 A SPEC is a list of points ``{config: path, overrides: [k=v, ...], out: name}``, or a mapping with
 such a ``points:`` list or a grid ``configs: [...]`` × ``overrides: {key: [values]}`` (the product),
-and an optional ``slurm:`` section (:data:`SLURM_KEYS`). Points that differ only in
+and an optional ``slurm:`` section; a config with a ``sweep:`` section gives the points of its grid (:data:`SLURM_KEYS`). Points that differ only in
 :data:`langevin_ib.experiment.sweep.DATA_KEYS` share one compile and run as a grid
 (:func:`langevin_ib.experiment.sweep.simulate`); groups run one after another on all local devices.
 With an executor (submitit's SLURM or local one) every point is one job running
@@ -65,20 +65,25 @@ def _config_path(value: Any, where: str, base: Path) -> Path:
     return path
 
 
-def _point(index: int, config: Path, overrides: list[str], name: str | None, where: str) -> BatchPoint:
+def _points(start: int, config: Path, overrides: list[str], name: str | None, where: str) -> list[BatchPoint]:
+    """The points of one config and its overrides: one, or the grid of the config's ``sweep:`` section."""
     values = {}
     for item in overrides:
         key, sep, text = str(item).partition("=")
         if not sep:
             raise ConfigError(f"batch {where}: override {item!r}; expected section.key=value")
         values[key.strip()] = yaml.safe_load(text)
+    overrides = [str(o) for o in overrides]
     try:
-        experiment = config_lib.load(config, [str(o) for o in overrides])
+        if "sweep" in (config_lib._parse(config.read_text(), str(config)) or {}):
+            grid = [(p.values, p.experiment) for p in sweep.load(config, overrides)[2]]
+        else:
+            grid = [({}, config_lib.load(config, overrides))]
     except ConfigError as err:
         raise ConfigError(f"batch {where}: {err}") from None
-    if name is None:
-        name = config.stem + "".join(f"-{k}={v}" for k, v in values.items())
-    return BatchPoint(index, str(name), str(config), values, experiment)
+    base = name if name is not None else config.stem + "".join(f"-{k}={v}" for k, v in values.items())
+    return [BatchPoint(start + i, base + "".join(f"-{k}={v:.6g}" for k, v in swept.items()), str(config),
+                       {**values, **swept}, experiment) for i, (swept, experiment) in enumerate(grid)]
 
 
 def load(path: str | Path) -> Spec:
@@ -114,7 +119,8 @@ def load(path: str | Path) -> Spec:
             overrides = item.get("overrides") or []
             if not isinstance(overrides, list):
                 raise ConfigError(f"batch {where}: overrides: expected a list of section.key=value")
-            points.append(_point(i, _config_path(item.get("config"), where, base), overrides, item.get("out"), where))
+            points += _points(len(points), _config_path(item.get("config"), where, base), overrides, item.get("out"),
+                              where)
     else:
         configs = raw["configs"] if isinstance(raw["configs"], list) else [raw["configs"]]
         grid = raw.get("overrides") or {}
@@ -125,9 +131,8 @@ def load(path: str | Path) -> Spec:
         for config in configs:
             config_path = _config_path(config, f"config {config!r}", base)
             for combination in itertools.product(*axes.values()):
-                i = len(points)
                 overrides = [f"{k}={v}" for k, v in zip(axes, combination)]
-                points.append(_point(i, config_path, overrides, None, f"point {i}"))
+                points += _points(len(points), config_path, overrides, None, f"point {len(points)}")
     names = [p.name for p in points]
     if len(set(names)) != len(names):
         twice = next(n for n in names if names.count(n) > 1)
@@ -253,6 +258,9 @@ def run(spec: Spec, out: Path, *, progress: bool = True, executor: str | None = 
     content = {"timing": {"wall_seconds": time.perf_counter() - start, **{k: v for k, v in record.items()
                                                                           if k == "compile_seconds"}},
                **{k: v for k, v in record.items() if k != "compile_seconds"}, "points": points}
+    from langevin_ib.experiment import sweep_plots
+
+    content["bias_slopes"] = sweep_plots.plot_batch_bias(out / "bias.png", points, out)
     (out / "batch.json").write_text(json.dumps(content, indent=2, default=float))
     columns = list(dict.fromkeys(k for row in rows for k in row))
     with open(out / "batch.csv", "w", newline="") as f:

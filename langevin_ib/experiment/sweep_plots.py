@@ -56,6 +56,15 @@ def _axis(content: dict, key: str) -> list:
     return content["axes"].get(key, [])
 
 
+def _point_config(content: dict, record: dict) -> dict:
+    """The config of one sweep point: the base config with the point's swept values."""
+    config = {section: dict(v) if isinstance(v, dict) else v for section, v in content["config"].items()}
+    for key, value in record["values"].items():
+        section, name = key.split(".", 1)
+        config[section][name] = value
+    return config
+
+
 def _values(record: dict, key: str, default):
     return record["values"].get(key, default)
 
@@ -170,6 +179,39 @@ def plot_bias(path: Path, curves: dict, reference: float, moment: str = "var θ"
     return slopes
 
 
+def harmonic_variance(moments, experiment: dict) -> tuple[float, float]:
+    """(variance / exact T/(k + λ), its standard error from the spread over chain groups) of a
+    harmonic run's ``x`` moments (groups, 3): n, Σx, Σx² per group."""
+    n, s1, s2 = np.asarray(moments, float).T
+    per_group = s2 / n - (s1 / n) ** 2
+    exact = experiment["dynamics"]["temperature"] / (experiment["model"]["stiffness"] + experiment["dynamics"]["weight_decay"])
+    total = s2.sum() / n.sum() - (s1.sum() / n.sum()) ** 2
+    return total / exact, per_group.std(ddof=1) / np.sqrt(len(n)) / exact
+
+
+def bias_curves(runs) -> dict:
+    """label (integrator) -> (step sizes, variance / exact, s.e.), from (config dict, x moments) pairs of harmonic runs."""
+    curves: dict = {}
+    for experiment, moments in runs:
+        value, se = harmonic_variance(moments, experiment)
+        curves.setdefault(experiment["dynamics"]["integrator"], []).append((experiment["dynamics"]["step_size"], value, se))
+    return {label: tuple(np.asarray(c) for c in zip(*sorted(points))) for label, points in curves.items()}
+
+
+def plot_batch_bias(path: Path, points: list[dict], out: Path) -> dict:
+    """The variance bias against η of a batch's harmonic points, one curve per integrator (slopes; {} if none)."""
+    import yaml
+
+    runs = []
+    for record in points:
+        if record["summary"]["model"] == "harmonic":
+            config = yaml.safe_load((out / record["name"] / "config.yaml").read_text())
+            with np.load(out / record["name"] / "histograms.npz") as arrays:
+                runs.append((config, arrays["x_moments"]))
+    curves = {k: c for k, c in bias_curves(runs).items() if len(set(c[0])) >= 2}
+    return plot_bias(path, curves, 1.0, "var x / (T/k)") if curves else {}
+
+
 def plot_all(out: Path) -> list[str]:
     """The figures a sweep folder supports; returns their names."""
     content = json.loads((out / "sweep.json").read_text())
@@ -184,6 +226,11 @@ def plot_all(out: Path) -> list[str]:
         plot_verdicts(out / "verdicts.png", content)
         written.append("verdicts.png")
     arrays = np.load(out / "histograms.npz")
+    if content["config"]["model"]["name"] == "harmonic" and len(_axis(content, ETA_KEY)) >= 2:
+        runs = [(_point_config(content, r), arrays["x_moments"][r["index"]]) for r in content["points"]]
+        slopes = plot_bias(out / "bias.png", bias_curves(runs), 1.0, "var x / (T/k)")
+        (out / "bias.json").write_text(json.dumps(slopes, indent=2))
+        written += ["bias.png", "bias.json"]
     if content["config"]["model"]["name"] == "uv" and "joint_counts" in arrays:
         fitted = exponents(content, arrays)
         (out / "exponents.json").write_text(json.dumps(fitted, indent=2))

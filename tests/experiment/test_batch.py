@@ -3,6 +3,7 @@ finished points, and one-line errors for bad SPECs."""
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,30 @@ def test_a_bad_spec_is_one_line_and_exit_2(spec, tmp_path, text, message, capsys
     assert cli.main(["batch", str(path), "--out", str(tmp_path), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.slow
+def test_harmonic_bias_slopes(tmp_path):
+    """configs/harmonic_bias_batch.yaml: EM's variance bias grows as η (fitted slope ≈ 1, the exact
+    ηk/2/(1 − ηk/2) has slope 1.0–1.2 on this range); LM's, zero in theory, is below EM's at every η."""
+    import numpy as np
+    import yaml
+
+    from langevin_ib.experiment import sweep_plots
+
+    root = Path(__file__).parents[2] / "configs"
+    out = tmp_path / "bias"
+    content = batch.run(batch.load(root / "harmonic_bias_batch.yaml"), out, progress=False, log=lambda *_: None)
+    assert len(content["points"]) == 8 and len(content["compiles"]) == 2
+    assert 0.85 < content["bias_slopes"]["euler_maruyama"] < 1.35, content["bias_slopes"]
+    runs = []
+    for record in content["points"]:
+        with np.load(out / record["name"] / "histograms.npz") as arrays:
+            runs.append((yaml.safe_load((out / record["name"] / "config.yaml").read_text()), arrays["x_moments"]))
+    curves = sweep_plots.bias_curves(runs)
+    (eta, em, em_se), (eta_lm, lm, lm_se) = curves["euler_maruyama"], curves["leimkuhler_matthews"]
+    assert np.array_equal(eta, eta_lm)
+    assert np.all(np.abs(lm - 1) < np.abs(em - 1)), (em, lm)
+    assert np.all(np.abs(lm - 1) < 4 * lm_se), (lm, lm_se)  # LM: no bias beyond Monte Carlo error
+    assert np.all(np.abs(em - 1 / (1 - eta / 2)) < 4 * em_se), (em, em_se)  # EM: its exact discrete variance
+    assert (out / "bias.png").stat().st_size > 0
