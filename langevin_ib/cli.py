@@ -21,6 +21,20 @@ def _verdicts(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _checkpointed(fn, *args, **kwargs):
+    """fn's result, or the exit status after one line: 130/143 stopped on a signal, 2 an unusable checkpoint."""
+    from langevin_ib.dynamics import checkpoint
+
+    try:
+        return fn(*args, **kwargs)
+    except checkpoint.Interrupted as stop:
+        print(f"langevin-ib: stopped on {stop}", file=sys.stderr)
+        return 130 if str(stop).startswith("SIGINT") else 143
+    except checkpoint.CheckpointError as err:
+        print(f"langevin-ib: error: {err}", file=sys.stderr)
+        return 2
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = None if args.config and "=" in args.config and not Path(args.config).is_file() else args.config
     if config is None and args.config is not None:  # an override in CONFIG's place: the default experiment
@@ -31,16 +45,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     sharding.use_all_cpu_cores()
     out = Path(args.out) if args.out else Path("runs") / (Path(config).stem if config else "default")
-    from langevin_ib.dynamics import checkpoint
-
-    try:
-        summary = job.run_and_write(experiment, out, progress=not args.quiet, resume=args.resume)
-    except checkpoint.Interrupted as stop:
-        print(f"langevin-ib: stopped on {stop}", file=sys.stderr)
-        return 130 if str(stop).startswith("SIGINT") else 143
-    except checkpoint.CheckpointError as err:
-        print(f"langevin-ib: error: {err}", file=sys.stderr)
-        return 2
+    summary = _checkpointed(job.run_and_write, experiment, out, progress=not args.quiet, resume=args.resume)
+    if isinstance(summary, int):
+        return summary
     t = summary["timing"]
     figures = [name for name in ("chi.png", *(f"{form}.png" for form in plan.FORMS)) if (out / name).exists()]
     print(f"wrote {out}/: config.yaml summary.json histograms.npz density.png " + " ".join(figures))
@@ -109,16 +116,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     sharding.use_all_cpu_cores()
     out = Path(args.out) if args.out else Path("runs") / ((Path(config).stem if config else "default") + "-sweep")
-    from langevin_ib.dynamics import checkpoint
-
-    try:
-        content = sweep.run(points, out, progress=not args.quiet, resume=args.resume)
-    except checkpoint.Interrupted as stop:
-        print(f"langevin-ib: stopped on {stop}", file=sys.stderr)
-        return 130 if str(stop).startswith("SIGINT") else 143
-    except checkpoint.CheckpointError as err:
-        print(f"langevin-ib: error: {err}", file=sys.stderr)
-        return 2
+    content = _checkpointed(sweep.run, points, out, progress=not args.quiet, resume=args.resume)
+    if isinstance(content, int):
+        return content
     t = content["timing"]
     print(f"wrote {out}/: sweep.json sweep.csv histograms.npz " + " ".join(content["figures"]))
     print(f"{len(points)} points in {t['wall_seconds']:.1f} s (compile {t['compile_seconds']:.1f} s, "

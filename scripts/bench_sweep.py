@@ -19,15 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-CONFIG = """
-model: {name: uv, target: 1.0}
-dynamics: {integrator: leimkuhler_matthews, temperature: 0.1, step_size: 0.01}
-run: {chains: 256, burn_in: 200, steps: 400, thin: 10, chunk_steps: 200, chain_groups: 16, divergence_bound: 100.0}
-observables:
-  theta: {min: 0.0, max: 2.0, bins: 30}
-  chi: {min: -2.0, max: 2.0, bins: 10}
-analysis: {snapshot_every: 0}
-"""
+CONFIG = Path(__file__).parents[1] / "configs" / "uv_small.yaml"
+SIZES = ["run.chains=256", "run.burn_in=200", "run.steps=400", "run.chunk_steps=200"]
 TEMPERATURES = np.round(np.logspace(-1.5, -0.5, 8), 6)
 STEPS = np.round(np.logspace(-3, -1.7, 8), 6)
 
@@ -44,12 +37,11 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
                                                                         os.environ.get("PYTHONPATH")]))}
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "uv.yaml"
-        config.write_text(CONFIG)
+        config = CONFIG
         t0 = time.perf_counter()
         subprocess.run(cli("sweep", str(config), "--out", f"{tmp}/sweep",
                            "dynamics.temperature=" + ",".join(map(str, TEMPERATURES)),
-                           "dynamics.step_size=" + ",".join(map(str, STEPS))), env=env, check=True,
+                           "dynamics.step_size=" + ",".join(map(str, STEPS)), *SIZES), env=env, check=True,
                        stdout=subprocess.DEVNULL)
         sweep_seconds = time.perf_counter() - t0
         print(f"64-point sweep as one program: {sweep_seconds:.1f} s", flush=True)
@@ -58,7 +50,7 @@ def main() -> None:
         def one(i_point):
             i, (t, eta) = i_point
             subprocess.run(cli("run", str(config), "--out", f"{tmp}/run{i}", f"dynamics.temperature={t}",
-                               f"dynamics.step_size={eta}"), env=env, check=True, stdout=subprocess.DEVNULL)
+                               f"dynamics.step_size={eta}", *SIZES), env=env, check=True, stdout=subprocess.DEVNULL)
 
         t0 = time.perf_counter()
         with ThreadPoolExecutor(args.parallel) as pool:

@@ -13,7 +13,6 @@ plus ``config`` and ``out``. docs/sweeps.md describes the outputs.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import itertools
 import json
@@ -262,9 +261,5 @@ def run(spec: Spec, out: Path, *, progress: bool = True, executor: str | None = 
 
     content["bias_slopes"] = sweep_plots.plot_batch_bias(out / "bias.png", points, out)
     (out / "batch.json").write_text(json.dumps(content, indent=2, default=float))
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    with open(out / "batch.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+    sweep.write_csv(out / "batch.csv", rows)
     return content

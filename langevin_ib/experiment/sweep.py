@@ -402,15 +402,19 @@ def csv_rows(point: Point, summary: dict) -> list[dict]:
     return rows or [{**common, "test": "", "hypothesis": "", **tail}]  # no test: the moments alone
 
 
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """The rows as CSV, columns in first-seen order, missing cells empty."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(dict.fromkeys(k for row in rows for k in row)), restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def write(out: Path, content: dict, rows: list[dict], arrays: list[dict]) -> None:
     """sweep.json, sweep.csv and histograms.npz (every array stacked along a leading grid axis)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps(content, indent=2, default=float))
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    with open(out / "sweep.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / "sweep.csv", rows)
     stacked = {}
     for name in dict.fromkeys(k for a in arrays for k in a):
         values = [a.get(name) for a in arrays]
