@@ -306,7 +306,7 @@ def simulate(grouped: list[Group], prepared: list[Prepared], on_point, bar=None,
             with checkpoint.signals() if checkpoint else contextlib.nullcontext():
                 results, seconds = grid.simulate_grid(
                     model, prep.integrator, hyperparameters, prep.sizes, binnings=dict(experiment.observables),
-                    seeds=seeds if len(set(seeds)) > 1 else None, statistics=statistics,
+                    seeds=None if set(seeds) == {prep.sizes.seed} else seeds, statistics=statistics,
                     statistic_every=experiment.analysis.snapshot_every, bar=bar, checkpoint=checkpoint)
             compile_seconds += seconds
             for point, result in zip(members, results):
