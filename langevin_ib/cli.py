@@ -1,4 +1,4 @@
-"""Command line: ``langevin-ib run [CONFIG] | predict CONFIG [--out DIR] [section.key=value ...]``."""
+"""Command line: ``langevin-ib run [CONFIG] | sweep [CONFIG] | batch SPEC | predict CONFIG [--out DIR] [section.key=value ...]``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,20 @@ def _verdicts(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _checkpointed(fn, *args, **kwargs):
+    """fn's result, or the exit status after one line: 130/143 stopped on a signal, 2 an unusable checkpoint."""
+    from langevin_ib.dynamics import checkpoint
+
+    try:
+        return fn(*args, **kwargs)
+    except checkpoint.Interrupted as stop:
+        print(f"langevin-ib: stopped on {stop}", file=sys.stderr)
+        return 130 if str(stop).startswith("SIGINT") else 143
+    except checkpoint.CheckpointError as err:
+        print(f"langevin-ib: error: {err}", file=sys.stderr)
+        return 2
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = None if args.config and "=" in args.config and not Path(args.config).is_file() else args.config
     if config is None and args.config is not None:  # an override in CONFIG's place: the default experiment
@@ -40,7 +54,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     sharding.use_all_cpu_cores()
     out = Path(args.out) if args.out else Path("runs") / (Path(config).stem if config else "default")
-    summary = job.run_and_write(experiment, out, progress=not args.quiet)
+    summary = _checkpointed(job.run_and_write, experiment, out, progress=not args.quiet, resume=args.resume)
+    if isinstance(summary, int):
+        return summary
     t = summary["timing"]
     print(f"wrote {out}/: " + " ".join(sorted(p.name for p in out.iterdir())))  # a fresh folder: this run's files
     print(f"{summary['sizes']['chains']} chains x {summary['sizes']['burn_in'] + summary['sizes']['steps']} steps "
@@ -99,6 +115,51 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from langevin_ib.experiment import sweep
+
+    config = None if args.config and "=" in args.config and not Path(args.config).is_file() else args.config
+    if config is None and args.config is not None:
+        args.overrides = [args.config, *args.overrides]
+    _, axes, points = sweep.load(config, args.overrides)  # config errors are reported before any compile
+    from langevin_ib.dynamics import sharding
+
+    sharding.use_all_cpu_cores()
+    out = Path(args.out) if args.out else Path("runs") / ((Path(config).stem if config else "default") + "-sweep")
+    content = _checkpointed(sweep.run, points, out, progress=not args.quiet, resume=args.resume)
+    if isinstance(content, int):
+        return content
+    t = content["timing"]
+    print(f"wrote {out}/: sweep.json sweep.csv histograms.npz " + " ".join(content["figures"]))
+    print(f"{len(points)} points in {t['wall_seconds']:.1f} s (compile {t['compile_seconds']:.1f} s, "
+          f"{t['chain_steps_per_second']:.3g} chain-steps/s)")
+    for record in content["points"]:
+        values = " ".join(f"{k.split('.')[-1]}={v:g}" for k, v in record["values"].items())
+        print(f"  {values}: {record['summary']['conclusion']}")
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from langevin_ib.experiment import batch
+
+    spec = batch.load(args.spec)  # SPEC and config errors are reported before any compile
+    out = Path(args.out) if args.out else Path("runs") / Path(args.spec).stem
+    executor = args.executor or ("slurm" if args.slurm else None)
+    if executor is None:
+        from langevin_ib.dynamics import sharding
+
+        sharding.use_all_cpu_cores()
+    try:
+        content = batch.run(spec, out, progress=not args.quiet, executor=executor, resume=args.resume)
+    except RuntimeError as err:
+        print(f"langevin-ib: error: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {out}/: batch.csv batch.json and one folder per point")
+    for record in content["points"]:
+        print(f"  {record['name']}{' (done before)' if record['skipped'] else ''}: {record['summary']['conclusion']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="langevin-ib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,7 +173,30 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override config entries, e.g. dynamics.temperature=0.2 run.chains=1000")
     run.add_argument("--out", help="output folder (default: runs/<config name>, runs/default without CONFIG)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out (same config)")
     run.set_defaults(func=cmd_run)
+    sweep = sub.add_parser("sweep", help="run a grid of temperatures, steps, weight decays or seeds as one program",
+                           description="Run the grid of CONFIG's sweep: section and of the list- or range-valued "
+                                       "overrides (dynamics.temperature=0.05,0.1 dynamics.step_size=logspace(-3,-2,3)) "
+                                       "as one compiled program per shape; writes sweep.csv, sweep.json and "
+                                       "histograms.npz into --out (docs/sweeps.md).")
+    sweep.add_argument("config", nargs="?", help="YAML config (default: the embedded u·v experiment)")
+    sweep.add_argument("overrides", nargs="*", metavar="section.key=value", help="overrides and swept values")
+    sweep.add_argument("--out", help="output folder (default: runs/<config name>-sweep)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out (same grid)")
+    sweep.set_defaults(func=cmd_sweep)
+    batch = sub.add_parser("batch", help="run the experiments of a SPEC file (models, integrators, grids) and "
+                                         "collect one table", description="Run every point of SPEC (a YAML list of "
+                           "{config, overrides, out} or a grid {configs, overrides: {key: [values]}}) into --out/<out>, "
+                           "skipping points already done, and write batch.csv and batch.json (docs/sweeps.md).")
+    batch.add_argument("spec", help="YAML batch spec")
+    batch.add_argument("--out", help="output folder (default: runs/<spec name>)")
+    batch.add_argument("--slurm", action="store_true", help="submit each point as a SLURM job (submitit) and wait")
+    batch.add_argument("--resume", action="store_true", help="jobs continue from their points' checkpoints")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    batch.add_argument("--executor", choices=("slurm", "local"), help=argparse.SUPPRESS)
+    batch.set_defaults(func=cmd_batch)
     predict = sub.add_parser("predict", help="print the implicit-bias correction and draw predicted densities",
                              description="Compute, by autodiff from the model's declared symmetry, the correction "
                                          "L_IB = (T/2) log det G_chi, the slice's stability under the Ito drift of chi and "

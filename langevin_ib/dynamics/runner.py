@@ -61,6 +61,19 @@ def as_data(hyperparameters: Hyperparameters, dtype, split, replicated) -> Hyper
     return Hyperparameters(*(jax.device_put(a, split if a.ndim else replicated) for a in arrays))
 
 
+def stacked(recorded: dict) -> dict:
+    """Chunk-statistics records with each leaf stacked over the boundaries."""
+    return {name: {"step": np.asarray(r["step"], np.int64), "value": jax.tree.map(lambda *v: np.stack(v), *r["value"])}
+            for name, r in recorded.items()}
+
+
+def unstacked(records: dict) -> dict:
+    """The inverse of :func:`stacked`."""
+    return {name: {"step": [int(s) for s in r["step"]],
+                   "value": [jax.tree.map(lambda v: v[i], r["value"]) for i in range(len(r["step"]))]}
+            for name, r in records.items()}
+
+
 def simulate(
     model: Model,
     integrator: Integrator,
@@ -72,6 +85,7 @@ def simulate(
     statistic_every: int = 1,
     chunk_statistics: dict[str, ChunkStatistic] | None = None,
     progress: bool = True,
+    checkpoint: Any = None,
 ) -> RunResult:
     """Run ``sizes.chains`` chains for burn_in + steps steps, observing every ``thin`` steps after burn-in.
 
@@ -80,7 +94,8 @@ def simulate(
     concatenates them; keys in :class:`~langevin_ib.dynamics.kernel.Keys`). Each of
     ``chunk_statistics`` is evaluated on the ensemble at step 0 and at every chunk boundary and
     recorded; by default the χ quantile trace (:func:`~langevin_ib.dynamics.kernel.chi_quantiles`)
-    of a symmetric model."""
+    of a symmetric model. ``checkpoint`` (:class:`langevin_ib.dynamics.checkpoint.Checkpointer`)
+    resumes from its saved carry and sees the carry at every chunk boundary."""
     if chunk_statistics is None:
         chunk_statistics = {"chi": kernel_lib.chi_quantiles} if model.symmetry is not None else {}
     kernel = kernel_lib.build(model, integrator, sizes, binnings, statistics, statistic_every)
@@ -123,8 +138,11 @@ def simulate(
             recorded[name]["value"].append(jax.tree.map(np.asarray, call(fn, state)))
 
     record(0)
-    bar = tqdm(total=sizes.burn_in + sizes.steps, desc="chain steps", unit="step", disable=not progress, leave=False)
     step, end = 0, sizes.burn_in + sizes.steps
+    if checkpoint is not None and (restored := checkpoint.restore((state, acc, sums), stacked(recorded))) is not None:
+        step, (state, acc, sums), records = restored
+        recorded = unstacked(records)
+    bar = tqdm(total=end, initial=step, desc="chain steps", unit="step", disable=not progress, leave=False)
     while step < end:
         length = min(sizes.chunk_steps, (sizes.burn_in if step < sizes.burn_in else end) - step)
         if step < sizes.burn_in:
@@ -135,6 +153,8 @@ def simulate(
                                     length=length, donate=(1, 2, 3), out_shardings=(split, accumulator_shardings, split))
         step += length
         record(step)
+        if checkpoint is not None:
+            checkpoint.boundary(step, (state, acc, sums), stacked(recorded))
         bar.update(length)
     bar.close()
     histograms = hist_lib.finalize(acc, sizes.chain_groups)

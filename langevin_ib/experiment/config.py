@@ -53,6 +53,8 @@ RUN = {
     "dtype": Field(str, "float32", choices=("float32", "float64")),
     "chain_groups": positive(int, 64),
     "divergence_bound": positive(float, 1.0e3, finite=False),  # inf: only non-finite chains diverge
+    "checkpoint_every_seconds": non_negative(float, 60.0),  # 0: no time-based checkpoints
+    "checkpoint_every_chunks": non_negative(int, 0),  # 0: no chunk-count checkpoints
 }
 
 ANALYSIS = {
@@ -129,6 +131,8 @@ class Run:
     dtype: str
     chain_groups: int
     divergence_bound: float
+    checkpoint_every_seconds: float = 60.0
+    checkpoint_every_chunks: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

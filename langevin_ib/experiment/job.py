@@ -59,8 +59,10 @@ def hyperparameters_of(experiment: Experiment) -> integrators.Hyperparameters:
     return integrators.Hyperparameters(dyn.temperature, dyn.step_size, dyn.weight_decay)
 
 
-def simulate_model(experiment: Experiment, model: Model, planned: dict, progress: bool) -> RunResult:
-    """Run the experiment's chains of ``model``, evaluating the ``planned`` snapshot statistics."""
+def simulate_model(experiment: Experiment, model: Model, planned: dict, progress: bool,
+                   checkpoint=None) -> RunResult:
+    """Run the experiment's chains of ``model``, evaluating the ``planned`` snapshot statistics, saving
+    ``checkpoint`` (a :class:`langevin_ib.dynamics.checkpoint.Checkpointer`) at chunk boundaries."""
     run = experiment.run
     integrator = build_integrator(experiment, model)
     hyperparameters = hyperparameters_of(experiment)
@@ -69,7 +71,7 @@ def simulate_model(experiment: Experiment, model: Model, planned: dict, progress
     sizes = RunSizes(**{k: getattr(run, k) for k in RunSizes._fields})
     chunk = sgd_tests.chunk_statistics(model) if experiment.dynamics.stochastic_gradient else None
     return simulate(model, integrator, hyperparameters, sizes, binnings=dict(experiment.observables),
-                    progress=progress, chunk_statistics=chunk, **statistic)
+                    progress=progress, chunk_statistics=chunk, checkpoint=checkpoint, **statistic)
 
 
 def histogram_arrays(result: RunResult, comparisons: dict) -> dict:
@@ -171,7 +173,8 @@ def staging_folder(out: Path) -> Path:
     if out.is_dir():
         entries = list(out.iterdir())
         foreign = [p.name for p in entries if not (p.is_file() and p.suffix in OUTPUT_SUFFIXES)]
-        if foreign or (entries and not (out / "config.yaml").is_file()):
+        checkpoints_only = all(p.name.startswith("checkpoint") for p in entries)
+        if foreign or (entries and not checkpoints_only and not (out / "config.yaml").is_file()):
             raise ConfigError(f"--out {out}: is a folder that is not an earlier run's output (it holds "
                               f"{(foreign or [p.name for p in entries])[:3]}); expected a new folder or an earlier "
                               "run's, which is replaced")
@@ -215,14 +218,22 @@ def check_memory(experiment: Experiment, model: Model, log: Callable[[str], None
 
 
 def run_and_write(experiment: Experiment, out: Path, progress: bool = True,
-                  log: Callable[[str], None] | None = print) -> dict:
+                  log: Callable[[str], None] | None = print, resume: bool = False) -> dict:
     """Run one experiment and write its outputs into a new folder ``out`` (an earlier run's folder
     there is replaced only once this run has written everything); returns the summary, whose
     ``conclusion`` (:func:`langevin_ib.experiment.verdicts.conclusion`) reads its verdicts. ``log``
-    receives the line of sizes and memory estimate."""
+    receives the line of sizes and memory estimate. The run checkpoints into ``out``
+    (:mod:`langevin_ib.dynamics.checkpoint`), which survives a kill; ``resume`` continues from it."""
+    from langevin_ib.dynamics import checkpoint as checkpoint_lib
+
     staging = staging_folder(out)
+    checkpointer = checkpoint_lib.Checkpointer(out, experiment.to_dict(), experiment.run.checkpoint_every_seconds,
+                                               experiment.run.checkpoint_every_chunks)
+    if not resume:
+        checkpointer.remove()
     try:
-        summary = write_run(experiment, staging, progress, log)
+        with checkpointer.signals():
+            summary = write_run(experiment, staging, progress, log, checkpointer)
         replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -230,14 +241,15 @@ def run_and_write(experiment: Experiment, out: Path, progress: bool = True,
     return summary
 
 
-def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[str], None] | None) -> dict:
+def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[str], None] | None,
+              checkpoint=None) -> dict:
     """Simulate, fit, and write every output of one run into the folder ``out``."""
     (out / "config.yaml").write_text(experiment.to_yaml())
     start = time.perf_counter()
     experiment, model = prepare(experiment)
     check_memory(experiment, model, log)
     statistics = plan.statistics(experiment, model)
-    result = simulate_model(experiment, model, statistics, progress)
+    result = simulate_model(experiment, model, statistics, progress, checkpoint)
     comparisons = comparisons_lib.build(experiment, result)
     fits = comparisons_lib.fit_all(experiment, comparisons)
     snapshot_tests, snapshot_arrays = plan.tests(experiment, model, statistics, result)

@@ -1,0 +1,239 @@
+"""Sweep figures: z of each hypothesis against T and η, a verdict map over (T, η), the measured exponent
+of the implicit-bias term on u·v's level sets, and the invariant-measure bias of a moment against η.
+
+The exponent: on each level set χ, p(θ | χ) ∝ exp(−L/T − λr/T) r^(−a), r = √(θ² + χ²), fitted by
+maximum likelihood to the binned joint counts (a = 1 is the geometric law, 0 the naive one), its
+standard error from the observed Fisher information.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy import optimize
+
+T_KEY, ETA_KEY = "dynamics.temperature", "dynamics.step_size"
+VERDICT_CODE = {"consistent": 0, "rejected": 1}
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(8)
+
+
+def _log_cell_masses(a: float, theta_edges, chi_centres, temperature, target, weight_decay) -> np.ndarray:
+    """(bins_θ, bins_χ) log P(θ bin | χ) of the exponent-a family, normalised over the in-range θ bins."""
+    lo, hi = theta_edges[:-1], theta_edges[1:]
+    theta = (lo + hi)[:, None] / 2 + (hi - lo)[:, None] / 2 * _NODES  # (bins, nodes)
+    r = np.sqrt(theta[..., None] ** 2 + chi_centres**2)  # (bins, nodes, χ)
+    log_f = (-0.5 * (theta[..., None] - target) ** 2 - weight_decay * r) / temperature - a * np.log(r)
+    shift = log_f.max()
+    mass = np.einsum("n,bnc->bc", _WEIGHTS, np.exp(log_f - shift)) * ((hi - lo) / 2)[:, None]
+    return np.log(mass) - np.log(mass.sum(axis=0, keepdims=True))
+
+
+def exponent_fit(theta_edges, chi_edges, counts, *, temperature, target, weight_decay=0.0) -> tuple[float, float]:
+    """(a, its standard error): the ML exponent from joint counts (bins_θ, bins_χ) (groups summed)."""
+    counts = np.asarray(counts, float)
+    chi_centres = (chi_edges[:-1] + chi_edges[1:]) / 2
+    keep = counts.sum(axis=0) > 0
+
+    def nll(a):
+        log_p = _log_cell_masses(a, theta_edges, chi_centres[keep], temperature, target, weight_decay)
+        return -np.sum(counts[:, keep] * log_p)
+
+    if not keep.any():
+        return float("nan"), float("nan")
+    a = optimize.minimize_scalar(nll, bounds=(-5, 5), method="bounded", options={"xatol": 1e-6}).x
+    h = 1e-3
+    curvature = (nll(a + h) - 2 * nll(a) + nll(a - h)) / h**2
+    return float(a), float(1 / np.sqrt(curvature)) if curvature > 0 else float("nan")
+
+
+def _axis(content: dict, key: str) -> list:
+    return content["axes"].get(key, [])
+
+
+def _point_config(content: dict, record: dict) -> dict:
+    """The config of one sweep point: the base config with the point's swept values."""
+    config = {section: dict(v) if isinstance(v, dict) else v for section, v in content["config"].items()}
+    for key, value in record["values"].items():
+        section, name = key.split(".", 1)
+        config[section][name] = value
+    return config
+
+
+def _values(record: dict, key: str, default):
+    return record["values"].get(key, default)
+
+
+def plot_z(path: Path, content: dict, against: str = T_KEY, by: str = ETA_KEY) -> None:
+    """z of every hypothesis against ``against``, one line per value of ``by``, one panel per test."""
+    config = content["config"]
+    default = {T_KEY: config["dynamics"]["temperature"], ETA_KEY: config["dynamics"]["step_size"]}
+    tests = list(content["points"][0]["summary"]["fits"])
+    fig, axes = plt.subplots(1, len(tests), figsize=(5.5 * len(tests), 4.2), squeeze=False)
+    for ax, test in zip(axes[0], tests):
+        hypotheses = list(content["points"][0]["summary"]["fits"][test]["hypotheses"])
+        for h_index, hypothesis in enumerate(hypotheses):
+            for b_index, level in enumerate(_axis(content, by) or [default.get(by)]):
+                rows = sorted((_values(r, against, default[against]), r["summary"]["fits"][test]["hypotheses"][hypothesis]["z"])
+                              for r in content["points"] if _values(r, by, default.get(by)) == level)
+                x, z = zip(*rows)
+                ax.plot(x, z, marker="o", color=f"C{h_index}", alpha=1 - 0.6 * b_index / max(1, len(_axis(content, by))),
+                        label=f"{hypothesis}, {by.split('.')[-1]} = {level:g}" if level is not None else hypothesis)
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel(f"{against.split('.')[-1]} ({'temperature T' if against == T_KEY else 'step size η'})")
+        ax.set_ylabel("z of the goodness of fit (0 = consistent)")
+        ax.set_title(test)
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_verdicts(path: Path, content: dict) -> None:
+    """One panel per test × hypothesis: consistent / rejected over the (T, η) grid."""
+    temperatures, steps = _axis(content, T_KEY), _axis(content, ETA_KEY)
+    pairs = [(t, h) for t, fit in content["points"][0]["summary"]["fits"].items() for h in fit["hypotheses"]]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(3.2 * len(pairs), 3.4), squeeze=False)
+    cmap = matplotlib.colors.ListedColormap(["tab:green", "tab:red"])
+    for ax, (test, hypothesis) in zip(axes[0], pairs):
+        grid = np.full((len(steps), len(temperatures)), np.nan)
+        for r in content["points"]:
+            verdict = r["summary"]["fits"][test]["hypotheses"][hypothesis]["verdict"]
+            grid[steps.index(r["values"][ETA_KEY]), temperatures.index(r["values"][T_KEY])] = VERDICT_CODE.get(verdict, np.nan)
+        ax.imshow(grid, origin="lower", cmap=cmap, vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(temperatures)), [f"{t:.3g}" for t in temperatures], rotation=60, fontsize=7)
+        ax.set_yticks(range(len(steps)), [f"{s:.2g}" for s in steps], fontsize=7)
+        ax.set_xlabel("temperature T")
+        ax.set_ylabel("step size η")
+        ax.set_title(f"{test}: {hypothesis}", fontsize=9)
+    handles = [matplotlib.patches.Patch(color=c, label=v) for v, c in zip(VERDICT_CODE, ["tab:green", "tab:red"])]
+    fig.legend(handles=handles, loc="upper right", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def exponents(content: dict, arrays) -> list[dict]:
+    """The fitted exponent of every point of a u·v sweep with a joint (θ, χ) histogram."""
+    config = content["config"]
+    out = []
+    for i, record in enumerate(content["points"]):
+        dyn = {**config["dynamics"], **{k.split(".")[1]: v for k, v in record["values"].items() if k.startswith("dynamics.")}}
+        a, se = exponent_fit(arrays["theta_edges"][i], arrays["chi_edges"][i], arrays["joint_counts"][i].sum(axis=0),
+                             temperature=dyn["temperature"], target=config["model"]["target"],
+                             weight_decay=dyn["weight_decay"])
+        out.append({"index": i, "temperature": dyn["temperature"], "step_size": dyn["step_size"], "a": a, "se": se})
+    return out
+
+
+def plot_exponent(path: Path, fitted: list[dict], predicted: float = 1.0) -> None:
+    """The measured exponent against T (one line per η) and against η (one line per T), with ±1 se."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, (x_key, by_key, label) in zip(axes, [("temperature", "step_size", "temperature T"),
+                                                 ("step_size", "temperature", "step size η")]):
+        for j, level in enumerate(sorted({f[by_key] for f in fitted})):
+            rows = sorted((f[x_key], f["a"], f["se"]) for f in fitted if f[by_key] == level)
+            x, a, se = map(np.asarray, zip(*rows))
+            ax.errorbar(x * (1 + 0.02 * j), a, yerr=se, marker="o", ms=3, capsize=2, color=f"C{j}",
+                        label=f"{'η' if by_key == 'step_size' else 'T'} = {level:.3g}")
+        ax.axhline(predicted, color="k", ls="--", lw=1, label=f"predicted a = {predicted:g} (geometric)")
+        ax.axhline(0, color="0.5", ls=":", lw=1, label="a = 0 (naive)")
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel(label)
+        ax.set_ylabel("exponent a in (θ² + χ²)^(−a/2)")
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("implicit-bias exponent on the level sets of χ (ML fit, ±1 s.e. from Fisher information)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_bias(path: Path, curves: dict, reference: float, moment: str = "var θ") -> dict:
+    """|moment − reference| against η on log–log axes for each integrator; returns the fitted slopes.
+
+    ``curves``: label -> (step sizes, measured moments, their standard errors)."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    slopes = {}
+    for j, (label, (eta, value, se)) in enumerate(curves.items()):
+        eta, bias, se = np.asarray(eta), np.abs(np.asarray(value) - reference), np.asarray(se)
+        ok = bias > 0
+        slopes[label] = float(np.polyfit(np.log(eta[ok]), np.log(bias[ok]), 1)[0]) if ok.sum() >= 2 else float("nan")
+        ax.errorbar(eta, bias, yerr=se, marker="o", capsize=2, color=f"C{j}", label=f"{label}: slope {slopes[label]:.2f}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("step size η")
+    ax.set_ylabel(f"|{moment} − exact| (units of {moment})")
+    ax.set_title("invariant-measure bias against step size")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return slopes
+
+
+def harmonic_variance(moments, experiment: dict) -> tuple[float, float]:
+    """(variance / exact T/(k + λ), its standard error from the spread over chain groups) of a
+    harmonic run's ``x`` moments (groups, 3): n, Σx, Σx² per group."""
+    n, s1, s2 = np.asarray(moments, float).T
+    per_group = s2 / n - (s1 / n) ** 2
+    exact = experiment["dynamics"]["temperature"] / (experiment["model"]["stiffness"] + experiment["dynamics"]["weight_decay"])
+    total = s2.sum() / n.sum() - (s1.sum() / n.sum()) ** 2
+    return total / exact, per_group.std(ddof=1) / np.sqrt(len(n)) / exact
+
+
+def bias_curves(runs) -> dict:
+    """label (integrator) -> (step sizes, variance / exact, s.e.), from (config dict, x moments) pairs of harmonic runs."""
+    curves: dict = {}
+    for experiment, moments in runs:
+        value, se = harmonic_variance(moments, experiment)
+        curves.setdefault(experiment["dynamics"]["integrator"], []).append((experiment["dynamics"]["step_size"], value, se))
+    return {label: tuple(np.asarray(c) for c in zip(*sorted(points))) for label, points in curves.items()}
+
+
+def plot_batch_bias(path: Path, points: list[dict], out: Path) -> dict:
+    """The variance bias against η of a batch's harmonic points, one curve per integrator (slopes; {} if none)."""
+    import yaml
+
+    runs = []
+    for record in points:
+        if record["summary"]["model"] == "harmonic":
+            config = yaml.safe_load((out / record["name"] / "config.yaml").read_text())
+            with np.load(out / record["name"] / "histograms.npz") as arrays:
+                runs.append((config, arrays["x_moments"]))
+    curves = {k: c for k, c in bias_curves(runs).items() if len(set(c[0])) >= 2}
+    return plot_bias(path, curves, 1.0, "var x / (T/k)") if curves else {}
+
+
+def plot_all(out: Path) -> list[str]:
+    """The figures a sweep folder supports; returns their names."""
+    content = json.loads((out / "sweep.json").read_text())
+    written = []
+    if not content["points"][0]["summary"]["fits"]:
+        return written
+    if _axis(content, T_KEY) or _axis(content, ETA_KEY):
+        plot_z(out / "z_vs_temperature.png", content, T_KEY, ETA_KEY)
+        plot_z(out / "z_vs_step_size.png", content, ETA_KEY, T_KEY)
+        written += ["z_vs_temperature.png", "z_vs_step_size.png"]
+    if _axis(content, T_KEY) and _axis(content, ETA_KEY):
+        plot_verdicts(out / "verdicts.png", content)
+        written.append("verdicts.png")
+    arrays = np.load(out / "histograms.npz")
+    if content["config"]["model"]["name"] == "harmonic" and len(_axis(content, ETA_KEY)) >= 2:
+        runs = [(_point_config(content, r), arrays["x_moments"][r["index"]]) for r in content["points"]]
+        slopes = plot_bias(out / "bias.png", bias_curves(runs), 1.0, "var x / (T/k)")
+        (out / "bias.json").write_text(json.dumps(slopes, indent=2))
+        written += ["bias.png", "bias.json"]
+    if content["config"]["model"]["name"] == "uv" and "joint_counts" in arrays:
+        fitted = exponents(content, arrays)
+        (out / "exponents.json").write_text(json.dumps(fitted, indent=2))
+        plot_exponent(out / "exponent.png", fitted)
+        written += ["exponent.png", "exponents.json"]
+    return written

@@ -1,0 +1,179 @@
+"""Sweeps: the grid's parsing and errors, and each point equal to the same point run alone."""
+
+import csv
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from langevin_ib import cli
+from langevin_ib.dynamics import grid, integrators
+from langevin_ib.dynamics.runner import RunSizes
+from langevin_ib.experiment import comparisons, job, plan, sweep
+from langevin_ib.models.fields import ConfigError
+
+CONFIG = Path(__file__).parents[2] / "configs" / "uv_small.yaml"
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "uv.yaml"
+    path.write_text(CONFIG.read_text())
+    return path
+
+
+def test_values_of_lists_and_ranges():
+    assert sweep.parse_values("dynamics.temperature", "0.05,0.1,0.2") == [0.05, 0.1, 0.2]
+    assert np.allclose(sweep.parse_values("dynamics.step_size", "logspace(-3,-1,3)"), [1e-3, 1e-2, 1e-1])
+    assert sweep.parse_values("dynamics.weight_decay", "linspace(0, 1, 3)") == [0.0, 0.5, 1.0]
+    assert sweep.parse_values("run.seed", "range(3)") == [0, 1, 2]
+    assert sweep.parse_values("run.seed", [4, 5]) == [4, 5]
+
+
+@pytest.mark.parametrize("item, message", [
+    ("dynamics.temperature=linspace(-0.1,0.1,3)", "must be positive"),
+    ("dynamics.step_size=0.1,abc", "is not a number"),
+    ("dynamics.temperature=range(0)", "empty grid"),
+    ("dynamics.temperature=logspace(a,1,3)", "non-numeric"),
+    ("run.thin=1,2", "not sweepable; the sweepable keys are"),
+    ("run.seed=0.5,1", "not an integer"),
+])
+def test_bad_grids_are_one_line_and_exit_2(config, item, message, capsys, tmp_path):
+    assert cli.main(["sweep", str(config), item, "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_a_grid_that_cannot_fit_is_refused_before_compile(config, monkeypatch):
+    monkeypatch.setenv(sweep.MEMORY_ENV, "1000")
+    _, _, points = sweep.load(config, ["dynamics.temperature=0.1,0.2"])
+    with pytest.raises(ConfigError, match="even at one chain per point"):
+        sweep.run(points, None, progress=False)
+
+
+def single(experiment):
+    experiment, model = job.prepare(experiment)
+    result = job.simulate_model(experiment, model, plan.statistics(experiment, model), False)
+    compared = comparisons.build(experiment, result)
+    return job.histogram_arrays(result, compared), comparisons.fit_all(experiment, compared)
+
+
+@pytest.fixture(scope="module")
+def swept(config, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    _, _, points = sweep.load(config, ["dynamics.temperature=0.05,0.2", "dynamics.step_size=0.005,0.02"])
+    content = sweep.run(points, out, progress=False)
+    return out, points, content
+
+
+@pytest.mark.slow
+def test_each_point_is_bitwise_the_point_run_alone(swept):
+    """Common random numbers: every T × η point draws the single run's noise, so its histograms and
+    fits are identical to those of the run alone."""
+    out, points, content = swept
+    stacked = np.load(out / "histograms.npz")
+    for point in (points[0], points[3]):
+        arrays, fits = single(point.experiment)
+        for name, value in arrays.items():
+            np.testing.assert_array_equal(stacked[name][point.index], value, err_msg=name)
+        assert content["points"][point.index]["summary"]["fits"] == json.loads(json.dumps(fits))
+
+
+def test_the_table_has_a_row_per_point_test_and_hypothesis(swept):
+    out, points, content = swept
+    with open(out / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    hypotheses = sum(len(fit["hypotheses"]) for fit in content["points"][0]["summary"]["fits"].values())
+    assert len(rows) == len(points) * hypotheses
+    assert {float(r["dynamics.temperature"]) for r in rows} == {0.05, 0.2}
+    assert all(float(r["p_value"]) >= 0 and r["verdict"] for r in rows)
+    assert len(content["compiles"]) == 1 and content["compiles"][0]["passes"] == 1
+
+
+@pytest.mark.slow
+def test_swept_seeds_and_passes(config, tmp_path, monkeypatch):
+    """A swept seed gives each point its own keys (equal to the run alone with that seed); a memory
+    limit below the grid's splits it into passes without changing a number."""
+    _, _, points = sweep.load(config, ["run.seed=3,4", "dynamics.temperature=0.1,0.2"])
+    experiment, model = job.prepare(points[0].experiment)
+    integrator = integrators.REGISTRY[experiment.dynamics.integrator].build(model)
+    per_point = grid.point_bytes(model, integrator, RunSizes(**{k: getattr(experiment.run, k) for k in RunSizes._fields}),
+                                 dict(experiment.observables), 0)
+    monkeypatch.setenv(sweep.MEMORY_ENV, str(2 * sweep.WORKING_FACTOR * per_point))  # two points per pass
+    content = sweep.run(points, tmp_path, progress=False)
+    assert content["compiles"][0]["passes"] == 2
+    stacked = np.load(tmp_path / "histograms.npz")
+    arrays, _ = single(points[3].experiment)
+    np.testing.assert_array_equal(stacked["theta_counts"][3], arrays["theta_counts"])
+    assert not np.array_equal(stacked["theta_counts"][1], stacked["theta_counts"][3])
+
+
+def test_shape_values_group_into_one_compile_each(config):
+    _, _, points = sweep.load(config, ["run.chains=32,64", "dynamics.temperature=0.1,0.2"])
+    grouped = sweep.groups(points)
+    assert [dict(g.shape) for g in grouped] == [{"run.chains": 32}, {"run.chains": 64}]
+    assert all(len(g.points) == 2 for g in grouped)
+
+
+def test_the_exponent_fit_recovers_a_known_exponent():
+    """Multinomial counts drawn from the a = 1 law of each column: the ML exponent is within 4 s.e.
+    of 1, and the naive a = 0 is many s.e. away."""
+    from langevin_ib.experiment import sweep_plots
+
+    theta_edges, chi_edges = np.linspace(0, 2, 31), np.linspace(-1, 1, 9)
+    centres = (chi_edges[:-1] + chi_edges[1:]) / 2
+    probabilities = np.exp(sweep_plots._log_cell_masses(1.0, theta_edges, centres, 0.1, 1.0, 0.0))
+    rng = np.random.default_rng(0)
+    counts = np.stack([rng.multinomial(20000, p / p.sum()) for p in probabilities.T], axis=1)
+    a, se = sweep_plots.exponent_fit(theta_edges, chi_edges, counts, temperature=0.1, target=1.0)
+    assert abs(a - 1) < 4 * se and a / se > 10, (a, se)
+
+
+def test_sweep_figures(swept):
+    out, _, content = swept
+    assert {"z_vs_temperature.png", "verdicts.png", "exponent.png"} <= set(content["figures"])
+    assert all((out / name).stat().st_size > 0 for name in content["figures"])
+
+
+def sweep_numbers(out):
+    content = json.loads((out / "sweep.json").read_text())
+    content.pop("timing")
+    for record in content["points"]:
+        record["summary"].pop("timing")
+    with np.load(out / "histograms.npz") as data:
+        return content, {k: data[k] for k in data.files}
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_resumes_bitwise(config, tmp_path):
+    """kill -9 after a checkpoint of the grid carry, then --resume: sweep.json (less timing) and every
+    stacked array equal the uninterrupted sweep's."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+
+    def start(out, *extra):
+        return subprocess.Popen([sys.executable, "-m", "langevin_ib.cli", "sweep", str(config), "--out", str(out),
+                                 "--quiet", "dynamics.temperature=0.05,0.2", "run.steps=3000",
+                                 "run.checkpoint_every_seconds=0", "run.checkpoint_every_chunks=1", *extra],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    whole, killed = start(tmp_path / "whole"), start(tmp_path / "killed")
+    while not list((tmp_path / "killed").glob("checkpoint-*.npz")):
+        assert killed.poll() is None, killed.communicate()
+        time.sleep(0.01)
+    killed.kill()
+    killed.wait()
+    assert not (tmp_path / "killed" / "sweep.json").exists()
+    assert whole.wait() == 0, whole.communicate()
+    resumed = start(tmp_path / "killed", "--resume")
+    assert resumed.wait() == 0, resumed.communicate()
+    (a, arrays_a), (b, arrays_b) = sweep_numbers(tmp_path / "whole"), sweep_numbers(tmp_path / "killed")
+    assert a == b and arrays_a.keys() == arrays_b.keys()
+    for name in arrays_a:
+        np.testing.assert_array_equal(arrays_a[name], arrays_b[name], err_msg=name)
+    assert not list((tmp_path / "killed").glob("checkpoint-*.npz"))
