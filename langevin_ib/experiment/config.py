@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from langevin_ib.dynamics import integrators
+from langevin_ib.dynamics import integrators, noise
 from langevin_ib import models
 from langevin_ib.dynamics.accumulators import Binning
 from langevin_ib.models.fields import ConfigError, Field, non_negative, positive, section
@@ -30,6 +30,7 @@ DYNAMICS = {
     "temperature": positive(float),
     "step_size": positive(float),
     "weight_decay": non_negative(float, 0.0),
+    "noise": Field(str, "gaussian", choices=noise.NAMES),  # the law of ξ (langevin_ib/dynamics/noise.py)
 }
 
 RUN = {
@@ -92,6 +93,7 @@ class Dynamics:
     temperature: float
     step_size: float
     weight_decay: float
+    noise: str = "gaussian"
 
     @property
     def constrained(self) -> bool:

@@ -44,7 +44,7 @@ def simulate_model(experiment: Experiment, model: Model, planned: dict, progress
     """Run the experiment's chains of ``model``, evaluating the ``planned`` snapshot statistics."""
     run, dyn = experiment.run, experiment.dynamics
     try:
-        integrator = integrators.REGISTRY[dyn.integrator].build(model)
+        integrator = integrators.build(dyn.integrator, model, dyn.noise)
     except integrators.UnsupportedModel as error:
         raise ConfigError(f"dynamics.integrator: {dyn.integrator!r} cannot run model {experiment.model.name!r}: "
                           f"{error}; use one of {sorted(set(integrators.REGISTRY) - set(integrators.CONSTRAINED))}")
