@@ -125,13 +125,11 @@ def finalize(acc: Accumulators, groups: int) -> Histograms:
     observed = np.asarray(acc.observed, np.float64)
     moments = {}
     for name, chain_sums in acc.sums.items():
-        chain_sums = np.asarray(chain_sums, np.float64).sum(axis=2)  # over the m copies
-        copies = acc.sums[name].shape[2]
-        moments[name] = np.stack([
-            np.bincount(group, observed * copies, groups),
-            np.bincount(group, chain_sums[:, 0], groups),
-            np.bincount(group, chain_sums[:, 1], groups),
-        ], axis=1)
+        chain_sums = np.asarray(chain_sums)  # (chains, 2, m) in the run's dtype: one host copy
+        copies = chain_sums.shape[2]
+        # Σx then Σx², each summed over the m copies in float64 one at a time (no float64 copy of the whole)
+        columns = [np.bincount(group, chain_sums[:, j, :].astype(np.float64).sum(axis=1), groups) for j in (0, 1)]
+        moments[name] = np.stack([np.bincount(group, observed * copies, groups), *columns], axis=1)
     joint = None if acc.joint is None else np.asarray(acc.joint).sum(axis=0, dtype=np.int64).astype(np.int32)
     return Histograms({name: np.asarray(c).sum(axis=0, dtype=np.int64).astype(np.int32) for name, c in acc.counts.items()},
                       joint, moments)
