@@ -1,81 +1,138 @@
-"""Throughput of the u·v Langevin step: this engine vs vectorised NumPy and PyTorch loops.
+"""Throughput of the u·v Langevin step: this engine (each integrator and noise) vs vectorised NumPy
+and PyTorch loops, in one process, interleaved.
 
-Same model (θ = u·v, L = ½(uv − 1)², T = 0.1, η = 0.01, Euler–Maruyama), same chain count, one
-process. The engine runs as the CLI does: one JAX CPU device per core with the chains sharded over
-them, a divergence check every 10 steps; PyTorch uses its default threads (one per core), NumPy one
-core. Reports chain-steps per second, the median of --repeats runs, and the ratios.
+Same model (θ = u·v, L = ½(uv − 1)², T = 0.05, η = 1e-3, float32), same chain count. The engine
+runs as a measured run does: one JAX CPU device per core with the chains sharded over them, θ
+histogrammed (60 bins, 32 chain groups) and the divergence checked at every step; compile time is
+left out. The loops draw Gaussian noise; "+hist" loops also histogram θ every step (the engine's
+work), the plain ones only step. PyTorch uses its default threads, NumPy one core. Each repeat runs
+every variant once, in turn, so load on a shared machine hits all alike; the medians and the ratios
+to the plain PyTorch loop are printed (``--json`` for a machine-readable copy).
 
-    python scripts/bench.py --chains 100000 --steps 500
+    python scripts/bench.py --chains 4096 65536 --steps 1000 --repeats 5 --json bench.json
 """
 
+from __future__ import annotations
+
 import argparse
+import json
+import platform
 import statistics
 import time
 
 import numpy as np
 
-TEMPERATURE, STEP, TARGET = 0.1, 0.01, 1.0
+TEMPERATURE, STEP, TARGET, BINS = 0.05, 1e-3, 1.0, 60
+VARIANTS = (("euler_maruyama", "gaussian"), ("euler_maruyama", "two_point"), ("euler_maruyama", "three_point"),
+            ("leimkuhler_matthews", "gaussian"), ("leimkuhler_matthews", "three_point"))
 
 
-def engine(chains: int, steps: int) -> float:
-    from langevin_ib.experiment import config, job
-    raw = {"model": {"name": "uv", "target": TARGET},
-           "dynamics": {"integrator": "euler_maruyama", "temperature": TEMPERATURE, "step_size": STEP},
-           "run": {"chains": chains, "burn_in": steps, "steps": 10, "thin": 10, "chunk_steps": steps, "chain_groups": 1},
-           "observables": {"theta": {"min": 0.0, "max": 2.0, "bins": 10}}}
-    result = job.execute(config.resolve(raw), progress=False)
-    return result.chain_steps / result.run_seconds
+def engine(integrator: str, noise: str):
+    """A function (chains, steps) -> chain-steps/s of the engine's measured run, compile excluded."""
+    from langevin_ib.dynamics import integrators
+    from langevin_ib.dynamics.accumulators import Binning
+    from langevin_ib.dynamics.runner import RunSizes, simulate
+    from langevin_ib.models import uv
+
+    model = uv.build({"target": TARGET, "copies": 1, "init_u": 1.0, "init_v": 1.0, "init_noise": 0.0, "label_noise": 0.0})
+    built = integrators.build(integrator, model, noise)
+
+    def run(chains: int, steps: int) -> float:
+        result = simulate(model, built, integrators.Hyperparameters(TEMPERATURE, STEP, 0.0),
+                          RunSizes(chains, steps, thin=1, chunk_steps=steps, chain_groups=32),
+                          binnings={"theta": Binning(0.0, 2.0, BINS)}, chunk_statistics={}, progress=False)
+        return result.chain_steps / result.run_seconds
+
+    return run
 
 
-def numpy_loop(chains: int, steps: int) -> float:
-    rng = np.random.default_rng(0)
-    u, v = np.ones(chains, np.float32), np.ones(chains, np.float32)
-    scale = np.float32(np.sqrt(2 * TEMPERATURE * STEP))
-    start = time.perf_counter()
-    for _ in range(steps):
-        residual = u * v - TARGET
-        noise = rng.standard_normal((2, chains), np.float32)
-        u, v = u - STEP * residual * v + scale * noise[0], v - STEP * residual * u + scale * noise[1]
-    return chains * steps / (time.perf_counter() - start)
-
-
-def torch_loop(chains: int, steps: int) -> float:
-    import torch
-
-    torch.manual_seed(0)
-    u, v = torch.ones(chains), torch.ones(chains)
-    scale = (2 * TEMPERATURE * STEP) ** 0.5
-    start = time.perf_counter()
-    with torch.no_grad():
+def numpy_loop(histogram: bool):
+    def run(chains: int, steps: int) -> float:
+        rng = np.random.default_rng(0)
+        u, v = np.ones(chains, np.float32), np.ones(chains, np.float32)
+        scale, counts = np.float32(np.sqrt(2 * TEMPERATURE * STEP)), np.zeros(BINS + 2, np.int64)
+        start = time.perf_counter()
         for _ in range(steps):
             residual = u * v - TARGET
-            noise = torch.randn(2, chains)
+            noise = rng.standard_normal((2, chains), np.float32)
             u, v = u - STEP * residual * v + scale * noise[0], v - STEP * residual * u + scale * noise[1]
-    return chains * steps / (time.perf_counter() - start)
+            if histogram:
+                counts += np.bincount(np.clip(np.floor(u * v * (BINS / 2)), -1, BINS).astype(np.int64) + 1,
+                                      minlength=BINS + 2)
+        return chains * steps / (time.perf_counter() - start)
+
+    return run
+
+
+def torch_loop(histogram: bool):
+    def run(chains: int, steps: int) -> float:
+        import torch
+
+        torch.manual_seed(0)
+        u, v = torch.ones(chains), torch.ones(chains)
+        scale, counts = (2 * TEMPERATURE * STEP) ** 0.5, torch.zeros(BINS + 2, dtype=torch.int64)
+        start = time.perf_counter()
+        with torch.no_grad():
+            for _ in range(steps):
+                residual = u * v - TARGET
+                noise = torch.randn(2, chains)
+                u, v = u - STEP * residual * v + scale * noise[0], v - STEP * residual * u + scale * noise[1]
+                if histogram:
+                    index = torch.clamp(torch.floor(u * v * (BINS / 2)), -1, BINS).long() + 1
+                    counts += torch.bincount(index, minlength=BINS + 2)
+        return chains * steps / (time.perf_counter() - start)
+
+    return run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chains", type=int, default=100_000)
-    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--chains", type=int, nargs="+", default=[4096, 65536])
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", help="also write the medians and ratios here")
     args = parser.parse_args()
     from langevin_ib.dynamics import sharding
 
     sharding.use_all_cpu_cores()  # as the CLI does: one JAX CPU device per core
-    runners = {"langevin_ib (JAX)": engine, "numpy loop": numpy_loop}
-    try:
-        import torch  # noqa: F401
+    import jax
 
-        runners["pytorch loop"] = torch_loop
+    runners = {f"engine {i} {n}": engine(i, n) for i, n in VARIANTS}
+    runners |= {"numpy loop": numpy_loop(False), "numpy loop +hist": numpy_loop(True)}
+    try:
+        import torch
+
+        runners |= {"pytorch loop": torch_loop(False), "pytorch loop +hist": torch_loop(True)}
+        torch_version = torch.__version__
     except ImportError:
-        print("pytorch not installed: skipping its loop (pip install torch)")
-    rates = {name: statistics.median(fn(args.chains, args.steps) for _ in range(args.repeats))
-             for name, fn in runners.items()}
-    ours = rates["langevin_ib (JAX)"]
-    print(f"u·v Euler–Maruyama, {args.chains} chains × {args.steps} steps, median of {args.repeats}")
-    for name, rate in rates.items():
-        print(f"  {name:<20} {rate:.3e} chain-steps/s   engine / this = {ours / rate:.2f}")
+        print("pytorch not installed: skipping its loops (pip install torch, or the bench extra)")
+        torch_version = None
+    report = {"machine": f"{platform.processor() or platform.machine()}, {jax.local_device_count()} JAX devices",
+              "jax": jax.__version__, "torch": torch_version, "steps": args.steps, "repeats": args.repeats,
+              "model": f"u·v, T={TEMPERATURE}, η={STEP}, float32, θ histogram every step", "results": {}}
+    for chains in args.chains:
+        for fn in runners.values():  # warm up: compile, allocate
+            fn(chains, min(args.steps, 50))
+        samples = {name: [] for name in runners}
+        for _ in range(args.repeats):
+            for name, fn in runners.items():
+                samples[name].append(fn(chains, args.steps))
+        rates = {name: statistics.median(s) for name, s in samples.items()}
+        reference = rates.get("pytorch loop")
+        print(f"\nu·v, {chains} chains × {args.steps} steps, median of {args.repeats} interleaved repeats")
+        print(f"  {'':<40} {'chain-steps/s':>13} {'/ pytorch':>10}  {'LM / EM same noise':>18}")
+        for name, rate in rates.items():
+            ratio = f"{rate / reference:10.2f}" if reference else f"{'-':>10}"
+            lm = ""
+            if name.startswith("engine leimkuhler_matthews"):
+                em = rates.get(name.replace("leimkuhler_matthews", "euler_maruyama"))
+                lm = f"{rate / em:18.2f}" if em else ""
+            print(f"  {name:<40} {rate:13.3e} {ratio}  {lm}")
+        report["results"][str(chains)] = {"rates": rates, "samples": samples,
+                                          "per_pytorch": {n: r / reference for n, r in rates.items()} if reference else None}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
 
 
 if __name__ == "__main__":

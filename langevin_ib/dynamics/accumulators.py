@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from langevin_ib.dynamics import sharding
+
 
 class Binning(NamedTuple):
     low: float
@@ -37,13 +39,16 @@ class Histograms(NamedTuple):
 
 
 class Accumulators(NamedTuple):
-    """The streaming state: integer counts per group (replicated over devices) and, per chain, the
-    observation count and the sums Σx, Σx² of every observable (split over devices with the chains).
-    Per-chain sums add in the same order whatever the chunking or device count, and
-    :func:`finalize` reduces them to groups on the host, so the moments are bitwise reproducible."""
+    """The streaming state: integer counts per block and group, and, per chain, the observation count
+    and the sums Σx, Σx² of every observable. Everything is split over the devices with the chains:
+    the chain axis is cut into D contiguous blocks (D = the device count, :func:`blocks`) and each
+    block counts its own chains, so no collective runs at an observation; :func:`finalize` sums the
+    blocks (integers: the same counts whatever D). Per-chain sums add in the same order whatever the
+    chunking or device count, and :func:`finalize` reduces them to groups on the host, so the moments
+    are bitwise reproducible."""
 
-    counts: dict
-    joint: jax.Array | None
+    counts: dict  # name -> (D, G, bins + 2) int32
+    joint: jax.Array | None  # (D, G, bins_q, bins_χ) int32
     observed: jax.Array  # (chains,) int32
     sums: dict  # name -> (chains, 2, m): Σx, Σx² of each of the m copies
 
@@ -54,15 +59,21 @@ def bin_index(values: jax.Array, binning: Binning) -> jax.Array:
     return jnp.clip(jnp.floor(scaled), -1, binning.bins).astype(jnp.int32) + 1
 
 
+def blocks(chains: int) -> int:
+    """D: the number of blocks of the counts, one per device the chains are split over."""
+    return sharding.chain_shardings(chains)[0].mesh.size
+
+
 def empty(binnings: dict[str, Binning], joint: tuple[str, str] | None, groups: int,
           observations: dict[str, jax.ShapeDtypeStruct]) -> Accumulators:
     """Zero accumulators; ``observations[name]`` is the (chains, m) shape and dtype of one observation."""
-    counts = {name: jnp.zeros((groups, b.bins + 2), jnp.int32) for name, b in binnings.items()}
+    chains = next(iter(observations.values())).shape[0]
+    d = blocks(chains)
+    counts = {name: jnp.zeros((d, groups, b.bins + 2), jnp.int32) for name, b in binnings.items()}
     joint_counts = None
     if joint is not None:
         q, chi = joint
-        joint_counts = jnp.zeros((groups, binnings[q].bins, binnings[chi].bins), jnp.int32)
-    chains = next(iter(observations.values())).shape[0]
+        joint_counts = jnp.zeros((d, groups, binnings[q].bins, binnings[chi].bins), jnp.int32)
     sums = {name: jnp.zeros((o.shape[0], 2, o.shape[1]), o.dtype) for name, o in observations.items() if name in binnings}
     return Accumulators(counts, joint_counts, jnp.zeros(chains, jnp.int32), sums)
 
@@ -75,25 +86,37 @@ def accumulate(
     binnings: dict[str, Binning],
     joint: tuple[str, str] | None,
 ) -> Accumulators:
-    """Add one observation of every alive chain. observations[name] has shape (chains, m)."""
-    copies = next(iter(observations.values())).shape[1]
+    """Add one observation of every alive chain. observations[name] has shape (chains, m); chain c
+    counts in block ⌊c·D/chains⌋ (under ``shard_map`` each device sees D = 1: its own block)."""
+    chains, copies = next(iter(observations.values())).shape
+    first = next(iter(acc.counts.values()), acc.joint)
+    d, g = (1, 1) if first is None else first.shape[:2]
     weight = jnp.repeat(alive.astype(jnp.int32), copies)
     groups = jnp.repeat(group, copies)
+    block = jnp.zeros_like(groups) if d == 1 else jnp.repeat(jnp.arange(chains, dtype=jnp.int32) // (chains // d), copies)
+    cell = block * g + groups  # row (block, group) of the counts
     counts, indices, sums = {}, {}, {}
     for name, binning in binnings.items():
         values = observations[name]
         indices[name] = bin_index(values.reshape(-1), binning)
-        counts[name] = acc.counts[name].at[groups, indices[name]].add(weight)
+        counts[name] = flat_add(acc.counts[name], cell * (binning.bins + 2) + indices[name], weight)
         x = jnp.where(alive[:, None], values, 0)
         sums[name] = acc.sums[name] + jnp.stack([x, x * x], axis=1)
     joint_counts = acc.joint
     if joint is not None:
         q, chi = joint
+        bq, bc = binnings[q].bins, binnings[chi].bins
         iq, ic = indices[q] - 1, indices[chi] - 1
-        inside = (iq >= 0) & (iq < binnings[q].bins) & (ic >= 0) & (ic < binnings[chi].bins)
-        joint_counts = joint_counts.at[groups, jnp.clip(iq, 0, binnings[q].bins - 1),
-                                       jnp.clip(ic, 0, binnings[chi].bins - 1)].add(weight * inside)
+        inside = (iq >= 0) & (iq < bq) & (ic >= 0) & (ic < bc)
+        joint_counts = flat_add(joint_counts, (cell * bq + jnp.clip(iq, 0, bq - 1)) * bc + jnp.clip(ic, 0, bc - 1),
+                                weight * inside)
     return Accumulators(counts, joint_counts, acc.observed + alive.astype(jnp.int32), sums)
+
+
+def flat_add(counts: jax.Array, flat_index: jax.Array, weight: jax.Array) -> jax.Array:
+    """counts with weight added at the row-major flat indices (a 1-D scatter: 4× faster on XLA:CPU
+    than the same scatter-add with one index per axis, measured 0.95 vs 3.8 ns per element)."""
+    return counts.reshape(-1).at[flat_index].add(weight).reshape(counts.shape)
 
 
 def finalize(acc: Accumulators, groups: int) -> Histograms:
@@ -102,12 +125,17 @@ def finalize(acc: Accumulators, groups: int) -> Histograms:
     observed = np.asarray(acc.observed, np.float64)
     moments = {}
     for name, chain_sums in acc.sums.items():
-        chain_sums = np.asarray(chain_sums, np.float64).sum(axis=2)  # over the m copies
-        copies = acc.sums[name].shape[2]
-        moments[name] = np.stack([
-            np.bincount(group, observed * copies, groups),
-            np.bincount(group, chain_sums[:, 0], groups),
-            np.bincount(group, chain_sums[:, 1], groups),
-        ], axis=1)
-    joint = None if acc.joint is None else np.asarray(acc.joint)
-    return Histograms({name: np.asarray(c) for name, c in acc.counts.items()}, joint, moments)
+        chain_sums = np.asarray(chain_sums)  # (chains, 2, m) in the run's dtype: one host copy
+        copies = chain_sums.shape[2]
+        # Σx then Σx², each summed over the m copies in float64 one at a time (no float64 copy of the whole)
+        columns = [np.bincount(group, chain_sums[:, j, :].astype(np.float64).sum(axis=1), groups) for j in (0, 1)]
+        moments[name] = np.stack([np.bincount(group, observed * copies, groups), *columns], axis=1)
+    joint = None if acc.joint is None else np.asarray(acc.joint).sum(axis=0, dtype=np.int64).astype(np.int32)
+    return Histograms({name: np.asarray(c).sum(axis=0, dtype=np.int64).astype(np.int32) for name, c in acc.counts.items()},
+                      joint, moments)
+
+
+def shardings(split, replicated) -> Accumulators:
+    """Where each accumulator lives: all split over the devices with the chains (counts by block)."""
+    del replicated
+    return Accumulators(split, split, split, split)

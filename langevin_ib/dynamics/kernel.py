@@ -126,6 +126,9 @@ def integrate(integrator: Integrator, key: jax.Array, state: Any, hyperparameter
         inner, info = integrator.step(jax.random.fold_in(key, k), inner, hyperparameters)
         return (inner, failed | info.failed), None
 
+    if length == 1:  # thin = 1: no loop, so the step fuses with the check and the observation that follow
+        state, info = integrator.step(jax.random.fold_in(key, start), state, hyperparameters)
+        return state, info.failed
     chains = jax.tree.leaves(integrator.position(state))[0].shape[0]
     return jax.lax.scan(step, (state, jnp.zeros(chains, bool)), start + jnp.arange(length))[0]
 
@@ -158,6 +161,14 @@ def statistics_at(kernel: Kernel, key: jax.Array, position: Any, step: jax.Array
     return kernel.statistics(chain_keys, position)
 
 
+def accumulate_local(kernel: Kernel) -> Callable:
+    """hist_lib.accumulate on each device's own chains and its own block of counts (no collective)."""
+    split = sharding.chain_shardings(kernel.sizes.chains)[0]
+    local = lambda acc, observations, alive, group: hist_lib.accumulate(acc, observations, alive, group,
+                                                                       kernel.binnings, kernel.joint)
+    return jax.shard_map(local, mesh=split.mesh, in_specs=split.spec, out_specs=split.spec)
+
+
 def measure(kernel: Kernel, keys: Keys, state: ChainState, acc: hist_lib.Accumulators, sums: jax.Array | None,
             hyperparameters: Hyperparameters, start: jax.Array, length: int):
     """``length`` measured steps (a multiple of ``thin``): check and observe every ``thin`` steps,
@@ -165,12 +176,13 @@ def measure(kernel: Kernel, keys: Keys, state: ChainState, acc: hist_lib.Accumul
     Returns (state, acc, sums)."""
     sizes = kernel.sizes
     group = (jnp.arange(sizes.chains) % sizes.chain_groups).astype(jnp.int32)
+    accumulate = accumulate_local(kernel)
 
     def observe(carry, i):
         state, acc, sums = carry
         state = checked(kernel, keys.noise, state, hyperparameters, start + i * sizes.thin, sizes.thin)
         position = kernel.integrator.position(state.integrator)
-        acc = hist_lib.accumulate(acc, kernel.observe(position), ~state.diverged, group, kernel.binnings, kernel.joint)
+        acc = accumulate(acc, kernel.observe(position), ~state.diverged, group)
         if kernel.statistics is not None:
             step = start + (i + 1) * sizes.thin
             due = ((step - sizes.burn_in) // sizes.thin) % kernel.statistic_every == 0

@@ -123,7 +123,7 @@ def simulate(
     state = call(kernel_lib.initial_state, keys.init, hyperparameters, out_shardings=split)
     observation_shapes = jax.eval_shape(lambda st: jax.vmap(model.observe)(integrator.position(st.integrator)), state)
     acc = hist_lib.empty(binnings, kernel.joint, sizes.chain_groups, observation_shapes)
-    accumulator_shardings = hist_lib.Accumulators(replicated, replicated, split, split)
+    accumulator_shardings = hist_lib.shardings(split, replicated)
     acc = jax.device_put(acc, accumulator_shardings)
     sums = None
     if statistics:

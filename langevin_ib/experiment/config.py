@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from langevin_ib.dynamics import integrators
+from langevin_ib.dynamics import integrators, noise
 from langevin_ib import models
 from langevin_ib.dynamics.accumulators import Binning
 from langevin_ib.models.fields import ConfigError, Field, non_negative, positive, section
@@ -31,6 +31,7 @@ DYNAMICS = {
     "temperature": Field(float, accepted="a positive float (0 for gd and sgd)", check=lambda x: x >= 0),  # by integrator in _dynamics
     "step_size": positive(float),
     "weight_decay": non_negative(float, 0.0),
+    "noise": Field(str, "gaussian", choices=noise.NAMES),  # the law of ξ (langevin_ib/dynamics/noise.py)
 }
 
 MINIBATCH = {  # the static settings of the integrators that declare them (gd, sgd, sgld), flat in ``dynamics``
@@ -105,6 +106,7 @@ class Dynamics:
     temperature: float
     step_size: float
     weight_decay: float
+    noise: str = "gaussian"
     minibatch: integrators.sgd.Settings | None = None  # the static settings of gd/sgd/sgld, None for Langevin
 
     @property

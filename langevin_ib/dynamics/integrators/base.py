@@ -1,7 +1,9 @@
 """The integrator protocol (optax's ``init``/``update`` pair, blackjax's ``(state, info)`` step).
 
 A module per integrator exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED`` and
-``build(model) -> Integrator``. ``init`` and ``step`` act on the whole ensemble: every leaf of a
+``build(model) -> Integrator``; one that can draw the discrete noises of
+:mod:`langevin_ib.dynamics.noise` also exports ``NOISES`` and takes ``build(model, noise=name)``
+(default ``"gaussian"``). ``init`` and ``step`` act on the whole ensemble: every leaf of a
 position has a leading chain axis. The key is always the first argument and is never stored; the
 noise of all chains comes from one draw per step, so with JAX's partitionable threefry a chain's
 noise depends on its index alone, not on how the chain axis is chunked or sharded. The
@@ -19,6 +21,7 @@ from typing import Any, Callable, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
+from langevin_ib.dynamics import noise as noise_lib
 from langevin_ib.models.base import Model
 
 Params = Any
@@ -102,20 +105,15 @@ def no_failure(position: Params) -> Info:
     return Info(jnp.zeros(jax.tree.leaves(position)[0].shape[0], bool))
 
 
-def gaussian_like(key: jax.Array, tree: Params) -> Params:
-    """Independent standard normal noise with the structure and dtypes of ``tree``, one draw per leaf."""
-    leaves, treedef = jax.tree.flatten(tree)
-    keys = jax.random.split(key, len(leaves))
-    return jax.tree.unflatten(
-        treedef, [jax.random.normal(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves)]
-    )
+gaussian_like = noise_lib.gaussian  # independent N(0, 1) noise shaped like a tree, one draw per leaf
 
 
-def euler_maruyama_proposal(gradient, key: jax.Array, position: Params, hyperparameters: Hyperparameters) -> Params:
-    """θ − η∇U(θ) + √(2Tη)·ξ, ξ ~ N(0, I), for every chain (docs/theory.md §1)."""
+def euler_maruyama_proposal(gradient, key: jax.Array, position: Params, hyperparameters: Hyperparameters,
+                            sample: noise_lib.Sampler = gaussian_like) -> Params:
+    """θ − η∇U(θ) + √(2Tη)·ξ, ξ = sample(key, θ) (N(0, I) by default), for every chain (docs/theory.md §1)."""
     temperature, step_size, weight_decay = hyperparameters
     force = gradient(position, weight_decay)
-    noise = gaussian_like(key, position)
+    noise = sample(key, position)
     noise_scale = jnp.sqrt(2.0 * temperature * step_size)
     return jax.tree.map(lambda x, g, n: x - per_chain(step_size, x) * g + per_chain(noise_scale, x) * n,
                         position, force, noise)

@@ -28,7 +28,7 @@ failure. What a chain does at the apex is a choice of the scheme: projecting ont
 lines that cross there undersampled the apex by 25% at every η tried; keeping the anchor's line, as
 :func:`nearest_on_slice` does, showed no deficit (README, "Projected dynamics isolate the correction").
 
-Exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED``, ``build``.
+Exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED``, ``NOISES``, ``build``.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from langevin_ib import geometry
+from langevin_ib.dynamics import noise as noise_lib
 from langevin_ib.dynamics.integrators.base import (Hyperparameters, Info, Integrator, Params, UnsupportedModel,
                                                    all_per_chain, euler_maruyama_proposal, per_chain,
                                                    potential_gradient)
@@ -49,6 +50,7 @@ from langevin_ib.models.rescaling import RescalingChain
 
 WEAK_ORDER = 1
 CONSTRAINED = True
+NOISES = ("gaussian", "two_point", "three_point")
 
 NEWTON_ITERATIONS = 4  # quadratic convergence from |χ(Y)| = O(√η): float32 precision after 3
 # a projection left with max|χ| > RESIDUAL_TOLERANCE·(1 + |θ|²) did not converge (float32 leaves
@@ -104,12 +106,14 @@ def balance(chain: RescalingChain, params: Params) -> Params:
     return chain.scale(params, balanced[None] / radii)
 
 
-def build(model: Model) -> Integrator:
+def build(model: Model, noise: str = "gaussian") -> Integrator:
     """Args:
       model: its ``potential(λ)`` is U = L + (λ/2)|θ|²; its ``group`` gives χ
         (:func:`langevin_ib.geometry.breaking`). A rescaling ``chain`` with the canonical χ
         (``group.breaking`` None) projects by :func:`nearest_on_slice` and starts at :func:`balance`;
         any other χ by :func:`project`, starting at the projection of the initial point.
+      noise: the law of ξ in the Euler–Maruyama proposal, one of ``NOISES``
+        (:mod:`langevin_ib.dynamics.noise`).
 
     Returns:
       The projected :class:`~langevin_ib.dynamics.integrators.base.Integrator`; its ``Info.failed``
@@ -122,6 +126,7 @@ def build(model: Model) -> Integrator:
         raise UnsupportedModel("it constrains chains to the slice χ = 0, and the model declares no group action "
                                "(model.group)")
     gradient = potential_gradient(model)
+    sample = noise_lib.lookup(noise)
     constraint = functools.partial(geometry.breaking, model.group)
     generic = model.group.breaking is not None or model.chain is None
     if generic:  # Newton may not converge (near a singular point of S): such chains fail
@@ -142,7 +147,7 @@ def build(model: Model) -> Integrator:
         return State(jax.tree.map(lambda x: jnp.where(per_chain(failed, x), jnp.nan, x), moved))
 
     def step(key: jax.Array, state: State, hyperparameters: Hyperparameters) -> tuple[State, Info]:
-        proposal = euler_maruyama_proposal(gradient, key, state.position, hyperparameters)
+        proposal = euler_maruyama_proposal(gradient, key, state.position, hyperparameters, sample)
         position, failed = onto_slice(state.position, proposal)
         return State(position), Info(failed)
 
