@@ -45,6 +45,8 @@ def _checkpointed(fn, *args, **kwargs):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Simulate the chains described by CONFIG, compare their histograms with every predicted density and write
+    config.yaml, summary.json, histograms.npz and figures into --out."""
     config = None if args.config and "=" in args.config and not Path(args.config).is_file() else args.config
     if config is None and args.config is not None:  # an override in CONFIG's place: the default experiment
         args.overrides = [args.config, *args.overrides]
@@ -97,6 +99,9 @@ STABILITY = {
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """Compute, by autodiff from the model's declared symmetry, the correction L_IB = (T/2) log det G_chi, the
+    slice's stability under the Ito drift of chi and the predicted quotient densities, without simulating;
+    writes prediction.json, prediction.npz and prediction.png into --out."""
     experiment = config_lib.load(args.config, args.overrides)
     from langevin_ib.experiment import predict
     from langevin_ib.geometry import checks as symmetry_checks
@@ -116,6 +121,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run the grid of CONFIG's sweep: section and of the list- or range-valued overrides
+    (dynamics.temperature=0.05,0.1 dynamics.step_size=logspace(-3,-2,3)) as one compiled program per shape;
+    writes sweep.csv, sweep.json and histograms.npz into --out (docs/sweeps.md)."""
     from langevin_ib.experiment import sweep
 
     config = None if args.config and "=" in args.config and not Path(args.config).is_file() else args.config
@@ -140,6 +148,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    """Run every point of SPEC (a YAML list of {config, overrides, out} or a grid {configs, overrides: {key:
+    [values]}}) into --out/<out>, skipping points already done, and write batch.csv and batch.json
+    (docs/sweeps.md)."""
     from langevin_ib.experiment import batch
 
     spec = batch.load(args.spec)  # SPEC and config errors are reported before any compile
@@ -160,36 +171,35 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _experiment_arguments(parser: argparse.ArgumentParser, config: str, overrides: str, out: str,
+                          resume: str | None = None) -> None:
+    """CONFIG and overrides, --out, and for a command that simulates (``resume`` given) --quiet and --resume;
+    CONFIG is optional where the command has a default experiment."""
+    parser.add_argument("config", nargs="?" if resume else None, help=config)
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value", help=overrides)
+    parser.add_argument("--out", help=out)
+    if resume:
+        parser.add_argument("--quiet", action="store_true", help="no progress bar")
+        parser.add_argument("--resume", action="store_true", help=resume)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="langevin-ib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="simulate chains from a YAML config and test the predicted densities",
-                         description="Simulate the chains described by CONFIG, compare their histograms with every "
-                                     "predicted density and write config.yaml, summary.json, histograms.npz and "
-                                     "figures into --out.")
-    run.add_argument("config", nargs="?", help="YAML config, e.g. configs/uv.yaml (default: the embedded u·v "
-                                               "experiment of configs/uv.yaml, written to runs/default)")
-    run.add_argument("overrides", nargs="*", metavar="section.key=value",
-                     help="override config entries, e.g. dynamics.temperature=0.2 run.chains=1000")
-    run.add_argument("--out", help="output folder (default: runs/<config name>, runs/default without CONFIG)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
-    run.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out (same config)")
+    run = sub.add_parser("run", help="simulate chains from a YAML config and test the predicted densities", description=cmd_run.__doc__)
+    _experiment_arguments(run, "YAML config, e.g. configs/uv.yaml (default: the embedded u·v experiment of "
+                               "configs/uv.yaml, written to runs/default)",
+                          "override config entries, e.g. dynamics.temperature=0.2 run.chains=1000",
+                          "output folder (default: runs/<config name>, runs/default without CONFIG)",
+                          "continue from the checkpoint in --out (same config)")
     run.set_defaults(func=cmd_run)
-    sweep = sub.add_parser("sweep", help="run a grid of temperatures, steps, weight decays or seeds as one program",
-                           description="Run the grid of CONFIG's sweep: section and of the list- or range-valued "
-                                       "overrides (dynamics.temperature=0.05,0.1 dynamics.step_size=logspace(-3,-2,3)) "
-                                       "as one compiled program per shape; writes sweep.csv, sweep.json and "
-                                       "histograms.npz into --out (docs/sweeps.md).")
-    sweep.add_argument("config", nargs="?", help="YAML config (default: the embedded u·v experiment)")
-    sweep.add_argument("overrides", nargs="*", metavar="section.key=value", help="overrides and swept values")
-    sweep.add_argument("--out", help="output folder (default: runs/<config name>-sweep)")
-    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
-    sweep.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out (same grid)")
+    sweep = sub.add_parser("sweep", help="run a grid of temperatures, steps, weight decays or seeds as one program", description=cmd_sweep.__doc__)
+    _experiment_arguments(sweep, "YAML config (default: the embedded u·v experiment)", "overrides and swept values",
+                          "output folder (default: runs/<config name>-sweep)",
+                          "continue from the checkpoints in --out (same grid)")
     sweep.set_defaults(func=cmd_sweep)
     batch = sub.add_parser("batch", help="run the experiments of a SPEC file (models, integrators, grids) and "
-                                         "collect one table", description="Run every point of SPEC (a YAML list of "
-                           "{config, overrides, out} or a grid {configs, overrides: {key: [values]}}) into --out/<out>, "
-                           "skipping points already done, and write batch.csv and batch.json (docs/sweeps.md).")
+                                         "collect one table", description=cmd_batch.__doc__)
     batch.add_argument("spec", help="YAML batch spec")
     batch.add_argument("--out", help="output folder (default: runs/<spec name>)")
     batch.add_argument("--slurm", action="store_true", help="submit each point as a SLURM job (submitit) and wait")
@@ -197,14 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
     batch.add_argument("--executor", choices=("slurm", "local"), help=argparse.SUPPRESS)
     batch.set_defaults(func=cmd_batch)
-    predict = sub.add_parser("predict", help="print the implicit-bias correction and draw predicted densities",
-                             description="Compute, by autodiff from the model's declared symmetry, the correction "
-                                         "L_IB = (T/2) log det G_chi, the slice's stability under the Ito drift of chi and "
-                                         "the predicted quotient densities, without simulating; writes prediction.json, "
-                                         "prediction.npz and prediction.png into --out.")
-    predict.add_argument("config", help="YAML config, e.g. configs/uv.yaml")
-    predict.add_argument("overrides", nargs="*", metavar="section.key=value", help="override config entries")
-    predict.add_argument("--out", help="output folder (default: runs/<config name>-predict)")
+    predict = sub.add_parser("predict", help="print the implicit-bias correction and draw predicted densities", description=cmd_predict.__doc__)
+    _experiment_arguments(predict, "YAML config, e.g. configs/uv.yaml", "override config entries",
+                          "output folder (default: runs/<config name>-predict)")
     predict.set_defaults(func=cmd_predict)
     return parser
 

@@ -20,6 +20,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from langevin_ib.models.fields import Field, non_negative, positive
+
 Params = Any
 Examples = Any
 
@@ -62,6 +64,14 @@ def check(data: Data) -> Data:
     if (data.examples is None) == (data.draw is None):
         raise ValueError("Data: give exactly one of examples (a finite training set) and draw (a generator)")
     return data
+
+
+SCALAR_REGRESSION_FIELDS = {
+    "target": Field(float, 1.0, "the target θ* (a float)"),
+    "copies": positive(int, 1),
+    "init_noise": non_negative(float, 0.0),
+    "label_noise": non_negative(float, 0.0),
+}  # the config fields of a product of scalar factors fitted to θ* (u·v, the deep scalar chain)
 
 
 def scalar_regression(product: Callable[[Params], jax.Array], target: float, copies: int, label_noise: float,

@@ -15,16 +15,10 @@ import jax.numpy as jnp
 
 from langevin_ib.models import data, rescaling
 from langevin_ib.models.base import Model
-from langevin_ib.models.fields import Field, non_negative, positive
+from langevin_ib.models.fields import Field
 
-FIELDS = {
-    "depth": Field(int, 3, "an integer depth k >= 2", lambda k: k >= 2),
-    "target": Field(float, 1.0, "the target θ* (a float)"),
-    "copies": positive(int, 1),
-    "init": Field(float, 1.0, "the initial value of every factor (a float)"),
-    "init_noise": non_negative(float, 0.0),
-    "label_noise": non_negative(float, 0.0),
-}
+FIELDS = {"depth": Field(int, 3, "an integer depth k >= 2", lambda k: k >= 2), **data.SCALAR_REGRESSION_FIELDS,
+          "init": Field(float, 1.0, "the initial value of every factor (a float)")}
 OBSERVABLES = ("theta", "chi")
 
 

@@ -13,16 +13,9 @@ import jax.numpy as jnp
 
 from langevin_ib.models import data, rescaling
 from langevin_ib.models.base import Model
-from langevin_ib.models.fields import Field, non_negative, positive
+from langevin_ib.models.fields import Field
 
-FIELDS = {
-    "target": Field(float, 1.0, "the target θ* (a float)"),
-    "copies": positive(int, 1),
-    "init_u": Field(float, 1.0),
-    "init_v": Field(float, 1.0),
-    "init_noise": non_negative(float, 0.0),
-    "label_noise": non_negative(float, 0.0),
-}
+FIELDS = {**data.SCALAR_REGRESSION_FIELDS, "init_u": Field(float, 1.0), "init_v": Field(float, 1.0)}
 OBSERVABLES = ("theta", "chi")
 
 
