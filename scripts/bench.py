@@ -35,7 +35,7 @@ def engine(integrator: str, noise: str):
     from langevin_ib.models import uv
 
     model = uv.build({"target": TARGET, "copies": 1, "init_u": 1.0, "init_v": 1.0, "init_noise": 0.0, "label_noise": 0.0})
-    built = integrators.build(integrator, model, noise)
+    built = integrators.build(integrator, model, noise=noise)
 
     def run(chains: int, steps: int) -> float:
         result = simulate(model, built, integrators.Hyperparameters(TEMPERATURE, STEP, 0.0),

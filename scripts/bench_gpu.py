@@ -54,7 +54,7 @@ def main() -> None:
           f"peak bandwidth {peak or '?'} TB/s" + ("" if accelerator else ": no accelerator, short CPU check"))
 
     model = uv.build({"target": TARGET, "copies": 1, "init_u": 1.0, "init_v": 1.0, "init_noise": 0.0, "label_noise": 0.0})
-    integrator = integrators.build("euler_maruyama", model, args.noise)
+    integrator = integrators.build("euler_maruyama", model, noise=args.noise)
     hyper = integrators.Hyperparameters(jnp.float32(TEMPERATURE), jnp.float32(STEP), jnp.float32(0.0))
     bytes_per_chain_step = 2 * 2 * 4  # u, v float32, read and written once per fused step
 

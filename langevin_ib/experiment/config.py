@@ -232,6 +232,9 @@ def resolve(raw: Mapping) -> Experiment:
         raise ConfigError(f"config: expected a mapping at the top level, got {type(raw).__name__}")
     sections = ("model", "dynamics", "run", "observables", "analysis")
     unknown = sorted(map(str, set(raw) - set(sections)))
+    if "sweep" in unknown:
+        raise ConfigError("sweep: this config has a sweep section; run it with `langevin-ib sweep` "
+                          "(docs/sweeps.md), or remove the section to run one point")
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown section; accepted sections are {list(sections)}")
     model_raw = raw.get("model") or {}

@@ -48,7 +48,7 @@ def build_integrator(experiment: Experiment, model: Model) -> integrators.Integr
     """The experiment's integrator for ``model``; a ConfigError where it cannot run the model."""
     dyn = experiment.dynamics
     try:
-        return integrators.build(dyn.integrator, model, dyn.minibatch, dyn.noise)
+        return integrators.build(dyn.integrator, model, dyn.minibatch, noise=dyn.noise)
     except integrators.UnsupportedModel as error:
         raise ConfigError(f"dynamics.integrator: {dyn.integrator!r} cannot run model {experiment.model.name!r}: "
                           f"{error}; use one of {sorted(set(integrators.REGISTRY) - set(integrators.CONSTRAINED))}")

@@ -96,7 +96,7 @@ def test_exact_gibbs_samples_of_a_deep_chain(form):
             others = np.prod(np.delete(u, a, axis=1), axis=1)
             precision = (others**2 + WEIGHT_DECAY) / TEMPERATURE
             u[:, a] = others / (others**2 + WEIGHT_DECAY) + rng.standard_normal(CHAINS) / np.sqrt(precision)
-    model = deep_scalar.build(dict(depth=3, target=1.0, copies=1, init=1.0, init_noise=0.0), jnp.float32)
+    model = deep_scalar.build(dict(depth=3, target=1.0, copies=1, init=1.0, init_noise=0.0, label_noise=0.0), jnp.float32)
     binning = Binning(-2.0, 2.0, 40)
     statistic = jax.jit(jax.vmap(pit.statistic(model, TEMPERATURE, WEIGHT_DECAY, binning, form)))
     sums = np.asarray(statistic({"u": jnp.asarray(u[:, :, None], jnp.float32)}))

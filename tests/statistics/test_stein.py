@@ -34,7 +34,7 @@ def test_non_finite_snapshots_are_left_out_alone_and_counted():
     """A snapshot at a degenerate orbit (u·v at θ = (0, 0): G_χ = u² + v² = 0) gives zeros and a 0
     flag, so a chain's mean runs over its finite snapshots; a chain with none, and a diverged chain,
     are left out and counted."""
-    model = models.lookup("uv").build(dict(target=1.0, copies=1, init_u=1.0, init_v=1.0, init_noise=0.0))
+    model = models.lookup("uv").build(dict(target=1.0, copies=1, init_u=1.0, init_v=1.0, init_noise=0.0, label_noise=0.0))
     statistic = stein.statistic(model, 0.1, 0.0)
     key = jax.random.key(0)
     degenerate = np.asarray(statistic(key, {"u": jnp.zeros(1), "v": jnp.zeros(1)}))
@@ -121,7 +121,7 @@ def test_stein_is_calibrated_on_exact_draws_on_unbalanced_level_sets():
     rng = np.random.default_rng(3)
     offsets = np.abs(rng.normal(0.0, 3.0, (1024, 3)))
     offsets -= offsets.min(axis=1, keepdims=True)
-    model = models.lookup("deep_scalar").build(dict(depth=3, target=1.0, copies=1, init=1.0, init_noise=0.0))
+    model = models.lookup("deep_scalar").build(dict(depth=3, target=1.0, copies=1, init=1.0, init_noise=0.0, label_noise=0.0))
     draws = script.exact_draws(model, offsets, 0.1, 0.0, 8, (-3.0, 5.0), rng)  # (1024, 8, 3)
     squared = draws**2
     np.testing.assert_allclose(squared - squared.min(axis=2, keepdims=True), np.repeat(offsets[:, None], 8, 1),

@@ -28,7 +28,7 @@ def noisy(name: str) -> bool:
     return getattr(REGISTRY[name], "NOISE", True)
 
 
-def build(name: str, model, settings=None, noise: str = "gaussian") -> Integrator:
+def build(name: str, model, settings=None, *, noise: str = "gaussian") -> Integrator:
     """``REGISTRY[name].build(model)``, with ``settings`` for the integrators that declare ``Settings``
     and ``noise=`` for those that declare ``NOISES``.
 
