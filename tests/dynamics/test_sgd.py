@@ -100,6 +100,7 @@ def test_momentum_state_lives_in_the_state():
     assert jax.tree.leaves(heavy_state.optimizer)[0].shape[0] == 1
 
 
+@pytest.mark.slow
 def test_chunking_does_not_change_the_numbers():
     spec = models.REGISTRY["relu"]
     model = spec.build(section("model", {"hidden": 4, "samples": 16}, spec.FIELDS))

@@ -19,6 +19,7 @@ def langevin_ib(*args):
     return subprocess.run([sys.executable, "-m", "langevin_ib.cli", *args], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_predict_writes_correction_and_densities(tmp_path):
     done = langevin_ib("predict", "configs/uv.yaml", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -44,6 +45,7 @@ def test_predict_draws_every_form_a_run_would_test(name, panels, tmp_path):
             assert np.isfinite(density).all() and np.trapezoid(density, curves[f"{panel}_value"]) == pytest.approx(1, rel=1e-2)
 
 
+@pytest.mark.slow
 def test_user_model_by_import_path_runs_through_the_cli(tmp_path):
     done = langevin_ib("run", "examples/vector_scalar.yaml", "--quiet", "--out", str(tmp_path), *SMALL)
     assert done.returncode == 0, done.stderr

@@ -99,6 +99,7 @@ def counts_of(config):
     return result.histograms, result
 
 
+@pytest.mark.slow
 def test_same_seed_and_any_chunking_give_identical_histograms():
     base = small_uv(chains=512, steps=300, burn_in=100)
     first, _ = counts_of(base)

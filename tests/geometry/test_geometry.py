@@ -58,6 +58,7 @@ def test_matrix_factorisation_matches_eq58(rows, cols, rank, seed):
     assert log_det_G(model, mode) == pytest.approx(float(np.sum(np.log(lam_u**2 + lam_v**2))), rel=1e-4, abs=1e-4)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(inputs=st.integers(1, 4), hidden=st.integers(1, 6), seed=st.integers(0, 10_000))
 def test_relu_matches_eq46_with_v_squared(inputs, hidden, seed):
@@ -92,6 +93,7 @@ def test_deep_scalar_tridiagonal_gram(depth, seed):
         np.linalg.slogdet(gram)[1], rel=1e-4, abs=1e-4)
 
 
+@pytest.mark.slow
 @settings(max_examples=3, deadline=None)
 @given(rows=st.integers(3, 6), cols=st.integers(3, 6), rank=st.integers(1, 3), seed=st.integers(0, 10_000))
 def test_general_linear_action_on_the_singular_mode_slice(rows, cols, rank, seed):
@@ -179,6 +181,7 @@ def test_conditional_densities_match_the_autodiff_geometry(name):
     assert np.ptp(autodiff[:, 0]) > 0.1  # the factors vary along the level set: the check has teeth
 
 
+@pytest.mark.slow
 def test_chi_drift_classification():
     uv = build("uv")
     on = geometry.project_to_slice(uv.group, uv.init(jax.random.key(0)))

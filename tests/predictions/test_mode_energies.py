@@ -78,6 +78,7 @@ def test_offered_where_the_density_is_finite_at_the_edge():
     assert not mode_energies.supports(column)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(5, 4), (4, 6)])
 def test_exact_gibbs_samples_pass_geometric_and_reject_the_others(shape):
     """1000 independent samples of rank-3 UVᵀ (T = 0.05, λ = 0.1), 3 mode energies each. The geometric
@@ -100,6 +101,7 @@ def test_exact_gibbs_samples_pass_geometric_and_reject_the_others(shape):
     assert all(fits[h]["p_value"] < 1e-6 for h in ("naive", "projected")), fits
 
 
+@pytest.mark.slow
 def test_trapezoid_resolves_the_support_edge(monkeypatch):
     """The conditional bin probabilities of 100 exact samples (5 × 4, rank 3: the density jumps at the
     support's edge when b₀ < a₀) with the run's nodes against 4× the linear nodes and 4× the packed

@@ -55,6 +55,7 @@ def exact_test(shape, chains):
     return sums, pit.tests(sums, np.ones(chains, bool), GROUPS // 2, binning, 0.01, 5.0, form)[0]
 
 
+@pytest.mark.slow
 def test_exact_gibbs_samples_pass_geometric_and_reject_the_others():
     """768 independent samples of rank-3 UVᵀ, 5 × 4 (T = 0.05, λ = 0.1), 3 singular values each. The
     geometric conditional is exact under the Gibbs measure on every component of the level set, so its
@@ -69,6 +70,7 @@ def test_exact_gibbs_samples_pass_geometric_and_reject_the_others():
     assert all(fits[h]["p_value"] < 1e-4 for h in ("naive", "projected")), fits
 
 
+@pytest.mark.slow
 def test_refining_the_trace_moves_few_pit_values(monkeypatch):
     """The PIT values of 32 exact samples (5 × 4, rank 3; 3 per sample) with the run's steps against
     SPACING and LOG_STEP quartered (MAX_STEPS ×4): geometric |ΔPIT| measured max 0.013, mean 1.9e-3

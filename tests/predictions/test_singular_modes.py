@@ -46,6 +46,7 @@ def log_area(chart, sigma: np.ndarray, counts: tuple[int, int]) -> float:
     return 0.5 * float(jnp.linalg.slogdet(jacobian.T @ jacobian)[1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rows, cols, rank", [(6, 6, 2), (5, 3, 3), (4, 7, 2)])
 def test_slice_and_matrix_volumes_match_the_closed_forms(rows, cols, rank):
     """Differences of log J between random σ (frames fixed) equal those of the docstring's

@@ -49,6 +49,7 @@ def qmc_log_kernel(sigma: np.ndarray, rows: int, cols: int, values: np.ndarray, 
         jnp.asarray(values, jnp.float32)), np.float64)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rows, cols", [(3, 2), (2, 2)])
 def test_quasi_monte_carlo_kernel_matches_quadrature_at_rank_two(rows, cols):
     """The rank ≥ 3 estimator run at rank 2 (one leading coordinate, the last row and ℓ₂ as at any
@@ -70,6 +71,7 @@ def test_quasi_monte_carlo_kernel_matches_quadrature_at_rank_two(rows, cols):
     assert worst < 1e-3, worst
 
 
+@pytest.mark.slow
 def test_quasi_monte_carlo_trapezoid_in_ell_has_converged(monkeypatch):
     """Halving the trapezoid step in ℓ_r (the same draws) moves the shape of log K in t by less than
     1e-4 at rank 3, n = p (the plateau case), 4 configurations in [0.01, 3], t in [1e-3, 3]: the
@@ -147,6 +149,7 @@ def exact_gibbs_samples(rows: int, cols: int, sweeps: int, seed: int, rank: int 
     pytest.param(singular_fibre.MARGINAL, (3, 5), 800, 3, id="fibre-3x5-rank3"),
     pytest.param(singular_fibre.MARGINAL, (5, 4), 600, 4, id="fibre-5x4-rank4"),
     pytest.param(singular_level_sets.LEVEL_SET, (3, 2), 2000, 2, id="level_set-3x2")])
+@pytest.mark.slow
 def test_exact_gibbs_samples_pass_geometric_and_reject_the_others(form, shape, chains, rank):
     """Independent samples of UVᵀ, T = 0.05, λ = 0.1 (c = 0.5), with the fibre form on both
     orientations so that every exponent of π_x is exercised, including (p − r − 1)/2 < 0. Under the Gibbs measure
@@ -184,6 +187,7 @@ def test_exact_gibbs_samples_pass_geometric_and_reject_the_others(form, shape, c
     assert all(fits[h]["p_value"] < 1e-6 for h in form.hypotheses if h != "geometric"), fits
 
 
+@pytest.mark.slow
 def test_values_whose_held_singular_value_is_beyond_the_table_are_undefined_not_dropped_chains():
     """σ = (10, 0.3) with σ histogrammed on [0, 1]: the table reaches σ = 4, so the conditional of 0.3
     (which holds 10) is undefined and counted, 10 is out of range, and the chain's statistic stays finite."""
@@ -198,6 +202,7 @@ def test_values_whose_held_singular_value_is_beyond_the_table_are_undefined_not_
     assert (summary["samples"], summary["out_of_range"], summary["undefined"]) == (0, 1, 1)
 
 
+@pytest.mark.slow
 def test_level_set_form_on_the_slice_is_the_slice_form():
     """On χ = 0 (U = P√Σ, V = Q√Σ) the level-set densities must reduce to those of the slice
     (langevin_ib.predictions.general_linear.singular_modes): geometric Πσ^{(n+p−6)/2} e^{−U/T} and projected e^{−U/T} dσ_S, up

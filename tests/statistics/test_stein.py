@@ -60,6 +60,7 @@ def small_projected(**run):
     return config_lib.resolve(raw)
 
 
+@pytest.mark.slow
 def test_projected_dynamics_lack_the_correction():
     """4096 chains on χ = 0, 100 observations each. The projected law e^{−L/T}θ^{−1/2} must be
     consistent (U(0,1) p-value, 1% false alarms at 0.01); the unconstrained slice density
@@ -85,6 +86,7 @@ def test_projected_dynamics_lack_the_correction():
     assert conditional["geometric"]["p_value"] < 1e-6 and conditional["naive"]["p_value"] < 1e-6, conditional
 
 
+@pytest.mark.slow
 def test_projected_deep_chain_lacks_the_depth_dependent_correction():
     """configs/deep_scalar_projected.yaml at 1024 chains (20 snapshots each): the projected law
     e^{−L/T}θ^{−2/3} must be consistent (1% false alarms at 0.01), the unconstrained chains'
@@ -108,6 +110,7 @@ def test_projected_needs_a_group_action():
         job.execute(config_lib.resolve(raw), progress=False)
 
 
+@pytest.mark.slow
 def test_stein_is_calibrated_on_exact_draws_on_unbalanced_level_sets():
     """The diagnostic of scripts/stein_calibration.py on its own: 1024 level sets of u₁u₂u₃ with
     offsets E ~ |N(0, 3²)| (as unbalanced as a run without weight decay reaches), 8 exact draws of
