@@ -42,6 +42,8 @@ def numbers(tree, prefix=""):
     if isinstance(tree, dict):
         out = {}
         for key, value in tree.items():
+            if key == "consistent" and isinstance(value, bool):  # the baseline's Stein boolean, now a verdict
+                key, value = "verdict", "consistent" if value else "rejected"
             if key not in IGNORED:
                 out.update(numbers(value, f"{prefix}/{key}"))
         return out
