@@ -107,6 +107,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from langevin_ib.geometry import checks as symmetry_checks
 
     out = Path(args.out) if args.out else Path("runs") / f"{Path(args.config).stem}-predict"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; expected a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out {out}: cannot write there ({err.strerror or err}); expected a writable folder") from None
     try:
         summary = predict.predict(experiment, out)
     except symmetry_checks.SymmetryError as err:

@@ -188,3 +188,11 @@ def test_strict_keeps_numbers_and_names_what_was_undefined():
                              "reason": "not a finite number (nothing to estimate it from): x, z"},
                        "b": [None, 2], "c": {"x": None, "reason": "kept"}}
     strict_json(json.dumps(summary, allow_nan=False))
+
+
+def test_predict_out_naming_a_file_is_one_line(capsys, tmp_path):
+    target = tmp_path / "a_file"
+    target.write_text("")
+    assert cli.main(["predict", "configs/uv.yaml", "--out", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file" in err[0], err
