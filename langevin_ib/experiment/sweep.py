@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -189,20 +190,14 @@ def groups(points: list[Point]) -> list[Group]:
 
 
 def available_bytes() -> int:
-    """Memory the grid may use: $LANGEVIN_IB_MEMORY_BYTES, else a fraction of the device's or host's free memory."""
+    """Memory the grid may use: $LANGEVIN_IB_MEMORY_BYTES, else a fraction of the free memory that
+    :func:`langevin_ib.dynamics.memory.available` reports (unbounded where it knows none)."""
     if MEMORY_ENV in os.environ:
         return int(float(os.environ[MEMORY_ENV]))
-    import jax
+    from langevin_ib.dynamics import memory
 
-    stats = jax.devices()[0].memory_stats() if jax.default_backend() != "cpu" else None
-    if stats and "bytes_limit" in stats:
-        return int(MEMORY_FRACTION * (stats["bytes_limit"] - stats.get("bytes_in_use", 0)))
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        return int(MEMORY_FRACTION * int(info["MemAvailable"].split()[0]) * 1024)
-    except (OSError, KeyError, ValueError):
-        return int(MEMORY_FRACTION * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    free, _ = memory.available()
+    return sys.maxsize if free is None else int(MEMORY_FRACTION * free)
 
 
 def passes(group_points: int, bytes_per_point: int, chains: int, available: int) -> int:
