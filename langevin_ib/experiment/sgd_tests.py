@@ -29,6 +29,7 @@ from langevin_ib.dynamics import kernel as kernel_lib
 from langevin_ib.dynamics.kernel import CHI_QUANTILES
 from langevin_ib.models.base import Model
 from langevin_ib.predictions import chi_drift
+from langevin_ib.statistics import goodness_of_fit
 
 DRIFT_CHAINS = 4096  # positions recorded per boundary for the drift test
 DRIFT_BINS = 10
@@ -180,7 +181,7 @@ def drift_test(model: Model, recorded: dict, window: int, step_size: float, temp
         z = np.asarray(z)
         statistic = float(np.sum(z**2))
         p_value = float(stats.chi2.sf(statistic, DRIFT_BINS))
-        verdict = "untestable" if not np.isfinite(statistic) else ("consistent" if p_value >= significance else "rejected")
+        verdict = goodness_of_fit.verdict(p_value, significance)
         out["hypotheses"][name] = {"statistic": statistic, "dof": DRIFT_BINS, "p_value": p_value, "verdict": verdict,
                                    "z": z.tolist()}
     out["observed_per_step"] = observed_mean
