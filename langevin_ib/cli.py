@@ -19,14 +19,29 @@ def _hypothesis(name: str, result: dict, numbers: str) -> str:
     return f"  {name:<10} {numbers}: {verdicts.outcome(result)}"
 
 
+def _pearson_lines(test: str, fit: dict) -> list[str]:
+    """A Rao–Scott Pearson test's header and one line per hypothesis."""
+    lines = [f"{test}: {fit['description']}"]
+    for hypothesis, r in fit["hypotheses"].items():
+        lines.append(_hypothesis(hypothesis, r, f"X²/c = {r['statistic']:.1f} on {r['dof']:.1f} dof "
+                                 f"(variance inflation {r['variance_inflation']:.2f}), z = {r['z']:.1f}, "
+                                 f"p = {r['p_value']:.3g}"))
+    return lines
+
+
 def _verdicts(summary: dict) -> str:
-    lines = []
-    for test, fit in summary["fits"].items():
-        lines.append(f"{test}: {fit['description']}")
-        for hypothesis, r in fit["hypotheses"].items():
-            lines.append(_hypothesis(hypothesis, r, f"X²/c = {r['statistic']:.1f} on {r['dof']:.1f} dof "
-                                     f"(variance inflation {r['variance_inflation']:.2f}), z = {r['z']:.1f}, "
+    lines = [line for test, fit in summary["fits"].items() for line in _pearson_lines(test, fit)]
+    drift = summary.get("chi_drift")
+    if drift:
+        lines.append(f"chi_drift: {drift['description']}; {drift['samples']} samples of {drift['chains']} chains "
+                     f"({drift['below_resolution']} below float resolution left out)")
+        for hypothesis, r in drift["hypotheses"].items():
+            z = max((abs(v) for v in r["z"] if v == v), default=float("nan"))  # v == v: not NaN
+            lines.append(_hypothesis(hypothesis, r, f"X² = {r['statistic']:.4g} on {r['dof']} dof "
+                                     f"(threshold {drift['threshold']:.1f}), max |z| = {z:.1f}, "
                                      f"p = {r['p_value']:.3g}"))
+    if summary.get("stationary_law"):
+        lines += _pearson_lines("stationary_law", summary["stationary_law"])
     return "\n".join(lines)
 
 

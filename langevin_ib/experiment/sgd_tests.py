@@ -5,13 +5,13 @@ equilibrium, the effective temperature and, for u·v, the stationary law on the 
   (copies pooled) of χ and of each balance ratio ‖f_{a+1}‖/‖f_a‖ of the model's rescaling chain
   (relu |v_j|/‖W_j‖, attention ‖K_j‖/‖Q_j‖, matrix factorisation ‖V_j‖/‖U_j‖, u·v |v|/|u|); and the
   positions of the first :data:`DRIFT_CHAINS` chains, for the drift test.
-- χ drift (:func:`drift_test`): chain c's increment Δχ over the window between boundaries t and
-  t+1 (K steps) against a hypothesis' one-step drift p(θ) (:func:`langevin_ib.predictions.chi_drift.drift_terms`),
-  summed over the window as ((K+1)p(θ_t) + (K−1)p(θ_{t+1}))/2 (exact for a drift linear in the step).
-  Samples (chain, copy, t) are binned by deciles of χ_t; per bin the mean residual per step and its
-  standard error clustered by chain give z_b; X² = Σ z_b² on n = bins dof, rejected when p < the
-  significance. Hypotheses: ``sgd`` (minibatch noise, B, sampling factor c, SGLD temperature) and
-  ``langevin`` (the isotropic Euler–Maruyama step at T_eff for SGD chains, at T for noisy ones).
+- χ drift (:func:`drift_test`): from each recorded boundary position θ_t of chain c, the run's next
+  step is re-taken (:func:`one_step`, the run's own step key) and its Δχ (in float64) held against a
+  hypothesis' one-step drift p(θ_t) (:func:`langevin_ib.predictions.chi_drift.drift_terms`):
+  E[Δχ | θ_t] = p(θ_t) exactly for quadratic χ, with no window approximation. Binned by deciles of
+  χ_t, clustered by chain, X² on bins dof (:func:`langevin_ib.statistics.drift.binned_test`).
+  Hypotheses: ``sgd`` (minibatch noise, B, sampling factor c, SGLD temperature) and ``langevin``
+  (the isotropic Euler–Maruyama step at T_eff for SGD chains, at T for noisy ones).
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ import jax
 import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
-from langevin_ib.dynamics import kernel as kernel_lib
+from langevin_ib.dynamics import integrators, kernel as kernel_lib
+from langevin_ib.dynamics.integrators import Hyperparameters, Integrator
 from langevin_ib.dynamics.kernel import CHI_QUANTILES
+from langevin_ib.geometry import breaking
 from langevin_ib.models.base import Model
 from langevin_ib.predictions import chi_drift
-from langevin_ib.statistics import goodness_of_fit
+from langevin_ib.statistics import drift as drift_lib
 
 DRIFT_CHAINS = 4096  # positions recorded per boundary for the drift test
 DRIFT_BINS = 10
@@ -109,82 +110,73 @@ def _terms(model: Model, weight_decay: float, unravel, flat_positions: jax.Array
 RESOLUTION = 8  # |χ| ≤ RESOLUTION·eps·|θ|² is below what the positions resolve (float32: ~2e-6 at |θ|² = 2)
 
 
-def drift_test(model: Model, recorded: dict, window: int, step_size: float, temperature: float,
-               weight_decay: float, batch_size: int, sampling_factor: float, langevin_temperature: float,
-               significance: float, seed: int = 0) -> dict:
+def one_step(integrator: Integrator, hyperparameters: Hyperparameters, noise_key: jax.Array):
+    """``(position, s) -> position'``: the run's step s (noise fold_in(noise_key, s), as
+    :func:`langevin_ib.dynamics.kernel.integrate`) from ``position``, the integrator's state
+    re-initialised from it (exact where the state is the position: gd, sgd and sgld with plain
+    optax.sgd, Euler–Maruyama). Chain i of ``position`` draws as the run's chain i."""
+
+    def step(position, s):
+        state = integrator.init(jax.random.key(0), position, hyperparameters)
+        return integrator.position(kernel_lib.integrate(integrator, noise_key, state, hyperparameters, s, 1)[0])
+
+    return jax.jit(step)
+
+
+def chi64(model: Model, position: Any) -> np.ndarray:
+    """(chains, copies) χ in float64 from the (float32) positions: a one-step Δχ is far below χ's own
+    float32 rounding."""
+    with jax.enable_x64(True):
+        wide = jax.tree.map(lambda x: jnp.asarray(np.asarray(x, np.float64)), position)
+        return np.asarray(jax.jit(jax.vmap(lambda p: breaking(model.group, p)))(wide))
+
+
+def drift_test(model: Model, step, recorded: dict, step_size: float, temperature: float, weight_decay: float,
+               batch_size: int, sampling_factor: float, langevin_temperature: float, significance: float,
+               seed: int = 0) -> dict:
     """The χ-drift test of the module docstring on the recorded boundary positions.
 
     Args:
-      recorded: ``chunk_statistics["positions"]`` of a run whose boundaries are ``window`` steps apart.
+      step: :func:`one_step` of the run (re-takes each recorded chain's next step).
+      recorded: ``chunk_statistics["positions"]`` of the run.
       temperature: the run's noise temperature (0 for SGD); ``langevin_temperature``: the Langevin
         hypothesis' (T_eff for SGD chains).
     Returns:
-      {"hypotheses": {"sgd": …, "langevin": …}, "bins", "window", ...}: per hypothesis X², dof, p, verdict, z per bin.
+      :func:`langevin_ib.statistics.drift.binned_test`'s dict with a description, ``below_resolution``
+      and ``chains``; per hypothesis (``sgd``, ``langevin``) X², dof, p, verdict, z per bin.
     """
     steps, values = recorded["step"], recorded["value"]
-    gaps = np.diff(steps)
-    usable = np.flatnonzero(gaps == window)
-    leaves = jax.tree.leaves(values["position"])
+    positions = values["position"]
+    leaves = jax.tree.leaves(positions)
     boundaries, chains = leaves[0].shape[:2]
-    one = jax.tree.map(lambda x: x[0, 0], values["position"])
-    unravel = jax.flatten_util.ravel_pytree(one)[1]
-    flat = jnp.asarray(np.concatenate([np.asarray(x).reshape(boundaries, chains, -1) for x in leaves], axis=-1))
+    unravel = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0, 0], positions))[1]
+    flat = np.concatenate([np.asarray(x).reshape(boundaries, chains, -1) for x in leaves], axis=-1)
     terms_fn = jax.jit(functools.partial(_terms, model, weight_decay, unravel))
     root = jax.random.key(seed + 7919)
-    terms = []
+    terms, start, increment = [], [], []
     for t in range(boundaries):
+        at = jax.tree.map(lambda x: jnp.asarray(x[t]), positions)
         keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.fold_in(root, t), jnp.arange(chains))
-        terms.append(jax.tree.map(np.asarray, terms_fn(flat[t], keys)))
+        terms.append(jax.tree.map(np.asarray, terms_fn(jnp.asarray(flat[t]), keys)))
+        start.append(chi64(model, at))
+        increment.append(chi64(model, step(at, jnp.int32(steps[t]))) - start[-1])
     terms = {k: np.stack([np.asarray(d[k], np.float64) for d in terms]) for k in terms[0]}  # (boundaries, chains, m)
-    chi = terms["chi"]
+    start, increment = np.stack(start), np.stack(increment)
     eta = step_size
-
-    def predicted(name):
-        common = eta * terms["first"] + 0.5 * eta**2 * terms["curvature"]
-        if name == "sgd":
-            return common + 0.5 * eta**2 * sampling_factor / batch_size * terms["noise"] + eta * temperature * terms["laplacian"]
-        return common + eta * langevin_temperature * terms["laplacian"]
-
-    alive = ~np.asarray(values["diverged"])[usable + 1]  # (pairs, chains)
-    start = chi[usable]
-    increment = chi[usable + 1] - start
+    common = eta * terms["first"] + 0.5 * eta**2 * terms["curvature"]
+    predicted = {"sgd": common + 0.5 * eta**2 * sampling_factor / batch_size * terms["noise"]
+                 + eta * temperature * terms["laplacian"],
+                 "langevin": common + eta * langevin_temperature * terms["laplacian"]}
+    alive = ~np.asarray(values["diverged"])[:, :, None] & np.isfinite(increment)
     # χ below the positions' rounding (|χ| ≲ eps·|θ|²) is rounding noise, not dynamics: a balanced chain
     # in float32 sits there, and its Δχ would test the arithmetic. Such samples are left out and counted.
-    scale = np.sum(np.asarray(flat, np.float64) ** 2, axis=-1)[usable]  # (pairs, chains)
-    resolved = np.abs(start) > RESOLUTION * np.finfo(leaves[0].dtype).eps * scale[:, :, None]
-    edges = np.quantile(start[alive[:, :, None] & resolved], np.linspace(0, 1, DRIFT_BINS + 1))
-    index = np.clip(np.searchsorted(edges, start, side="right") - 1, 0, DRIFT_BINS - 1)
-    chain_id = np.broadcast_to(np.arange(chains)[None, :, None], start.shape)
-    mask = alive[:, :, None] & resolved
-    out = {"description": f"mean Δχ per step over {window}-step windows against the predicted drift, "
-                          f"{DRIFT_BINS} bins of χ at the window start (deciles), z per bin clustered by chain",
-           "window": window, "bins": DRIFT_BINS, "bin_edges": edges.tolist(), "samples": int(mask.sum()),
-           "below_resolution": int((alive[:, :, None] & ~resolved).sum()),
-           "chains": int(chains), "statistic": "X² = Σ_b z_b² on n = bins dof", "significance": significance,
-           "threshold": float(stats.chi2.ppf(1 - significance, DRIFT_BINS)), "hypotheses": {},
-           "observed_per_step": None}
-    observed_mean = []
-    for name in ("sgd", "langevin"):
-        p = predicted(name)
-        residual = (increment - ((window + 1) * p[usable] + (window - 1) * p[usable + 1]) / 2) / window
-        z = []
-        for b in range(DRIFT_BINS):
-            sel = mask & (index == b)
-            sums = np.bincount(chain_id[sel], residual[sel], minlength=chains)
-            counts = np.bincount(chain_id[sel], minlength=chains).astype(float)
-            n = counts.sum()
-            mean = sums.sum() / n
-            se = np.sqrt(np.sum((sums - mean * counts) ** 2)) / n
-            z.append(mean / se if se > 0 else np.nan)
-            if name == "sgd":
-                observed_mean.append(float(np.sum(increment[sel]) / n / window))
-        z = np.asarray(z)
-        statistic = float(np.sum(z**2))
-        p_value = float(stats.chi2.sf(statistic, DRIFT_BINS))
-        verdict = goodness_of_fit.verdict(p_value, significance)
-        out["hypotheses"][name] = {"statistic": statistic, "dof": DRIFT_BINS, "p_value": p_value, "verdict": verdict,
-                                   "z": z.tolist()}
-    out["observed_per_step"] = observed_mean
+    scale = np.sum(flat.astype(np.float64) ** 2, axis=-1)[:, :, None]
+    resolved = np.abs(start) > RESOLUTION * np.finfo(leaves[0].dtype).eps * scale
+    out = drift_lib.binned_test(start, increment, predicted, alive & resolved, significance, DRIFT_BINS)
+    out.update(description=f"one-step Δχ at {boundaries} chunk boundaries (each chain's next step re-taken with the "
+                           f"run's key) against the predicted E[Δχ | θ], {DRIFT_BINS} deciles of χ, z clustered by chain",
+               statistic="X² = Σ_b z_b² on n = bins dof", significance=significance, chains=int(chains),
+               below_resolution=int((alive & ~resolved).sum()))
     return out
 
 
@@ -263,8 +255,11 @@ def analyse(experiment, model: Model, result) -> tuple[dict, dict]:
     n = model.data.size
     factor = 1.0 if n is None or settings.sampling == "with_replacement" else (n - batch) / (n - 1)
     if plain:
-        summary["chi_drift"] = drift_test(model, recorded, run.chunk_steps, dyn.step_size, dyn.temperature,
-                                          dyn.weight_decay, batch, factor, t_eff if not dyn.temperature else dyn.temperature,
+        integrator = integrators.build(dyn.integrator, model, settings, noise=dyn.noise)
+        hyperparameters = Hyperparameters(dyn.temperature, dyn.step_size, dyn.weight_decay)
+        step = one_step(integrator, hyperparameters, kernel_lib.keys(run.seed).noise)
+        summary["chi_drift"] = drift_test(model, step, recorded, dyn.step_size, dyn.temperature, dyn.weight_decay,
+                                          batch, factor, t_eff if not dyn.temperature else dyn.temperature,
                                           experiment.analysis.significance, run.seed)
         subset = jax.tree.map(lambda x: x[:16], last)
         a_star = noise_equilibria(model, subset, dyn.step_size, dyn.temperature, dyn.weight_decay, batch, factor,

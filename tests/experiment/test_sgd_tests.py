@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from scipy import stats
 
 from langevin_ib import models
-from langevin_ib.dynamics import integrators
+from langevin_ib.dynamics import integrators, kernel
 from langevin_ib.dynamics.integrators import sgd
 from langevin_ib.dynamics.runner import RunSizes, simulate
 from langevin_ib.experiment import sgd_tests
@@ -30,16 +30,19 @@ def uv(**cfg):
 
 
 def run(model, integrator, temperature, step_size, chains, windows, window):
+    """(the recorded boundary positions, the run's one-step function) of ``chains`` chains."""
+    hyperparameters = integrators.Hyperparameters(temperature, step_size, 0.0)
     sizes = RunSizes(chains=chains, steps=windows * window, chunk_steps=window, chain_groups=8)
-    result = simulate(model, integrator, integrators.Hyperparameters(temperature, step_size, 0.0), sizes,
-                      binnings={}, chunk_statistics=sgd_tests.chunk_statistics(model), progress=False)
-    return result.chunk_statistics["positions"]
+    result = simulate(model, integrator, hyperparameters, sizes, binnings={},
+                      chunk_statistics=sgd_tests.chunk_statistics(model), progress=False)
+    step = sgd_tests.one_step(integrator, hyperparameters, kernel.keys(sizes.seed).noise)
+    return result.chunk_statistics["positions"], step
 
 
 def test_sgd_chains_follow_the_sgd_drift_not_langevins():
     model = uv(label_noise=1.0)
-    recorded = run(model, sgd.build(model, sgd.Settings(1)), 0.0, 0.1, 256, 30, 10)
-    out = sgd_tests.drift_test(model, recorded, 10, 0.1, 0.0, 0.0, 1, 1.0, 0.05, 0.01)
+    recorded, step = run(model, sgd.build(model, sgd.Settings(1)), 0.0, 0.1, 256, 30, 10)
+    out = sgd_tests.drift_test(model, step, recorded, 0.1, 0.0, 0.0, 1, 1.0, 0.05, 0.01)
     assert out["threshold"] == THRESHOLD
     assert out["hypotheses"]["sgd"]["statistic"] < THRESHOLD
     assert out["hypotheses"]["langevin"]["statistic"] > THRESHOLD
@@ -47,7 +50,7 @@ def test_sgd_chains_follow_the_sgd_drift_not_langevins():
 
 def test_langevin_chains_follow_the_langevin_drift_not_sgds():
     model = uv(label_noise=2.0)
-    recorded = run(model, integrators.build("euler_maruyama", model), 0.02, 0.05, 512, 20, 20)
-    out = sgd_tests.drift_test(model, recorded, 20, 0.05, 0.0, 0.0, 1, 1.0, 0.02, 0.01)
+    recorded, step = run(model, integrators.build("euler_maruyama", model), 0.02, 0.05, 512, 20, 20)
+    out = sgd_tests.drift_test(model, step, recorded, 0.05, 0.0, 0.0, 1, 1.0, 0.02, 0.01)
     assert out["hypotheses"]["langevin"]["statistic"] < THRESHOLD
     assert out["hypotheses"]["sgd"]["statistic"] > THRESHOLD
