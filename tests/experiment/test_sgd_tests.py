@@ -35,14 +35,13 @@ def run(model, integrator, temperature, step_size, chains, windows, window):
     sizes = RunSizes(chains=chains, steps=windows * window, chunk_steps=window, chain_groups=8)
     result = simulate(model, integrator, hyperparameters, sizes, binnings={},
                       chunk_statistics=sgd_tests.chunk_statistics(model), progress=False)
-    step = sgd_tests.one_step(integrator, hyperparameters, kernel.keys(sizes.seed).noise)
-    return result.chunk_statistics["positions"], step
+    return result.chunk_statistics["positions"], sgd_tests.one_step(integrator, hyperparameters)
 
 
 def test_sgd_chains_follow_the_sgd_drift_not_langevins():
     model = uv(label_noise=1.0)
     recorded, step = run(model, sgd.build(model, sgd.Settings(1)), 0.0, 0.1, 256, 30, 10)
-    out = sgd_tests.drift_test(model, step, recorded, 0.1, 0.0, 0.0, 1, 1.0, 0.05, 0.01)
+    out = sgd_tests.drift_test(model, step, kernel.keys(0).noise, recorded, 0.1, 0.0, 0.0, 1, 1.0, 0.05, 0.01)
     assert out["threshold"] == THRESHOLD
     assert out["hypotheses"]["sgd"]["statistic"] < THRESHOLD
     assert out["hypotheses"]["langevin"]["statistic"] > THRESHOLD
@@ -51,6 +50,6 @@ def test_sgd_chains_follow_the_sgd_drift_not_langevins():
 def test_langevin_chains_follow_the_langevin_drift_not_sgds():
     model = uv(label_noise=2.0)
     recorded, step = run(model, integrators.build("euler_maruyama", model), 0.02, 0.05, 512, 20, 20)
-    out = sgd_tests.drift_test(model, step, recorded, 0.05, 0.0, 0.0, 1, 1.0, 0.02, 0.01)
+    out = sgd_tests.drift_test(model, step, kernel.keys(0).noise, recorded, 0.05, 0.0, 0.0, 1, 1.0, 0.02, 0.01)
     assert out["hypotheses"]["langevin"]["statistic"] < THRESHOLD
     assert out["hypotheses"]["sgd"]["statistic"] > THRESHOLD
