@@ -87,8 +87,9 @@ def sgd_drift(model: Model, params: Params, step_size: float, batch_size: int | 
     Args:
       model: declares ``group`` and ``data``; ``loss`` gives ∇L.
       batch_size: B; None (or ≥ n) for full-batch GD on a finite set.
-      examples: for a generator, a large sample of fresh examples whose covariance stands for Σ;
-        ignored for a finite set, whose own examples give Σ exactly.
+      examples: for a generator, a large sample of fresh examples whose covariance stands for Σ (and
+        whose mean for ∇L where ``loss`` is not the generator's mean, as for a teacher–student's fresh
+        data: :func:`drift_terms`); ignored for a finite set, whose own examples give Σ exactly.
     Returns:
       the expected change of χ per step, exact when χ is quadratic.
     """
@@ -103,14 +104,9 @@ def sgd_drift(model: Model, params: Params, step_size: float, batch_size: int | 
         raise ValueError("sgd_drift: a generator's Σ needs a sample: pass examples=model.data.draw(key, N)")
     else:
         batch, factor = batch_size, 1.0
-    flat, unravel = ravel_pytree(params)
-    mean = jax.grad(lambda x: model.loss(unravel(x)))(flat) + weight_decay * flat
-    covariance = gradient_moments(data.example_loss, params, examples)[1]
-    chi = lambda x: breaking(group, unravel(x))
-    jacobian, hessians = jax.jacrev(chi)(flat), jax.hessian(chi)(flat)
-    second = jnp.einsum("i,kij,j->k", mean, hessians, mean) + factor / batch * jnp.einsum("kij,ji->k", hessians, covariance)
-    laplacian = jnp.trace(hessians, axis1=1, axis2=2)
-    return -step_size * jacobian @ mean + 0.5 * step_size**2 * second + step_size * temperature * laplacian
+    t = drift_terms(model, params, examples, weight_decay, unbiased=data.examples is None)
+    return (step_size * t["first"] + 0.5 * step_size**2 * (t["curvature"] + factor / batch * t["noise"])
+            + step_size * temperature * t["laplacian"])
 
 
 def noise_equilibrium(drift: Callable[[Params], jax.Array], group: GroupAction, params: Params,
