@@ -4,7 +4,7 @@ equilibrium, the effective temperature and, for u·v, the stationary law on the 
 - Bands (:func:`chunk_statistics`): at step 0 and every chunk boundary, the CHI_QUANTILES over chains
   (copies pooled) of χ and of each balance ratio ‖f_{a+1}‖/‖f_a‖ of the model's rescaling chain
   (relu |v_j|/‖W_j‖, attention ‖K_j‖/‖Q_j‖, matrix factorisation ‖V_j‖/‖U_j‖, u·v |v|/|u|); and the
-  positions of the first :data:`DRIFT_CHAINS` chains, for the drift test.
+  positions of the first chains, for the drift test (:mod:`langevin_ib.dynamics.chunk_statistics`).
 - χ drift (:func:`drift_test`): from each recorded boundary position θ_t of chain c, the run's next
   step is re-taken (:func:`one_step`, the run's own step key) and its Δχ (in float64) held against a
   hypothesis' one-step drift p(θ_t) (:func:`langevin_ib.predictions.chi_drift.drift_terms`):
@@ -24,7 +24,7 @@ import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.dynamics import integrators, kernel as kernel_lib
+from langevin_ib.dynamics import chunk_statistics as chunk_lib, integrators, kernel as kernel_lib
 from langevin_ib.dynamics.integrators import Hyperparameters, Integrator
 from langevin_ib.dynamics.kernel import CHI_QUANTILES
 from langevin_ib.geometry import breaking
@@ -32,46 +32,19 @@ from langevin_ib.models.base import Model
 from langevin_ib.predictions import chi_drift
 from langevin_ib.statistics import drift as drift_lib
 
-DRIFT_CHAINS = 4096  # positions recorded per boundary for the drift test
 DRIFT_BINS = 10
 DRIFT_DRAWS = 8  # one-step draws averaged per recorded position: a single draw's Δχ is heavy-tailed (relu at
 # initialisation: skewness −8, kurtosis 150), which skews the per-bin z of a few hundred chains
 SIGMA_EXAMPLES = 256  # fresh examples per chain and boundary estimating Σ (unbiased) for a generator
 
 
-def balance_ratios(model: Model, position: Any) -> jax.Array:
-    """(chains, k − 1, copies): ‖f_{a+1}‖/‖f_a‖ along the model's rescaling chain."""
-    norms = jnp.stack([jnp.linalg.norm(f, axis=-1) for f in jax.vmap(model.chain.factors)(position)], axis=1)
-    return norms[:, 1:] / norms[:, :-1]
-
-
-def bands(kernel: kernel_lib.Kernel, state: kernel_lib.ChainState) -> dict:
-    """A chunk statistic: CHI_QUANTILES over alive chains (copies pooled) of χ and of each balance ratio."""
-    position = kernel.integrator.position(state.integrator)
-    levels = jnp.asarray(CHI_QUANTILES)
-    chi = jnp.where(state.diverged[:, None], jnp.nan, kernel.observe(position)[kernel.model.symmetry])
-    out = {"chi": jnp.nanquantile(chi.reshape(-1), levels.astype(chi.dtype))}
-    if kernel.model.chain is not None:
-        ratios = jnp.where(state.diverged[:, None, None], jnp.nan, balance_ratios(kernel.model, position))
-        out["balance"] = jnp.stack([jnp.nanquantile(r.reshape(-1), levels.astype(r.dtype)) for r in
-                                    jnp.moveaxis(ratios, 1, 0)])
-    return out
-
-
-def positions(kernel: kernel_lib.Kernel, state: kernel_lib.ChainState) -> dict:
-    """A chunk statistic: the positions and divergence flags of the first DRIFT_CHAINS chains."""
-    n = min(DRIFT_CHAINS, kernel.sizes.chains)
-    position = kernel.integrator.position(state.integrator)
-    return {"position": jax.tree.map(lambda x: x[:n], position), "diverged": state.diverged[:n]}
-
-
 def chunk_statistics(model: Model) -> dict:
     """The runner's chunk statistics of a stochastic-gradient run of ``model``."""
     out = {"chi": kernel_lib.chi_quantiles}
     if model.symmetry is not None:
-        out.update(bands=bands)
+        out.update(bands=chunk_lib.bands)
         if model.group is not None:
-            out.update(positions=positions)
+            out.update(positions=chunk_lib.positions)
     return out
 
 
@@ -281,7 +254,7 @@ def analyse(experiment, model: Model, result) -> tuple[dict, dict]:
         subset = jax.tree.map(lambda x: x[:16], last)
         a_star = noise_equilibria(model, subset, dyn.step_size, dyn.temperature, dyn.weight_decay, batch, factor,
                                   run.seed)
-        ratios = np.asarray(balance_ratios(model, subset), np.float64)[:, 0] if model.chain is not None else None
+        ratios = np.asarray(chunk_lib.balance_ratios(model, subset), np.float64)[:, 0] if model.chain is not None else None
         entry = {"description": "per copy of 16 final chains, the orbit point where the predicted SGD drift of its χ "
                                 "vanishes (bisection on the copy's rescaling e^{a})",
                  "a_star": _quantiles(a_star), "bracketed_fraction": float(np.mean(np.isfinite(a_star)))}

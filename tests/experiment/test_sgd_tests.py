@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from langevin_ib import models
+from langevin_ib import cli, models
 from langevin_ib.dynamics import integrators, kernel
 from langevin_ib.dynamics.integrators import sgd
 from langevin_ib.dynamics.runner import RunSizes, simulate
@@ -81,3 +81,13 @@ def test_relu_sgd_chains_follow_the_sgd_drift_not_langevins():
     out = sgd_tests.drift_test(model, step, kernel.keys(0).noise, recorded, 0.02, 0.0, 0.0, 8, 1.0, t_eff, 0.01)
     assert out["hypotheses"]["sgd"]["statistic"] < THRESHOLD
     assert out["hypotheses"]["langevin"]["statistic"] > THRESHOLD
+
+
+@pytest.mark.slow
+def test_run_of_an_sgd_config_prints_the_drift_table_and_the_stationary_law(tmp_path, capsys):
+    small = ["run.chains=64", "run.burn_in=0", "run.steps=200", "run.chain_groups=8"]
+    assert cli.main(["run", "configs/uv_sgd.yaml", "--quiet", "--out", str(tmp_path), *small]) == 0
+    out = capsys.readouterr().out
+    assert "chi_drift: one-step" in out and "stationary_law:" in out
+    for hypothesis in ("sgd", "langevin", "naive", "geometric", "sgd_diffusion"):
+        assert any(line.startswith(f"  {hypothesis} ") for line in out.splitlines()), (hypothesis, out)
