@@ -6,8 +6,8 @@ scale 2/B) and, given x, e = (1/B)Σx_bε_b ~ N(0, a/B). So given a, w = 1 − �
 
     m = 1 − ηa(θ − θ*),   s = ησ√(a/B),   P(θ' ≤ y | θ, a) = Φ((√(y/θ) − m)/s) − Φ((−√(y/θ) − m)/s),
 
-and the kernel K(θ → cell) is the Gamma average of this (Gauss–Legendre in the Gamma's probability
-variable). θ stays ≥ 0. Cells are fine where a reference density (the θ-diffusion of
+and the kernel K(θ → cell) is the Gamma average of this (generalised Gauss–Laguerre in t = Ba/2, exact
+for the one-step moments). θ stays ≥ 0. Cells are fine where a reference density (the θ-diffusion of
 :mod:`langevin_ib.predictions.sgd_uv`) puts mass and at most ``max_log_width`` wide in log θ elsewhere,
 over [θ_lo, θ_hi]; each cell is represented by its midpoint (Nyström). A step above θ_hi leaves
 (the engine's divergence bound: |u| = |v| = √θ), one below θ_lo stays in the first cell. The
@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import linalg, special, stats
+from scipy import linalg, special
 
 from langevin_ib.predictions import sgd_uv
 
@@ -53,16 +53,15 @@ def cell_edges(*, step_size: float, batch_size: int, label_noise: float, target:
 
 
 def transition_matrix(edges, *, step_size: float, batch_size: int, label_noise: float, target: float,
-                      gamma_nodes: int, block: int = 16) -> np.ndarray:
-    """P[i, j] = P(θ' ∈ cell j | θ = midpoint of cell i); mass below edges[0] goes to cell 0, above edges[-1]
-    is lost."""
+                      gamma_nodes: int, sources=None, block: int = 16) -> np.ndarray:
+    """P[i, j] = P(θ' ∈ cell j | θ = sources[i]) (by default the cell midpoints); mass below edges[0] goes to
+    cell 0, above edges[-1] is lost."""
     edges = np.asarray(edges, float)
-    nodes = 0.5 * (edges[1:] + edges[:-1])
-    u, weights = np.polynomial.legendre.leggauss(gamma_nodes)
-    a = stats.gamma.ppf(0.5 * (u + 1), batch_size / 2, scale=2 / batch_size)  # (K,)
-    weights = 0.5 * weights
+    nodes = 0.5 * (edges[1:] + edges[:-1]) if sources is None else np.asarray(sources, float)
+    t, weights = special.roots_genlaguerre(gamma_nodes, batch_size / 2 - 1)  # weight t^(B/2 − 1) e^(−t)
+    a, weights = 2 * t / batch_size, weights / special.gamma(batch_size / 2)  # (K,)
     s = step_size * label_noise * np.sqrt(a / batch_size)  # (K,)
-    out = np.empty((nodes.size, nodes.size))
+    out = np.empty((nodes.size, edges.size - 1))
     for start in range(0, nodes.size, block):
         theta = nodes[start:start + block, None, None]  # (b, 1, 1)
         m = 1 - step_size * a[None, :, None] * (theta - target)  # (b, K, 1)
