@@ -36,9 +36,9 @@ class ChainLaw(NamedTuple):
 
 def cell_edges(*, step_size: float, batch_size: int, label_noise: float, target: float, theta_range: tuple,
                bulk_cells: int, slope_step: float, max_log_width: float, depth: float = 60.0) -> np.ndarray:
-    """Edges in z = log θ at equal steps of s(z) = ∫(bulk_cells·p_ref + |d log p̃_ref/dz|/slope_step + 1/max_log_width)dz,
-    p_ref the θ-diffusion's density in z (normalised), p̃_ref the same clipped at ``depth`` below its maximum:
-    at most ~1/bulk_cells of reference mass, a change of ~slope_step in log p_ref, and max_log_width per cell."""
+    """Edges in z = log θ at equal steps of s(z) = ∫(bulk_cells·p + |d log p̃/dz|/slope_step + 1/max_log_width)dz,
+    p the θ-diffusion's density in z (normalised), p̃ the same clipped at ``depth`` below its maximum: per
+    cell at most ~1/bulk_cells of reference mass, a change of ~slope_step in log p̃, and max_log_width."""
     z = np.linspace(np.log(theta_range[0]), np.log(theta_range[1]), 40001)
     log_p = sgd_uv.log_density(np.exp(z), step_size=step_size, batch_size=batch_size, label_noise=label_noise,
                                target=target) + z  # density in z

@@ -8,8 +8,9 @@ x_b, ε_b ~ N(0, 1) (so the Gamma–Gaussian conditioning of the kernel is check
 final sample per chain: i.i.d., so the Rao–Scott Pearson statistic on the config's 60 bins of
 [0, 3] is plain Pearson; consistent at significance 0.01 (1% false alarm for this fixed seed's
 draw); the grid is the refinement test's middle one (bin probabilities within 2e-4 of the finest,
-against a bin's Monte Carlo error of ~1e-3 here). The θ-diffusion's density must be rejected by the same test on the same counts (z ≈ 20
-here), which shows the test has the power to tell the two apart.
+against a bin's Monte Carlo error of ~1e-3 here). The θ-diffusion's density must be rejected by
+the same test on the same counts (z = 22 here), which shows the test has the power to tell the two
+apart.
 """
 
 import numpy as np
