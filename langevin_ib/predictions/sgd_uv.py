@@ -10,6 +10,9 @@ and the stationary density of dθ = b dt + √(2D) dW is p(θ) ∝ D(θ)⁻¹ ex
 The noise is orthogonal to the orbit and state-dependent (∝ θ²), which neither the naive Gibbs law
 nor the geometric one at a single T_eff accounts for. ``effective_temperature`` is the isotropic
 local one at the minimum on the slice, T_eff = η tr Σ/(2B·d) with d = 2 parameters: ησ²θ*/(2B).
+Near θ* the diffusion's variance of θ is D/(2ηθ*) = ηθ*σ²/B = 2T_eff: the noise is rank one, along
+∇θ, so averaging it over d = 2 directions halves the temperature θ feels. The exact law of the map
+(not its O(η²) diffusion) is :mod:`langevin_ib.predictions.sgd_uv_chain`.
 """
 
 from __future__ import annotations
