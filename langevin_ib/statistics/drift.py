@@ -6,7 +6,8 @@ E_h[Δ | state]. Under h the residuals r_i = Δ_i − p_h(x_i) have mean zero in
 deciles of x over the tested samples. Per bin b, the mean residual and its standard error clustered by
 chain (samples of one chain are dependent; chains are independent) give z_b; X² = Σ_b z_b² is χ² on
 `bins` dof under h, and h is rejected when its p-value is below the significance. A bin with zero
-standard error gives z = NaN, X² = NaN and the verdict ``untestable``.
+standard error gives z = NaN, X² = NaN and the verdict ``untestable``; so do fewer than two tested
+samples per bin (e.g. every chain balanced to rounding), with the reason.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ def binned_test(state: np.ndarray, increment: np.ndarray, predicted: dict[str, n
       p_value, verdict, z, predicted}}}; ``observed`` and each ``predicted`` are per-bin means.
     """
     chains = state.shape[1]
+    if tested.sum() < 2 * bins:
+        reason = f"{int(tested.sum())} tested samples, fewer than 2 per bin for {bins} bins"
+        return {"bins": bins, "bin_edges": [], "samples": int(tested.sum()),
+                "threshold": float(stats.chi2.ppf(1 - significance, bins)), "observed": [], "reason": reason,
+                "hypotheses": {name: {**goodness_of_fit.untestable(reason), "dof": bins, "z": [], "predicted": []}
+                               for name in predicted}}
     edges = np.quantile(state[tested], np.linspace(0, 1, bins + 1))
     index = np.clip(np.searchsorted(edges, state, side="right") - 1, 0, bins - 1)
     chain_id = np.broadcast_to(np.arange(chains)[None, :, None], state.shape)

@@ -31,3 +31,12 @@ def test_a_bin_without_spread_is_untestable():
     x, _ = samples()
     out = drift.binned_test(x, -x, {"exact": -x}, np.ones(x.shape, bool), 0.01)
     assert np.isnan(out["hypotheses"]["exact"]["statistic"]) and out["hypotheses"]["exact"]["verdict"] == "untestable"
+
+
+def test_too_few_tested_samples_is_untestable_with_the_reason():
+    # every chain balanced to rounding leaves no sample above resolution (u·v started at u = v)
+    x, increment = samples()
+    tested = np.zeros(x.shape, bool)
+    tested[0, :5, 0] = True
+    out = drift.binned_test(x, increment, {"h": -x}, tested, 0.01)
+    assert out["hypotheses"]["h"]["verdict"] == "untestable" and "5 tested samples" in out["reason"]
