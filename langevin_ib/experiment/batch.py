@@ -173,11 +173,15 @@ def compile_groups(points: list[BatchPoint]) -> list[sweep.Group]:
     return groups
 
 
-def write_point(folder: Path, experiment: Experiment, summary: dict, arrays: dict) -> None:
-    """config.yaml, summary.json and histograms.npz of one point, as a single run writes them."""
+def write_point(folder: Path, experiment: Experiment, analysed) -> None:
+    """config.yaml, summary.json, histograms.npz and the figures of one point, as a single run writes
+    them (``analysed``: its :class:`langevin_ib.experiment.job.Analysis`)."""
+    from langevin_ib.experiment import job
+
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(folder / "histograms.npz", **arrays)
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    np.savez_compressed(folder / "histograms.npz", **analysed.arrays)
+    job.write_json(folder / "summary.json", analysed.summary)
+    job.write_figures(folder, analysed)
     (folder / "config.yaml").write_text(experiment.to_yaml())
 
 
@@ -188,8 +192,8 @@ def run_local(points: list[BatchPoint], out: Path, progress: bool = True) -> dic
     bar = sweep.progress_bar(sweep.point_steps(grouped, prepared), progress)
     by_index = {p.index: p for p in points}
 
-    def on_point(point, summary, arrays):
-        write_point(out / by_index[point.index].name, point.experiment, summary, arrays)
+    def on_point(point, analysed):
+        write_point(out / by_index[point.index].name, point.experiment, analysed)
 
     compile_seconds = sweep.simulate(grouped, prepared, on_point, bar)
     bar.close()

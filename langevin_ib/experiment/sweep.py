@@ -33,6 +33,7 @@ from langevin_ib.models.fields import ConfigError
 
 DATA_KEYS = ("dynamics.temperature", "dynamics.step_size", "dynamics.weight_decay", "run.seed")
 SHAPE_KEYS = ("run.chains",)  # and every int field of the model (model.<field>)
+BATCH_KEY = "dynamics.batch_size"  # a shape key of the minibatch integrators (gd has none)
 POSITIVE = ("dynamics.temperature", "dynamics.step_size")
 MEMORY_ENV = "LANGEVIN_IB_MEMORY_BYTES"  # overrides the memory the grid may use
 MEMORY_FRACTION = 0.5  # of the available memory, for the grid's state between chunks
@@ -57,13 +58,18 @@ class Group:
 
 
 def sweepable(raw: Mapping) -> tuple[str, ...]:
-    """The keys a sweep may vary for this config's model."""
+    """The keys a sweep may vary for this config's model and integrator."""
+    from langevin_ib.dynamics import integrators
+
     name = (raw.get("model") or {}).get("name", "uv")
     try:
         fields = models.lookup(name).FIELDS
     except Exception:  # an unknown model is config.resolve's error to report
         fields = {}
-    return DATA_KEYS + SHAPE_KEYS + tuple(f"model.{k}" for k, f in fields.items() if f.kind is int)
+    integrator = (raw.get("dynamics") or {}).get("integrator")
+    batched = integrator in integrators.REGISTRY and integrators.takes_settings(integrator) and integrator != "gd"
+    return (DATA_KEYS + SHAPE_KEYS + ((BATCH_KEY,) if batched else ())
+            + tuple(f"model.{k}" for k, f in fields.items() if f.kind is int))
 
 
 def parse_values(key: str, value: Any) -> list:
@@ -228,18 +234,14 @@ class Prepared:
 
 def prepare(grouped: list[Group], available: int) -> list[Prepared]:
     """Build each group's model and integrator and size its passes (ConfigError if it cannot fit)."""
-    from langevin_ib.dynamics import grid, integrators
+    from langevin_ib.dynamics import grid
     from langevin_ib.dynamics.runner import RunSizes
     from langevin_ib.experiment import job, plan
 
     prepared = []
     for group in grouped:
         experiment, model = job.prepare(group.points[0].experiment)
-        try:
-            integrator = integrators.REGISTRY[experiment.dynamics.integrator].build(model)
-        except integrators.UnsupportedModel as error:
-            raise ConfigError(f"dynamics.integrator: {experiment.dynamics.integrator!r} cannot run model "
-                              f"{experiment.model.name!r}: {error}") from None
+        integrator = job.build_integrator(experiment, model)
         sizes = RunSizes(**{k: getattr(experiment.run, k) for k in RunSizes._fields})
         width = sum(w for _, w in plan.statistics(experiment, model).values())
         per_point = grid.point_bytes(model, integrator, sizes, dict(experiment.observables), width)
@@ -273,16 +275,18 @@ def checkpointers(out: Path, resume: bool):
 
 
 def simulate(grouped: list[Group], prepared: list[Prepared], on_point, bar=None, checkpoint_for=None) -> float:
-    """Run every group, pass by pass, and call ``on_point(point, summary, arrays)`` with each point's
-    summary (a single run's summary.json) and histogram arrays; returns the compile seconds.
-    ``checkpoint_for`` (:func:`checkpointers`) gives each pass its checkpoint, resumed if present."""
+    """Run every group, pass by pass, and call ``on_point(point, analysed)`` with each point's
+    :class:`langevin_ib.experiment.job.Analysis` (its summary is a single run's summary.json, its
+    arrays its histograms.npz); returns the compile seconds. ``checkpoint_for`` (:func:`checkpointers`)
+    gives each pass its checkpoint, resumed if present."""
     import contextlib
     from langevin_ib.dynamics import grid, integrators
-    from langevin_ib.experiment import comparisons as comparisons_lib, job, plan, verdicts
+    from langevin_ib.experiment import job, plan, sgd_tests
 
     compile_seconds = 0.0
     for g, (group, prep) in enumerate(zip(grouped, prepared)):
         experiment, model = prep.experiment, prep.model
+        chunk_statistics = sgd_tests.chunk_statistics(model) if experiment.dynamics.stochastic_gradient else None
         size = math.ceil(len(group.points) / prep.passes)
         for first in range(0, len(group.points), size):
             members = group.points[first:first + size]
@@ -302,17 +306,14 @@ def simulate(grouped: list[Group], prepared: list[Prepared], on_point, bar=None,
                 results, seconds = grid.simulate_grid(
                     model, prep.integrator, hyperparameters, prep.sizes, binnings=dict(experiment.observables),
                     seeds=None if set(seeds) == {prep.sizes.seed} else seeds, statistics=statistics,
-                    statistic_every=experiment.analysis.snapshot_every, bar=bar, checkpoint=checkpoint)
+                    statistic_every=experiment.analysis.snapshot_every, chunk_statistics=chunk_statistics,
+                    bar=bar, checkpoint=checkpoint)
             compile_seconds += seconds
             for point, result in zip(members, results):
                 point_experiment = plan.planned(point.experiment, model)
                 planned = plan.statistics(point_experiment, model)
-                comparisons = comparisons_lib.build(point_experiment, result)
-                fits = comparisons_lib.fit_all(point_experiment, comparisons)
-                snapshot_tests, snapshot_arrays = plan.tests(point_experiment, model, planned, result)
-                summary = job.summarise(point_experiment, result, fits, snapshot_tests, result.run_seconds)
-                summary["conclusion"] = verdicts.conclusion(summary)
-                on_point(point, summary, {**job.histogram_arrays(result, comparisons), **snapshot_arrays})
+                on_point(point, job.analyse(point_experiment, model, planned, result,
+                                            time.perf_counter() - result.run_seconds))
             del results
     return compile_seconds
 
@@ -345,10 +346,10 @@ def run(points: list[Point], out: Path, *, progress: bool = True, resume: bool =
     bar = progress_bar(point_steps(grouped, prepared), progress)
     rows, records, arrays = [], [], [None] * len(points)
 
-    def on_point(point, summary, point_arrays):
-        records.append({"index": point.index, "values": dict(point.values), "summary": summary})
-        rows.extend(csv_rows(point, summary))
-        arrays[point.index] = point_arrays
+    def on_point(point, analysed):
+        records.append({"index": point.index, "values": dict(point.values), "summary": analysed.summary})
+        rows.extend(csv_rows(point, analysed.summary))
+        arrays[point.index] = analysed.arrays
 
     compile_seconds = simulate(grouped, prepared, on_point, bar, checkpointers(out, resume) if out else None)
     bar.close()
@@ -376,6 +377,24 @@ def run(points: list[Point], out: Path, *, progress: bool = True, resume: bool =
     return content
 
 
+def hypothesis_tests(summary: dict) -> dict[str, dict]:
+    """test -> {hypothesis: result} of every test a summary scored: the fits, then each summary entry
+    with hypotheses (Stein, the PIT tests, the χ-drift test, the SGD stationary law, ...)."""
+    tests = {name: fit["hypotheses"] for name, fit in summary["fits"].items()}
+    for name, entry in summary.items():
+        if name not in tests and isinstance(entry, dict) and entry.get("hypotheses"):
+            tests[name] = entry["hypotheses"]
+    return tests
+
+
+def largest_z(z: Any) -> float:
+    """A result's z as one number: itself, or for a test with one z per component (Stein's fields, the
+    χ-drift test's bins) the finite one of largest |z| (NaN if none)."""
+    values = list(z.values()) if isinstance(z, dict) else list(z) if isinstance(z, (list, tuple)) else [z]
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    return max(finite, key=abs) if finite else float("nan")
+
+
 def csv_rows(point: Point, summary: dict) -> list[dict]:
     """One row per test × hypothesis of a point, or one without a test (columns in docs/sweeps.md)."""
     common = {"point": point.index, **point.values}
@@ -383,17 +402,11 @@ def csv_rows(point: Point, summary: dict) -> list[dict]:
     tail = {**moments, "diverged_fraction": summary["divergence"]["fraction"],
             "chain_steps_per_second": summary["timing"]["chain_steps_per_second"]}
     rows = []
-    tests = {name: fit["hypotheses"] for name, fit in summary["fits"].items()}
-    for name in ("stein", *(k for k in summary if k not in tests and isinstance(summary.get(k), dict)
-                            and "hypotheses" in summary[k])):
-        if isinstance(summary.get(name), dict) and summary[name].get("hypotheses"):
-            tests.setdefault(name, summary[name]["hypotheses"])
-    for test, hypotheses in tests.items():
+    for test, hypotheses in hypothesis_tests(summary).items():
         for hypothesis, r in hypotheses.items():
             rows.append({**common, "test": test, "hypothesis": hypothesis,
                          "statistic": r.get("statistic", r.get("t_squared")), "dof": r.get("dof", r.get("rank")),
-                         "z": r["z"] if not isinstance(r.get("z"), dict) else max(r["z"].values(), key=abs),
-                         "p_value": r["p_value"], "verdict": r.get("verdict", ""), **tail})
+                         "z": largest_z(r["z"]), "p_value": r["p_value"], "verdict": r.get("verdict", ""), **tail})
     return rows or [{**common, "test": "", "hypothesis": "", **tail}]  # no test: the moments alone
 
 
