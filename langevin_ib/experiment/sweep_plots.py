@@ -19,7 +19,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import optimize
 
-from langevin_ib.experiment.sweep import BATCH_KEY, hypothesis_tests, largest_z
+from langevin_ib.experiment.sweep_grid import BATCH_KEY
+from langevin_ib.experiment.sweep_table import hypothesis_tests, largest_z
 
 T_KEY, ETA_KEY = "dynamics.temperature", "dynamics.step_size"
 LABELS = {T_KEY: ("temperature T", "T"), ETA_KEY: ("step size η", "η"), BATCH_KEY: ("batch size B", "B"),

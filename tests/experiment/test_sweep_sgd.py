@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langevin_ib.experiment import job, plan, sweep
-from langevin_ib.experiment.sweep import BATCH_KEY
+from langevin_ib.experiment import job, plan, sweep, sweep_grid
+from langevin_ib.experiment.sweep_grid import BATCH_KEY
 
 CONFIG = Path(__file__).parents[2] / "configs" / "uv_sgd.yaml"
 SMALL = ["run.chains=64", "run.burn_in=20", "run.steps=40", "run.chain_groups=8"]
@@ -33,7 +33,7 @@ def as_json(value):
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     out = tmp_path_factory.mktemp("sgd-sweep")
-    _, _, points = sweep.load(CONFIG, SMALL + ["dynamics.step_size=0.02,0.05", f"{BATCH_KEY}=2,4"])
+    _, _, points = sweep_grid.load(CONFIG, SMALL + ["dynamics.step_size=0.02,0.05", f"{BATCH_KEY}=2,4"])
     return out, points, sweep.run(points, out, progress=False, log=lambda line: None)
 
 
