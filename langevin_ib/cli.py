@@ -145,12 +145,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the grid of CONFIG's sweep: section and of the list- or range-valued overrides
     (dynamics.temperature=0.05,0.1 dynamics.step_size=logspace(-3,-2,3)) as one compiled program per shape;
     writes sweep.csv, sweep.json and histograms.npz into --out (docs/sweeps.md)."""
-    from langevin_ib.experiment import sweep
+    from langevin_ib.experiment import sweep, sweep_grid
 
     config = None if args.config and "=" in args.config and not Path(args.config).is_file() else args.config
     if config is None and args.config is not None:
         args.overrides = [args.config, *args.overrides]
-    _, axes, points = sweep.load(config, args.overrides)  # config errors are reported before any compile
+    _, axes, points = sweep_grid.load(config, args.overrides)  # config errors are reported before any compile
     from langevin_ib.dynamics import sharding
 
     sharding.use_all_cpu_cores()

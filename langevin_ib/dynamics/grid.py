@@ -4,8 +4,9 @@ Each point has its own hyperparameters (data, so one compile serves every value)
 seeds all points share the run's keys (common random numbers): step k of every point draws the same
 noise, so a grid point is bitwise the run of that point alone. With ``seeds`` each point draws from
 its own keys. Snapshot statistics that depend on T or λ are built from the point's traced
-hyperparameters inside the vmapped kernel. The chain axis (axis 1) is split over local devices as in
-:mod:`langevin_ib.dynamics.runner`.
+hyperparameters inside the vmapped kernel; chunk statistics (the runner's, e.g. the χ trace or the SGD
+bands) are vmapped over the points and recorded at the same boundaries as a single run. The chain
+axis (axis 1) is split over local devices as in :mod:`langevin_ib.dynamics.runner`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from langevin_ib.dynamics import kernel as kernel_lib
 from langevin_ib.dynamics import sharding
 from langevin_ib.dynamics.integrators.base import Hyperparameters, Integrator
 from langevin_ib.dynamics.kernel import RunSizes
-from langevin_ib.dynamics.runner import RunResult
+from langevin_ib.dynamics.runner import ChunkStatistic, RunResult, stacked, unstacked
 from langevin_ib.models.base import Model
 
 StatisticsOf = Callable[[Hyperparameters], tuple[Callable, ...]]  # one point's hyperparameters -> its statistics
@@ -71,17 +72,22 @@ def simulate_grid(
     seeds: Sequence[int] | None = None,
     statistics: StatisticsOf | None = None,
     statistic_every: int = 1,
+    chunk_statistics: dict[str, ChunkStatistic] | None = None,
     bar: Any = None,
     checkpoint: Any = None,
 ) -> tuple[list[RunResult], float]:
     """Run every grid point (hyperparameters of shape (points,)) for burn_in + steps steps.
 
     Returns (one RunResult per point, as :func:`~langevin_ib.dynamics.runner.simulate` returns it, with
-    the grid's run time shared equally among the points; the compile seconds of the grid). ``bar``,
+    the grid's run time shared equally among the points; the compile seconds of the grid).
+    ``chunk_statistics`` as in :func:`~langevin_ib.dynamics.runner.simulate` (default the χ trace), each
+    point's recorded as that point's single run records it. ``bar``,
     a tqdm bar counted in point-steps, is advanced after each chunk; compile time is kept out of its
     rate (:func:`exclude`). ``checkpoint`` (:class:`langevin_ib.dynamics.checkpoint.Checkpointer`)
     resumes from its saved grid carry, sees the carry at every chunk boundary and keeps the final one."""
     points = int(np.shape(hyperparameters.temperature)[0])
+    if chunk_statistics is None:
+        chunk_statistics = {"chi": kernel_lib.chi_quantiles} if model.symmetry is not None else {}
     dtype = jax.tree.leaves(jax.eval_shape(model.init, jax.random.key(0)))[0].dtype
     split_chains, replicated = sharding.chain_shardings(sizes.chains)
     split = NamedSharding(split_chains.mesh, PartitionSpec(None, "chains"))
@@ -95,7 +101,6 @@ def simulate_grid(
         return kernel_lib.build(model, integrator, sizes, binnings, statistics(h) if statistics else (), statistic_every)
 
     init = jax.vmap(lambda key, h: kernel_lib.initial_state(kernel_of(h), key, h), (key_axis, 0))
-    chi = jax.vmap(lambda state, h: kernel_lib.chi_quantiles(kernel_of(h), state))
 
     def advance(length):
         return jax.vmap(lambda key, state, h, start: kernel_lib.advance(kernel_of(h), key, state, h, start, length),
@@ -141,24 +146,20 @@ def simulate_grid(
         else:
             programs[False, length] = compiled(advance(length), keys.noise, state, hp, jnp.int32(0),
                                                donate=(1,), out_shardings=split)
-    chi_program = compiled(chi, state, hp) if model.symmetry is not None else None
-    trace = []
+    chunk_programs = {name: compiled(jax.vmap(lambda state, h, fn=fn: fn(kernel_of(h), state)), state, hp)
+                      for name, fn in chunk_statistics.items()}
+    recorded = {name: {"step": [], "value": []} for name in chunk_programs}
 
     def record(step):
-        if chi_program is not None:
-            trace.append((step, jax.tree.map(np.asarray, chi_program(state, hp))))
-
-    def records():
-        return {"chi": {"step": np.asarray([s for s, _ in trace], np.int64),
-                        "value": jax.tree.map(lambda *v: np.stack(v), *[v for _, v in trace])}} if trace else {}
+        for name, program in chunk_programs.items():
+            recorded[name]["step"].append(step)
+            recorded[name]["value"].append(jax.tree.map(np.asarray, program(state, hp)))
 
     record(0)
     step = 0
-    if checkpoint is not None and (restored := checkpoint.restore((state, acc, sums), records())) is not None:
+    if checkpoint is not None and (restored := checkpoint.restore((state, acc, sums), stacked(recorded))) is not None:
         step, (state, acc, sums), saved = restored
-        if saved:
-            trace = [(int(s), jax.tree.map(lambda v: v[i], saved["chi"]["value"]))
-                     for i, s in enumerate(saved["chi"]["step"])]
+        recorded = unstacked(saved)
         if bar is not None:
             bar.update(points * step)
     for measuring, start, length in plan:
@@ -170,28 +171,26 @@ def simulate_grid(
             state = programs[False, length](keys.noise, state, hp, jnp.int32(start))
         record(start + length)
         if checkpoint is not None:
-            checkpoint.boundary(start + length, (state, acc, sums), records())
+            checkpoint.boundary(start + length, (state, acc, sums), stacked(recorded))
         if bar is not None:
             bar.update(points * length)
     if checkpoint is not None:
-        checkpoint.save(sizes.burn_in + sizes.steps, (state, acc, sums), records())
+        checkpoint.save(sizes.burn_in + sizes.steps, (state, acc, sums), stacked(recorded))
     jax.block_until_ready(state)
     run_seconds = time.perf_counter() - wall_start - compile_seconds
     snapshots = (sizes.steps // sizes.thin) // statistic_every if sums is not None else 0
-    steps = np.asarray([s for s, _ in trace], np.int64)
+    records = stacked(recorded)  # each leaf (boundaries, points, ...)
     results = []
     for p in range(points):
         acc_p = jax.tree.map(lambda x: x[p], acc)
         state_p = jax.tree.map(lambda x: x[p], state)
         diverged_at = np.asarray(state_p.diverged_at)
-        chunk_statistics = {}
-        if trace:
-            chunk_statistics["chi"] = {"step": steps,
-                                       "value": tuple(np.stack([v[i][p] for _, v in trace]) for i in range(2))}
         results.append(RunResult(
             histograms=hist_lib.finalize(acc_p, sizes.chain_groups), binnings=binnings,
             joint=(model.quotient, model.symmetry) if model.symmetry in binnings and model.quotient in binnings else None,
-            chunk_statistics=chunk_statistics, diverged=int((diverged_at >= 0).sum()),
+            chunk_statistics={name: {"step": r["step"], "value": jax.tree.map(lambda v: v[:, p], r["value"])}
+                              for name, r in records.items()},
+            diverged=int((diverged_at >= 0).sum()),
             diverged_at=diverged_at[diverged_at >= 0], final_state=state_p,
             chain_statistics=None if sums is None else np.asarray(sums[p]), statistic_snapshots=snapshots,
             compile_seconds=compile_seconds / points, run_seconds=run_seconds / points,

@@ -3,7 +3,7 @@
 A SPEC is a list of points ``{config: path, overrides: [k=v, ...], out: name}``, or a mapping with
 such a ``points:`` list or a grid ``configs: [...]`` × ``overrides: {key: [values]}`` (the product),
 and an optional ``slurm:`` section; a config with a ``sweep:`` section gives the points of its grid (:data:`SLURM_KEYS`). Points that differ only in
-:data:`langevin_ib.experiment.sweep.DATA_KEYS` share one compile and run as a grid
+:data:`langevin_ib.experiment.sweep_grid.DATA_KEYS` share one compile and run as a grid
 (:func:`langevin_ib.experiment.sweep.simulate`); groups run one after another on all local devices.
 With an executor (submitit's SLURM or local one) every point is one job running
 :func:`langevin_ib.experiment.job.run_and_write`. A point whose folder already holds summary.json
@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from langevin_ib.dynamics.checkpoint import flat
-from langevin_ib.experiment import config as config_lib, sweep
+from langevin_ib.experiment import config as config_lib, sweep, sweep_grid, sweep_table
 from langevin_ib.experiment.config import Experiment
 from langevin_ib.models.fields import ConfigError
 
@@ -75,7 +75,7 @@ def _points(start: int, config: Path, overrides: list[str], name: str | None, wh
     overrides = [str(o) for o in overrides]
     try:
         if "sweep" in (config_lib._parse(config.read_text(), str(config)) or {}):
-            grid = [(p.values, p.experiment) for p in sweep.load(config, overrides)[2]]
+            grid = [(p.values, p.experiment) for p in sweep_grid.load(config, overrides)[2]]
         else:
             grid = [({}, config_lib.load(config, overrides))]
     except ConfigError as err:
@@ -125,7 +125,7 @@ def load(path: str | Path) -> Spec:
         grid = raw.get("overrides") or {}
         if not isinstance(grid, Mapping):
             raise ConfigError("batch SPEC: overrides: expected a mapping key -> list of values")
-        axes = {k: (v if isinstance(v, list) else sweep.parse_values(k, v) if isinstance(v, str) and sweep._CALL.match(v)
+        axes = {k: (v if isinstance(v, list) else sweep_grid.parse_values(k, v) if isinstance(v, str) and sweep_grid._CALL.match(v)
                     else [v]) for k, v in grid.items()}
         for config in configs:
             config_path = _config_path(config, f"config {config!r}", base)
@@ -158,7 +158,7 @@ def done(point: BatchPoint, out: Path) -> bool:
 def compile_groups(points: list[BatchPoint]) -> list[sweep.Group]:
     """Points that can share one compile: equal configs up to the data keys, then equal plans of tests."""
     def key(point):
-        rest = {k: v for k, v in flat(point.experiment.to_dict()).items() if k not in sweep.DATA_KEYS}
+        rest = {k: v for k, v in flat(point.experiment.to_dict()).items() if k not in sweep_grid.DATA_KEYS}
         return json.dumps(rest, sort_keys=True, default=str)
 
     out: dict = {}
@@ -166,18 +166,22 @@ def compile_groups(points: list[BatchPoint]) -> list[sweep.Group]:
         out.setdefault(key(point), []).append(point)
     groups = []
     for members in out.values():
-        as_sweep = [sweep.Point(p.index, {k: v for k, v in flat(p.experiment.to_dict()).items() if k in sweep.DATA_KEYS},
+        as_sweep = [sweep_grid.Point(p.index, {k: v for k, v in flat(p.experiment.to_dict()).items() if k in sweep_grid.DATA_KEYS},
                                 p.experiment) for p in members]
         for group in sweep.groups(as_sweep):
             groups.append(sweep.Group({"config": members[0].label, **group.shape}, group.points))
     return groups
 
 
-def write_point(folder: Path, experiment: Experiment, summary: dict, arrays: dict) -> None:
-    """config.yaml, summary.json and histograms.npz of one point, as a single run writes them."""
+def write_point(folder: Path, experiment: Experiment, analysed) -> None:
+    """config.yaml, summary.json, histograms.npz and the figures of one point, as a single run writes
+    them (``analysed``: its :class:`langevin_ib.experiment.job.Analysis`)."""
+    from langevin_ib.experiment import job
+
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(folder / "histograms.npz", **arrays)
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    np.savez_compressed(folder / "histograms.npz", **analysed.arrays)
+    job.write_json(folder / "summary.json", analysed.summary)
+    job.write_figures(folder, analysed)
     (folder / "config.yaml").write_text(experiment.to_yaml())
 
 
@@ -188,8 +192,8 @@ def run_local(points: list[BatchPoint], out: Path, progress: bool = True) -> dic
     bar = sweep.progress_bar(sweep.point_steps(grouped, prepared), progress)
     by_index = {p.index: p for p in points}
 
-    def on_point(point, summary, arrays):
-        write_point(out / by_index[point.index].name, point.experiment, summary, arrays)
+    def on_point(point, analysed):
+        write_point(out / by_index[point.index].name, point.experiment, analysed)
 
     compile_seconds = sweep.simulate(grouped, prepared, on_point, bar)
     bar.close()
@@ -250,8 +254,8 @@ def run(spec: Spec, out: Path, *, progress: bool = True, executor: str | None = 
     rows, points, ran = [], [], {p.index for p in todo}
     for p in spec.points:
         summary = json.loads((out / p.name / "summary.json").read_text())
-        as_sweep = sweep.Point(p.index, dict(p.values), p.experiment)
-        rows += [{"point": r["point"], "config": p.label, "out": p.name, **r} for r in sweep.csv_rows(as_sweep, summary)]
+        as_sweep = sweep_grid.Point(p.index, dict(p.values), p.experiment)
+        rows += [{"point": r["point"], "config": p.label, "out": p.name, **r} for r in sweep_table.csv_rows(as_sweep, summary)]
         points.append({"index": p.index, "name": p.name, "config": p.config, "values": dict(p.values),
                        "skipped": p.index not in ran, "summary": summary})
     content = {"timing": {"wall_seconds": time.perf_counter() - start, **{k: v for k, v in record.items()
@@ -261,5 +265,5 @@ def run(spec: Spec, out: Path, *, progress: bool = True, executor: str | None = 
 
     content["bias_slopes"] = sweep_plots.plot_batch_bias(out / "bias.png", points, out)
     (out / "batch.json").write_text(json.dumps(content, indent=2, default=float))
-    sweep.write_csv(out / "batch.csv", rows)
+    sweep_table.write_csv(out / "batch.csv", rows)
     return content

@@ -9,7 +9,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import numpy as np
@@ -62,16 +62,31 @@ def hyperparameters_of(experiment: Experiment) -> integrators.Hyperparameters:
 def simulate_model(experiment: Experiment, model: Model, planned: dict, progress: bool,
                    checkpoint=None) -> RunResult:
     """Run the experiment's chains of ``model``, evaluating the ``planned`` snapshot statistics, saving
-    ``checkpoint`` (a :class:`langevin_ib.dynamics.checkpoint.Checkpointer`) at chunk boundaries."""
+    ``checkpoint`` (a :class:`langevin_ib.dynamics.checkpoint.Checkpointer`) at chunk boundaries.
+
+    A stochastic-gradient run is a grid of one point (:func:`langevin_ib.dynamics.grid.simulate_grid`),
+    so that a sweep point is bitwise the run alone: XLA:CPU fuses the minibatch gradient differently
+    with and without the grid axis (FMA contraction; 1 ulp in g_B at some steps, measured on u·v),
+    while grids of 1, 2 or 3 points agree bitwise."""
     run = experiment.run
     integrator = build_integrator(experiment, model)
     hyperparameters = hyperparameters_of(experiment)
-    statistic = {"statistics": tuple(fn for fn, _ in planned.values()),
-                 "statistic_every": experiment.analysis.snapshot_every} if planned else {}
+    statistics = tuple(fn for fn, _ in planned.values())
     sizes = RunSizes(**{k: getattr(run, k) for k in RunSizes._fields})
-    chunk = sgd_tests.chunk_statistics(model) if experiment.dynamics.stochastic_gradient else None
-    return simulate(model, integrator, hyperparameters, sizes, binnings=dict(experiment.observables),
-                    progress=progress, chunk_statistics=chunk, checkpoint=checkpoint, **statistic)
+    if not experiment.dynamics.stochastic_gradient:
+        return simulate(model, integrator, hyperparameters, sizes, binnings=dict(experiment.observables),
+                        progress=progress, checkpoint=checkpoint, statistics=statistics,
+                        statistic_every=experiment.analysis.snapshot_every)
+    from langevin_ib.dynamics import grid
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=run.burn_in + run.steps, desc="chain steps", unit="step", disable=not progress, leave=False)
+    one = integrators.Hyperparameters(*(np.asarray([h]) for h in hyperparameters))
+    results, _ = grid.simulate_grid(model, integrator, one, sizes, binnings=dict(experiment.observables),
+                                    statistics=lambda h: statistics, statistic_every=experiment.analysis.snapshot_every,
+                                    chunk_statistics=sgd_tests.chunk_statistics(model), bar=bar, checkpoint=checkpoint)
+    bar.close()
+    return results[0]
 
 
 def histogram_arrays(result: RunResult, comparisons: dict) -> dict:
@@ -250,24 +265,55 @@ def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[
     check_memory(experiment, model, log)
     statistics = plan.statistics(experiment, model)
     result = simulate_model(experiment, model, statistics, progress, checkpoint)
+    analysed = analyse(experiment, model, statistics, result, start)
+    np.savez_compressed(out / "histograms.npz", **analysed.arrays)
+    write_json(out / "summary.json", analysed.summary)
+    write_figures(out, analysed)
+    return analysed.summary
+
+
+class Analysis(NamedTuple):
+    """Everything a run's outputs are made of (:func:`analyse`)."""
+
+    experiment: Experiment  # planned
+    model: Model
+    result: RunResult
+    comparisons: dict
+    fits: dict
+    snapshot_tests: dict
+    snapshot_arrays: dict
+    sgd_arrays: dict
+    summary: dict  # summary.json
+    arrays: dict  # histograms.npz
+
+
+def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunResult, started: float) -> Analysis:
+    """Fit, test and summarise a finished run of the planned ``experiment`` (``statistics``: its planned
+    snapshot statistics; ``started``: the ``time.perf_counter()`` its wall time counts from). A single
+    run, a sweep point and a batch point are analysed by this one function."""
     comparisons = comparisons_lib.build(experiment, result)
     fits = comparisons_lib.fit_all(experiment, comparisons)
     snapshot_tests, snapshot_arrays = plan.tests(experiment, model, statistics, result)
     sgd_summary, sgd_arrays = (sgd_tests.analyse(experiment, model, result) if experiment.dynamics.stochastic_gradient
                                else ({}, {}))
-    summary = summarise(experiment, result, fits, snapshot_tests, time.perf_counter() - start)
+    summary = summarise(experiment, result, fits, snapshot_tests, time.perf_counter() - started)
     summary.update(sgd_summary)
     summary["conclusion"] = verdicts.conclusion(summary)
-    np.savez_compressed(out / "histograms.npz", **histogram_arrays(result, comparisons), **snapshot_arrays, **sgd_arrays)
-    write_json(out / "summary.json", summary)
-    plots.plot_fits(out / "density.png", comparisons, fits, result.binnings, result.histograms.counts)
+    arrays = {**histogram_arrays(result, comparisons), **snapshot_arrays, **sgd_arrays}
+    return Analysis(experiment, model, result, comparisons, fits, snapshot_tests, snapshot_arrays, sgd_arrays,
+                    summary, arrays)
+
+
+def write_figures(out: Path, analysed: Analysis) -> None:
+    """A run's figures into ``out``: density.png, one per conditional test, bands.png (SGD), chi.png."""
+    experiment, model, result = analysed.experiment, analysed.model, analysed.result
+    plots.plot_fits(out / "density.png", analysed.comparisons, analysed.fits, result.binnings, result.histograms.counts)
     for name, form in plan.forms(experiment).items():
-        if snapshot_tests[name] is not None:
+        if analysed.snapshot_tests[name] is not None:
             observable = form.observable(model)
-            plots.plot_conditional(out / f"{name}.png", snapshot_tests[name], snapshot_arrays,
+            plots.plot_conditional(out / f"{name}.png", analysed.snapshot_tests[name], analysed.snapshot_arrays,
                                    result.binnings[observable].edges, observable, name, form)
-    if sgd_arrays.get("bands_step") is not None:
-        sgd_tests.plot_bands(out / "bands.png", sgd_arrays, model, experiment.run.burn_in)
+    if analysed.sgd_arrays.get("bands_step") is not None:
+        sgd_tests.plot_bands(out / "bands.png", analysed.sgd_arrays, model, experiment.run.burn_in)
     if len(result.chi_trace["step"]):
         plots.plot_chi_trace(out / "chi.png", result.chi_trace, experiment.run.burn_in)
-    return summary

@@ -1,5 +1,6 @@
-"""Sweep figures: z of each hypothesis against T and η, a verdict map over (T, η), the measured exponent
-of the implicit-bias term on u·v's level sets, and the invariant-measure bias of a moment against η.
+"""Sweep figures: z of each hypothesis of each test against T, η and the batch size, a verdict map over
+(T, η), the measured exponent of the implicit-bias term on u·v's level sets, and the invariant-measure
+bias of a moment against η.
 
 The exponent: on each level set χ, p(θ | χ) ∝ exp(−L/T − λr/T) r^(−a), r = √(θ² + χ²), fitted by
 maximum likelihood to the binned joint counts (a = 1 is the geometric law, 0 the naive one), its
@@ -18,7 +19,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import optimize
 
+from langevin_ib.experiment.sweep_grid import BATCH_KEY
+from langevin_ib.experiment.sweep_table import hypothesis_tests, largest_z
+
 T_KEY, ETA_KEY = "dynamics.temperature", "dynamics.step_size"
+LABELS = {T_KEY: ("temperature T", "T"), ETA_KEY: ("step size η", "η"), BATCH_KEY: ("batch size B", "B"),
+          "dynamics.weight_decay": ("weight decay λ", "λ"), "run.seed": ("seed", "seed")}  # axis label, symbol
 VERDICT_CODE = {"consistent": 0, "rejected": 1}
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(8)
 
@@ -65,31 +71,66 @@ def _point_config(content: dict, record: dict) -> dict:
     return config
 
 
-def _values(record: dict, key: str, default):
-    return record["values"].get(key, default)
+def _base(content: dict, key: str):
+    """The base config's value of ``key`` (section.name)."""
+    section, name = key.split(".", 1)
+    return content["config"].get(section, {}).get(name)
+
+
+def _values(record: dict, key: str, content: dict):
+    return record["values"].get(key, _base(content, key))
+
+
+def _tests(content: dict) -> dict[str, list[str]]:
+    """test -> hypotheses scored at any point of the sweep (sweep.csv's tests), in first-seen order."""
+    out: dict[str, dict] = {}
+    for record in content["points"]:
+        for test, hypotheses in hypothesis_tests(record["summary"]).items():
+            out.setdefault(test, {}).update(dict.fromkeys(hypotheses))
+    return {test: list(hypotheses) for test, hypotheses in out.items()}
+
+
+def _result(record: dict, test: str, hypothesis: str) -> dict | None:
+    return hypothesis_tests(record["summary"]).get(test, {}).get(hypothesis)
+
+
+def _grid(count: int, width: float, height: float, columns: int = 3):
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, min(count, columns), figsize=(width * min(count, columns), height * rows),
+                             squeeze=False)
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    return fig, axes.flat
 
 
 def plot_z(path: Path, content: dict, against: str = T_KEY, by: str = ETA_KEY) -> None:
-    """z of every hypothesis against ``against``, one line per value of ``by``, one panel per test."""
-    config = content["config"]
-    default = {T_KEY: config["dynamics"]["temperature"], ETA_KEY: config["dynamics"]["step_size"]}
-    tests = list(content["points"][0]["summary"]["fits"])
-    fig, axes = plt.subplots(1, len(tests), figsize=(5.5 * len(tests), 4.2), squeeze=False)
-    for ax, test in zip(axes[0], tests):
-        hypotheses = list(content["points"][0]["summary"]["fits"][test]["hypotheses"])
+    """z of every hypothesis of every test (sweep.csv's z: the largest |z| of a test with one per
+    component) against ``against``, one line per value of ``by``, one panel per test."""
+    tests = _tests(content)
+    fig, axes = _grid(len(tests), 5.5, 4.2)
+    levels = _axis(content, by) or [_base(content, by)]
+    for ax, (test, hypotheses) in zip(axes, tests.items()):
+        vector = False
         for h_index, hypothesis in enumerate(hypotheses):
-            for b_index, level in enumerate(_axis(content, by) or [default.get(by)]):
-                rows = sorted((_values(r, against, default[against]), r["summary"]["fits"][test]["hypotheses"][hypothesis]["z"])
-                              for r in content["points"] if _values(r, by, default.get(by)) == level)
-                x, z = zip(*rows)
-                ax.plot(x, z, marker="o", color=f"C{h_index}", alpha=1 - 0.6 * b_index / max(1, len(_axis(content, by))),
-                        label=f"{hypothesis}, {by.split('.')[-1]} = {level:g}" if level is not None else hypothesis)
+            for b_index, level in enumerate(levels):
+                found = sorted(((_values(r, against, content), result["z"]) for r in content["points"]
+                                if _values(r, by, content) == level
+                                and (result := _result(r, test, hypothesis)) is not None), key=lambda xz: xz[0])
+                if not found:
+                    continue
+                vector |= any(isinstance(z, (list, dict)) for _, z in found)
+                x, z = zip(*((x, largest_z(z)) for x, z in found))
+                ax.plot(x, z, marker="o", color=f"C{h_index}", alpha=1 - 0.6 * b_index / max(1, len(levels)),
+                        label=f"{hypothesis}, {LABELS[by][1]} = {level:g}" if level is not None else hypothesis)
         ax.axhline(0, color="0.6", lw=0.8)
         ax.set_xscale("log")
+        ticks = _axis(content, against)
+        if len(ticks) <= 8:  # the swept values themselves
+            ax.set_xticks(ticks, [f"{t:.3g}" for t in ticks])
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel(f"{against.split('.')[-1]} ({'temperature T' if against == T_KEY else 'step size η'})")
-        ax.set_ylabel("z of the goodness of fit (0 = consistent)")
-        ax.set_title(test)
+        ax.set_xlabel(LABELS[against][0])
+        ax.set_ylabel("z of the test (0 = consistent)")
+        ax.set_title(f"{test} (z of the component of largest |z|)" if vector else test, fontsize=10)
         ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -99,14 +140,16 @@ def plot_z(path: Path, content: dict, against: str = T_KEY, by: str = ETA_KEY) -
 def plot_verdicts(path: Path, content: dict) -> None:
     """One panel per test × hypothesis: consistent / rejected over the (T, η) grid."""
     temperatures, steps = _axis(content, T_KEY), _axis(content, ETA_KEY)
-    pairs = [(t, h) for t, fit in content["points"][0]["summary"]["fits"].items() for h in fit["hypotheses"]]
-    fig, axes = plt.subplots(1, len(pairs), figsize=(3.2 * len(pairs), 3.4), squeeze=False)
+    pairs = [(t, h) for t, hypotheses in _tests(content).items() for h in hypotheses]
+    fig, axes = _grid(len(pairs), 3.2, 3.4, columns=5)
     cmap = matplotlib.colors.ListedColormap(["tab:green", "tab:red"])
-    for ax, (test, hypothesis) in zip(axes[0], pairs):
+    for ax, (test, hypothesis) in zip(axes, pairs):
         grid = np.full((len(steps), len(temperatures)), np.nan)
         for r in content["points"]:
-            verdict = r["summary"]["fits"][test]["hypotheses"][hypothesis]["verdict"]
-            grid[steps.index(r["values"][ETA_KEY]), temperatures.index(r["values"][T_KEY])] = VERDICT_CODE.get(verdict, np.nan)
+            result = _result(r, test, hypothesis)
+            if result is not None:
+                grid[steps.index(r["values"][ETA_KEY]), temperatures.index(r["values"][T_KEY])] = \
+                    VERDICT_CODE.get(result.get("verdict"), np.nan)
         ax.imshow(grid, origin="lower", cmap=cmap, vmin=0, vmax=1, aspect="auto")
         ax.set_xticks(range(len(temperatures)), [f"{t:.3g}" for t in temperatures], rotation=60, fontsize=7)
         ax.set_yticks(range(len(steps)), [f"{s:.2g}" for s in steps], fontsize=7)
@@ -114,8 +157,9 @@ def plot_verdicts(path: Path, content: dict) -> None:
         ax.set_ylabel("step size η")
         ax.set_title(f"{test}: {hypothesis}", fontsize=9)
     handles = [matplotlib.patches.Patch(color=c, label=v) for v, c in zip(VERDICT_CODE, ["tab:green", "tab:red"])]
+    handles.append(matplotlib.patches.Patch(color="white", label="untestable / not run"))
     fig.legend(handles=handles, loc="upper right", fontsize=8)
-    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -216,12 +260,17 @@ def plot_all(out: Path) -> list[str]:
     """The figures a sweep folder supports; returns their names."""
     content = json.loads((out / "sweep.json").read_text())
     written = []
-    if not content["points"][0]["summary"]["fits"]:
+    if not _tests(content):
         return written
-    if _axis(content, T_KEY) or _axis(content, ETA_KEY):
+    if _axis(content, T_KEY):
         plot_z(out / "z_vs_temperature.png", content, T_KEY, ETA_KEY)
-        plot_z(out / "z_vs_step_size.png", content, ETA_KEY, T_KEY)
-        written += ["z_vs_temperature.png", "z_vs_step_size.png"]
+        written.append("z_vs_temperature.png")
+    if _axis(content, ETA_KEY):
+        plot_z(out / "z_vs_step_size.png", content, ETA_KEY, T_KEY if _axis(content, T_KEY) else BATCH_KEY)
+        written.append("z_vs_step_size.png")
+    if _axis(content, BATCH_KEY):
+        plot_z(out / "z_vs_batch_size.png", content, BATCH_KEY, ETA_KEY)
+        written.append("z_vs_batch_size.png")
     if _axis(content, T_KEY) and _axis(content, ETA_KEY):
         plot_verdicts(out / "verdicts.png", content)
         written.append("verdicts.png")
@@ -231,7 +280,8 @@ def plot_all(out: Path) -> list[str]:
         slopes = plot_bias(out / "bias.png", bias_curves(runs), 1.0, "var x / (T/k)")
         (out / "bias.json").write_text(json.dumps(slopes, indent=2))
         written += ["bias.png", "bias.json"]
-    if content["config"]["model"]["name"] == "uv" and "joint_counts" in arrays:
+    langevin = all(_values(r, T_KEY, content) > 0 for r in content["points"])  # the family needs T > 0
+    if content["config"]["model"]["name"] == "uv" and "joint_counts" in arrays and langevin:
         fitted = exponents(content, arrays)
         (out / "exponents.json").write_text(json.dumps(fitted, indent=2))
         plot_exponent(out / "exponent.png", fitted)

@@ -31,6 +31,9 @@ points:
 """
 
 
+FIGURES = [("uv-cold", "density.png"), ("uv-cold", "chi.png"), ("harmonic", "density.png"), ("relu", "chi.png")]
+
+
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
     folder = tmp_path_factory.mktemp("spec")
@@ -56,6 +59,7 @@ def test_three_models_locally_then_a_rerun_skips_them(spec, tmp_path, capsys):
     assert {r["out"] for r in rows} == {"uv-cold", "uv-warm", "harmonic", "relu"}
     assert {"point", "test", "hypothesis", "z", "p_value", "verdict", "diverged_fraction"} <= set(rows[0])
     assert all((out / name / "summary.json").is_file() for name in ("uv-cold", "uv-warm", "harmonic", "relu"))
+    assert all((out / name / figure).stat().st_size > 0 for name, figure in FIGURES)  # a single run's figures
     capsys.readouterr()
     assert cli.main(["batch", str(spec), "--out", str(out), "--quiet"]) == 0
     assert "4 already done, 0 to run" in capsys.readouterr().out
@@ -71,6 +75,7 @@ def test_three_models_through_the_local_executor(spec, tmp_path):
     content = batch.run(batch.load(spec), out, progress=False, executor="local", log=lambda *_: None)
     assert set(content["jobs"]) == {"uv-cold", "uv-warm", "harmonic", "relu"}
     assert {r["config"] for r in table(out)} == {"uv", "harmonic", "relu"}
+    assert all((out / name / figure).stat().st_size > 0 for name, figure in FIGURES)
     again = batch.run(batch.load(spec), out, progress=False, executor="local", log=lambda *_: None)
     assert all(p["skipped"] for p in again["points"]) and "jobs" not in again
 

@@ -15,7 +15,7 @@ import pytest
 from langevin_ib import cli
 from langevin_ib.dynamics import grid, integrators
 from langevin_ib.dynamics.runner import RunSizes
-from langevin_ib.experiment import comparisons, job, plan, sweep
+from langevin_ib.experiment import comparisons, job, plan, sweep, sweep_grid
 from langevin_ib.models.fields import ConfigError
 
 CONFIG = Path(__file__).parents[2] / "configs" / "uv_small.yaml"
@@ -29,11 +29,11 @@ def config(tmp_path_factory):
 
 
 def test_values_of_lists_and_ranges():
-    assert sweep.parse_values("dynamics.temperature", "0.05,0.1,0.2") == [0.05, 0.1, 0.2]
-    assert np.allclose(sweep.parse_values("dynamics.step_size", "logspace(-3,-1,3)"), [1e-3, 1e-2, 1e-1])
-    assert sweep.parse_values("dynamics.weight_decay", "linspace(0, 1, 3)") == [0.0, 0.5, 1.0]
-    assert sweep.parse_values("run.seed", "range(3)") == [0, 1, 2]
-    assert sweep.parse_values("run.seed", [4, 5]) == [4, 5]
+    assert sweep_grid.parse_values("dynamics.temperature", "0.05,0.1,0.2") == [0.05, 0.1, 0.2]
+    assert np.allclose(sweep_grid.parse_values("dynamics.step_size", "logspace(-3,-1,3)"), [1e-3, 1e-2, 1e-1])
+    assert sweep_grid.parse_values("dynamics.weight_decay", "linspace(0, 1, 3)") == [0.0, 0.5, 1.0]
+    assert sweep_grid.parse_values("run.seed", "range(3)") == [0, 1, 2]
+    assert sweep_grid.parse_values("run.seed", [4, 5]) == [4, 5]
 
 
 @pytest.mark.parametrize("item, message", [
@@ -52,7 +52,7 @@ def test_bad_grids_are_one_line_and_exit_2(config, item, message, capsys, tmp_pa
 
 def test_a_grid_that_cannot_fit_is_refused_before_compile(config, monkeypatch):
     monkeypatch.setenv(sweep.MEMORY_ENV, "1000")
-    _, _, points = sweep.load(config, ["dynamics.temperature=0.1,0.2"])
+    _, _, points = sweep_grid.load(config, ["dynamics.temperature=0.1,0.2"])
     with pytest.raises(ConfigError, match="even at one chain per point"):
         sweep.run(points, None, progress=False)
 
@@ -67,7 +67,7 @@ def single(experiment):
 @pytest.fixture(scope="module")
 def swept(config, tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
-    _, _, points = sweep.load(config, ["dynamics.temperature=0.05,0.2", "dynamics.step_size=0.005,0.02"])
+    _, _, points = sweep_grid.load(config, ["dynamics.temperature=0.05,0.2", "dynamics.step_size=0.005,0.02"])
     content = sweep.run(points, out, progress=False)
     return out, points, content
 
@@ -100,7 +100,7 @@ def test_the_table_has_a_row_per_point_test_and_hypothesis(swept):
 def test_swept_seeds_and_passes(config, tmp_path, monkeypatch):
     """A swept seed gives each point its own keys (equal to the run alone with that seed); a memory
     limit below the grid's splits it into passes without changing a number."""
-    _, _, points = sweep.load(config, ["run.seed=3,4", "dynamics.temperature=0.1,0.2"])
+    _, _, points = sweep_grid.load(config, ["run.seed=3,4", "dynamics.temperature=0.1,0.2"])
     experiment, model = job.prepare(points[0].experiment)
     integrator = integrators.REGISTRY[experiment.dynamics.integrator].build(model)
     per_point = grid.point_bytes(model, integrator, RunSizes(**{k: getattr(experiment.run, k) for k in RunSizes._fields}),
@@ -115,7 +115,7 @@ def test_swept_seeds_and_passes(config, tmp_path, monkeypatch):
 
 
 def test_shape_values_group_into_one_compile_each(config):
-    _, _, points = sweep.load(config, ["run.chains=32,64", "dynamics.temperature=0.1,0.2"])
+    _, _, points = sweep_grid.load(config, ["run.chains=32,64", "dynamics.temperature=0.1,0.2"])
     grouped = sweep.groups(points)
     assert [dict(g.shape) for g in grouped] == [{"run.chains": 32}, {"run.chains": 64}]
     assert all(len(g.points) == 2 for g in grouped)

@@ -1,0 +1,73 @@
+"""A sweep's tables: sweep.csv (one row per point × test × hypothesis), sweep.json and histograms.npz
+with a leading grid axis (columns and arrays in docs/sweeps.md)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from langevin_ib.experiment.sweep_grid import Point
+
+
+def hypothesis_tests(summary: dict) -> dict[str, dict]:
+    """test -> {hypothesis: result} of every test a summary scored: the fits, then each summary entry
+    with hypotheses (Stein, the PIT tests, the χ-drift test, the SGD stationary law, ...)."""
+    tests = {name: fit["hypotheses"] for name, fit in summary["fits"].items()}
+    for name, entry in summary.items():
+        if name not in tests and isinstance(entry, dict) and entry.get("hypotheses"):
+            tests[name] = entry["hypotheses"]
+    return tests
+
+
+def largest_z(z: Any) -> float:
+    """A result's z as one number: itself, or for a test with one z per component (Stein's fields, the
+    χ-drift test's bins) the finite one of largest |z| (NaN if none)."""
+    values = list(z.values()) if isinstance(z, dict) else list(z) if isinstance(z, (list, tuple)) else [z]
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    return max(finite, key=abs) if finite else float("nan")
+
+
+def csv_rows(point: Point, summary: dict) -> list[dict]:
+    """One row per test × hypothesis of a point, or one without a test (columns in docs/sweeps.md)."""
+    common = {"point": point.index, **point.values}
+    moments = {f"{name}_{k}": v for name, m in summary["moments"].items() for k, v in m.items()}
+    tail = {**moments, "diverged_fraction": summary["divergence"]["fraction"],
+            "chain_steps_per_second": summary["timing"]["chain_steps_per_second"]}
+    rows = []
+    for test, hypotheses in hypothesis_tests(summary).items():
+        for hypothesis, r in hypotheses.items():
+            rows.append({**common, "test": test, "hypothesis": hypothesis,
+                         "statistic": r.get("statistic", r.get("t_squared")), "dof": r.get("dof", r.get("rank")),
+                         "z": largest_z(r["z"]), "p_value": r["p_value"], "verdict": r.get("verdict", ""), **tail})
+    return rows or [{**common, "test": "", "hypothesis": "", **tail}]  # no test: the moments alone
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """The rows as CSV, columns in first-seen order, missing cells empty."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(dict.fromkeys(k for row in rows for k in row)), restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write(out: Path, content: dict, rows: list[dict], arrays: list[dict]) -> None:
+    """sweep.json, sweep.csv and histograms.npz (every array stacked along a leading grid axis)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.json").write_text(json.dumps(content, indent=2, default=float))
+    write_csv(out / "sweep.csv", rows)
+    stacked = {}
+    for name in dict.fromkeys(k for a in arrays for k in a):
+        values = [a.get(name) for a in arrays]
+        shapes = {np.shape(v) for v in values if v is not None}
+        if len(shapes) == 1 and all(v is not None for v in values):
+            stacked[name] = np.stack(values)
+        else:  # differs between compile groups: one entry per point
+            stacked.update({f"point{i}_{name}": v for i, v in enumerate(values) if v is not None})
+    stacked["grid_values"] = np.asarray([[r["values"][k] for k in content["axes"]] for r in content["points"]], float)
+    stacked["grid_keys"] = np.asarray(list(content["axes"]))
+    np.savez_compressed(out / "histograms.npz", **stacked)
