@@ -1,12 +1,13 @@
 """``lax.dot_general`` as a broadcast product and a sum, for the tiny contractions of small networks.
 
-(A·B)_{ij} = Σ_k A_{ik} B_{kj}, written as sum_k(A[i, None, k] · Bᵀ[None, j, k]), the sum over the minor axis. Mapped over
-chains (vmap), a network's dots become batched dots, which XLA:CPU runs as one small matrix product
-per chain; the product-and-sum instead fuses with the activations around it into one loop over the
-ensemble. Pass it as a Flax layer's ``dot_general`` (``nn.Dense(..., dot_general=dot_general)``).
-For the ReLU teacher–student (3 inputs, 16 hidden units, 8 examples) the gradient of 4096 chains was
-4× faster this way (docs/engineering.md, "Minibatch SGD"). It materialises the (free × contracted ×
-free) product, so it is for small layers only.
+(A·B)_{ij} = Σ_k A_{ik} B_{kj}, written as sum_k(A[i, None, k] · Bᵀ[None, j, k]), the sum over the
+minor axis. Mapped over chains (vmap), a network's dots become batched dots, which XLA:CPU runs as
+one small matrix product per chain; the product-and-sum instead fuses with the activations around
+it into one loop over the ensemble. Pass it as a Flax layer's ``dot_general``
+(``nn.Dense(..., dot_general=dot_general)``). For the ReLU teacher–student (3 inputs, 16 hidden
+units, 8 examples, 4096 chains) the gradient went from 1.05 to 0.23 µs of CPU per chain-step
+(docs/engineering.md, "Minibatch SGD"). It materialises the (free × free × contracted) product, so
+it is for small layers only.
 """
 
 from __future__ import annotations

@@ -47,4 +47,5 @@ def test_law_is_standard_normal_with_independent_words():
 def test_other_dtypes_fall_back_to_jax():
     with jax.enable_x64(True):
         key = jax.random.key(5)
-        np.testing.assert_array_equal(fused_random.normal(key, (6,), jnp.float64), jax.random.normal(key, (6,), jnp.float64))
+        np.testing.assert_array_equal(fused_random.normal(key, (6,), jnp.float64),
+                                      jax.random.normal(key, (6,), jnp.float64))

@@ -21,7 +21,8 @@ def test_equals_dot_general(lhs_shape, rhs_shape, numbers):
         rhs = jax.random.normal(jax.random.key(1), rhs_shape, jnp.float64)
         np.testing.assert_allclose(small_dot.dot_general(lhs, rhs, numbers), jax.lax.dot_general(lhs, rhs, numbers),
                                    rtol=1e-12, atol=1e-12)
-        batched = jax.vmap(lambda l, r: small_dot.dot_general(l, r, numbers))(jnp.stack([lhs, -lhs]), jnp.stack([rhs, rhs]))
+        mapped = jax.vmap(lambda left, right: small_dot.dot_general(left, right, numbers))
+        batched = mapped(jnp.stack([lhs, -lhs]), jnp.stack([rhs, rhs]))
         np.testing.assert_allclose(batched[1], -jax.lax.dot_general(lhs, rhs, numbers), rtol=1e-12, atol=1e-12)
 
 
