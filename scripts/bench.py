@@ -10,6 +10,8 @@ every variant once, in turn, so load on a shared machine hits all alike; the med
 to the plain PyTorch loop are printed (``--json`` for a machine-readable copy).
 
     python scripts/bench.py --chains 4096 65536 --steps 1000 --repeats 5 --json bench.json
+
+``--sgd`` adds the minibatch-SGD benchmark of issue 22 (scripts/bench_sgd.py) with the same steps and repeats.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", help="also write the medians and ratios here")
+    parser.add_argument("--sgd", action="store_true", help="also time SGD on the ReLU teacher–student (bench_sgd.py)")
     args = parser.parse_args()
     from langevin_ib.dynamics import sharding
 
@@ -130,6 +133,11 @@ def main() -> None:
             print(f"  {name:<40} {rate:13.3e} {ratio}  {lm}")
         report["results"][str(chains)] = {"rates": rates, "samples": samples,
                                           "per_pytorch": {n: r / reference for n, r in rates.items()} if reference else None}
+    if args.sgd:  # issue 22: 4096 chains against a PyTorch bmm loop, target ≥ 5× (scripts/bench_sgd.py)
+        import bench_sgd
+
+        report["sgd"] = bench_sgd.measure(bench_sgd.CHAINS, args.steps, args.repeats)
+        bench_sgd.report(report["sgd"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)

@@ -10,7 +10,10 @@ of fresh ones. The full-batch ``Model.loss`` that Langevin samples is unchanged 
 
 ``offset`` is a θ-independent constant (the label-noise floor, e.g. σ²/2 per copy for u·v), so
 gradients, and hence every dynamics, agree. Minibatch SGD (:mod:`langevin_ib.dynamics.integrators.sgd`)
-samples a finite set without replacement, and a generator afresh each step.
+samples a finite set without replacement, and a generator afresh each step: one ``draw(key, C·B)``
+for all C chains, chain c taking examples cB…cB + B − 1. So example i of ``draw(key, n)`` must
+depend on the key and i alone, as entrywise draws with the example axis first do
+(:func:`langevin_ib.numerics.fused_random.normal`, and ``jax.random``'s under partitionable threefry).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from langevin_ib.models.fields import Field, non_negative, positive
+from langevin_ib.numerics import fused_random
 
 Params = Any
 Examples = Any
@@ -84,7 +88,7 @@ def scalar_regression(product: Callable[[Params], jax.Array], target: float, cop
 
     def draw(key: jax.Array, batch_size: int) -> dict:
         kx, ke = jax.random.split(key)
-        x = jax.random.normal(kx, (batch_size, copies), dtype)
-        return {"x": x, "y": target * x + label_noise * jax.random.normal(ke, (batch_size, copies), dtype)}
+        x = fused_random.normal(kx, (batch_size, copies), dtype)
+        return {"x": x, "y": target * x + label_noise * fused_random.normal(ke, (batch_size, copies), dtype)}
 
     return Data(example_loss, draw=draw, offset=0.5 * copies * label_noise**2)

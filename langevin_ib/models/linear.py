@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from langevin_ib.models.base import Model
 from langevin_ib.models.data import Data
 from langevin_ib.models.fields import Field, non_negative
+from langevin_ib.numerics import fused_random
 
 FIELDS = {
     "scales": Field(list, [1.0, 4.0], "a list of positive floats (the input variances, S's diagonal)",
@@ -34,8 +35,8 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
 
     def draw(key: jax.Array, batch_size: int) -> dict:
         kx, ke = jax.random.split(key)
-        x = jnp.sqrt(scales)[None] * jax.random.normal(kx, (batch_size, dim), dtype)
-        return {"x": x, "y": target * jnp.sum(x, axis=1) + noise * jax.random.normal(ke, (batch_size,), dtype)}
+        x = jnp.sqrt(scales)[None] * fused_random.normal(kx, (batch_size, dim), dtype)
+        return {"x": x, "y": target * jnp.sum(x, axis=1) + noise * fused_random.normal(ke, (batch_size,), dtype)}
 
     return Model(init=lambda key: {"w": jnp.full((dim,), target, dtype)}, loss=loss,
                  observe=lambda params: {"w": params["w"]}, quotient="w", symmetry=None,

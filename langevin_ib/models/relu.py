@@ -13,6 +13,8 @@ the balance ratio |v_j|/‖W_j‖ and χ_j.
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -20,6 +22,7 @@ import jax.numpy as jnp
 from langevin_ib.models import rescaling, teacher_student
 from langevin_ib.models.base import Model
 from langevin_ib.models.fields import Field, non_negative, positive
+from langevin_ib.numerics import small_dot
 
 FIELDS = {
     "inputs": positive(int, 3),
@@ -34,12 +37,15 @@ OBSERVABLES = ("strength", "ratio", "chi")
 
 
 class TwoLayerReLU(nn.Module):
+    """Its dots are products and sums (:mod:`langevin_ib.numerics.small_dot`): vmapped over chains they fuse."""
+
     hidden: int
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        features = nn.relu(nn.Dense(self.hidden, use_bias=False, name="hidden")(x))
-        return nn.Dense(1, use_bias=False, name="readout")(features)[..., 0]
+        dense = functools.partial(nn.Dense, use_bias=False, dot_general=small_dot.dot_general)
+        features = nn.relu(dense(self.hidden, name="hidden")(x))
+        return dense(1, name="readout")(features)[..., 0]
 
 
 def to_flax(params: dict) -> dict:

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from langevin_ib.models.data import Data
+from langevin_ib.numerics import fused_random
 
 
 def regression(network: nn.Module, teacher: nn.Module, input_shape: tuple[int, ...], label_noise: float,
@@ -46,9 +47,9 @@ def regression(network: nn.Module, teacher: nn.Module, input_shape: tuple[int, .
 
     def draw(key: jax.Array, batch_size: int) -> dict:
         kx, ke = jax.random.split(key)
-        x = jax.random.normal(kx, (batch_size, *input_shape[1:]), dtype)
+        x = fused_random.normal(kx, (batch_size, *input_shape[1:]), dtype)
         y = teacher.apply(teacher_cast, x)
-        return {"x": x, "y": y + label_noise * jax.random.normal(ke, y.shape, dtype)}
+        return {"x": x, "y": y + label_noise * fused_random.normal(ke, y.shape, dtype)}
 
     data = Data(example_loss, draw=draw, offset=None) if fresh else Data(example_loss, {"x": inputs, "y": labels})
     return init, loss, data

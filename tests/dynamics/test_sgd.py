@@ -5,8 +5,9 @@
   predictions.sgd_linear.stationary_covariance for the three entries (statistic as in
   tests/predictions/test_sgd_linear.py), and |z| > 4 against the naive-temperature Langevin law.
 - GD on u·v, float64: after K steps χ_K = χ_0·Π_t(1 − η²g_θ,t²) along the trajectory, to 1e-12.
-- A chain's trajectory depends on the seed and its index only (chain count; chunking through the
-  runner); a momentum state lives in the state.
+- A chain's trajectory depends on the seed and its index only (chain count, for a finite set
+  with and without replacement and a generator; chunking through the runner); a momentum state
+  lives in the state.
 - Bad settings: one ConfigError line naming the field, before anything is compiled (and exit 2 from the CLI).
 """
 
@@ -77,14 +78,22 @@ def test_uv_gradient_descent_changes_chi_by_the_eta_squared_term():
         assert np.max(np.abs(predicted - 0.5 * (u[0] ** 2 - v[0] ** 2))) > 1e-3  # the η² term is not negligible
 
 
-def test_chain_draws_depend_on_seed_and_index_only():
-    spec = models.REGISTRY["hadamard"]
-    model = spec.build(section("model", {"size": 4, "measurements": 10}, spec.FIELDS))
-    integrator, h = sgld.build(model, settings(3)), hyper(0.1, temperature=0.01)
-    start = jax.tree.map(lambda x: jnp.stack([x, 1.1 * x, 0.9 * x]), model.init(jax.random.key(0)))
+CHAIN_COUNT_CASES = [("hadamard", {"size": 4, "measurements": 10}, sgld, "auto"),  # finite set, without replacement
+                     ("hadamard", {"size": 4, "measurements": 10}, sgld, "with_replacement"),
+                     ("relu", {"hidden": 4, "fresh_data": True}, sgd, "fresh")]  # one generator call for all chains
+
+
+@pytest.mark.parametrize("name, fields, module, sampling", CHAIN_COUNT_CASES)
+def test_chain_draws_depend_on_seed_and_index_only(name, fields, module, sampling):
+    spec = models.REGISTRY[name]
+    model = spec.build(section("model", fields, spec.FIELDS))
+    integrator, h = module.build(model, settings(3, sampling=sampling)), hyper(0.1, temperature=0.01 * module.NOISE)
+    start = jax.tree.map(lambda x: jnp.stack([x, 1.1 * x, x]), model.init(jax.random.key(0)))
     _, three = run(integrator, start, h, 5)
     _, two = run(integrator, jax.tree.map(lambda x: x[:2], start), h, 5)
-    np.testing.assert_array_equal(three["u"][:, :2], two["u"])
+    for a, b in zip(jax.tree.leaves(three), jax.tree.leaves(two)):
+        np.testing.assert_array_equal(a[:, :2], b)
+    assert not np.array_equal(jax.tree.leaves(three)[0][-1, 0], jax.tree.leaves(three)[0][-1, 2])  # own draws
 
 
 def test_momentum_state_lives_in_the_state():

@@ -7,8 +7,10 @@ then the optax optimizer's update at learning rate 1 scaled by η (optax's alias
 SGD (``optax.sgd``) is θ' = θ − η(g_B + λθ); its χ drift is :func:`langevin_ib.predictions.chi_drift.sgd_drift`
 and its stationary law on linear-Gaussian regression :mod:`langevin_ib.predictions.sgd_linear`.
 
-Chain i draws its minibatch and noise from fold_in(step key, i), its global index: its trajectory
-depends on the seed and its index only, not on the chunking or the chain count.
+The ensemble's minibatches are one draw per step (:func:`sampler`) and its noise one draw of
+``gaussian_like``, so XLA fuses the data generation, the gradients and the update over all chains;
+chain c's minibatch and noise still depend on the step key and c alone, so its trajectory depends
+on the seed and its index only, not on the chunking or the chain count.
 Exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED``, ``NOISE``, ``Settings``, ``build``;
 :mod:`.gd` and :mod:`.sgld` are the same update with a full batch and with noise.
 """
@@ -78,9 +80,12 @@ def _parameters(factory) -> dict:
 
 
 def sampler(model: Model, settings: Settings, integrator: str = "sgd"):
-    """``draw(key) -> examples`` of one chain's minibatch, after checking ``settings`` against the
-    model's data (ConfigError naming the field); None for the full batch (GD on ``model.loss``,
-    whose gradient is the mean per-example gradient)."""
+    """``draw(key, chains) -> examples`` of the ensemble's minibatches, every leaf with leading axes
+    (chains, B), after checking ``settings`` against the model's data (ConfigError naming the field);
+    None for the full batch (GD on ``model.loss``, whose gradient is the mean per-example gradient).
+    Chain c's minibatch depends on the key and c alone: it is examples cB…cB + B − 1 of one
+    generator call (example i of ``Data.draw(key, n)`` depends on the key and i alone), or indices
+    drawn entrywise (with replacement), or a subset drawn from fold_in(key, c) (without)."""
     data, batch, sampling = model.data, settings.batch_size, settings.sampling
     if batch is None:
         return None
@@ -101,19 +106,21 @@ def sampler(model: Model, settings: Settings, integrator: str = "sgd"):
         raise ConfigError(f"dynamics.batch_size: got {batch}, more than the {data.size} examples of the training set "
                           "sampled without replacement; use at most that, or sampling: with_replacement")
     if not finite:
-        return lambda key: data.draw(key, batch)
-    replace = sampling == "with_replacement"
-    return lambda key: jax.tree.map(
-        lambda x: x[jax.random.choice(key, data.size, (batch,), replace=replace)], data.examples)
+        return lambda key, chains: jax.tree.map(lambda x: x.reshape(chains, batch, *x.shape[1:]),
+                                                data.draw(key, chains * batch))
+    if sampling == "with_replacement":
+        pick = lambda key, chains: jax.random.randint(key, (chains, batch), 0, data.size)
+    else:
+        subset = lambda key: jax.random.choice(key, data.size, (batch,), replace=False)
+        pick = lambda key, chains: jax.vmap(subset)(jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(chains)))
+    return lambda key, chains: jax.tree.map(lambda x: x[pick(key, chains)], data.examples)
 
 
 def make(model: Model, settings: Settings, noise: bool, integrator: str) -> Integrator:
     """The update of the module docstring, with (``noise``) or without the √(2ηT)ξ term."""
     draw = sampler(model, settings, integrator)
     transform = optimizer(settings)
-
-    def minibatch_loss(params: Params, key: jax.Array) -> jax.Array:
-        return model.loss(params) if draw is None else model.data.batch_loss(params, draw(key))
+    loss_and_grad = jax.vmap(jax.value_and_grad(model.loss if draw is None else model.data.batch_loss))
 
     def init(key: jax.Array, position: Params, hyperparameters: Hyperparameters) -> State:
         del key, hyperparameters
@@ -122,19 +129,18 @@ def make(model: Model, settings: Settings, noise: bool, integrator: str) -> Inte
     def step(key: jax.Array, state: State, hyperparameters: Hyperparameters) -> tuple[State, Info]:
         temperature, step_size, weight_decay = hyperparameters
         chains = jax.tree.leaves(state.position)[0].shape[0]
-        decay = jnp.broadcast_to(weight_decay, (chains,))
-
-        def one(index, params, opt_state, decay):
-            data_key, noise_key = jax.random.split(jax.random.fold_in(key, index))
-            loss, grad = jax.value_and_grad(minibatch_loss)(params, data_key)
-            grad = jax.tree.map(lambda g, p: g + decay * p, grad, params)
-            updates, opt_state = transform.update(grad, opt_state, params)
-            return updates, opt_state, loss, gaussian_like(noise_key, params)
-
-        updates, opt_state, loss, xi = jax.vmap(one)(jnp.arange(chains), state.position, state.optimizer, decay)
-        scale = jnp.sqrt(2.0 * temperature * step_size) if noise else jnp.zeros(())
-        position = jax.tree.map(lambda p, u, n: p + per_chain(step_size, p) * u + per_chain(scale, p) * n,
-                                state.position, updates, xi)
+        data_key, noise_key = jax.random.split(key)
+        if draw is None:
+            loss, grad = loss_and_grad(state.position)
+        else:
+            loss, grad = loss_and_grad(state.position, draw(data_key, chains))
+        grad = jax.tree.map(lambda g, p: g + per_chain(weight_decay, p) * p, grad, state.position)
+        updates, opt_state = jax.vmap(transform.update)(grad, state.optimizer, state.position)
+        position = jax.tree.map(lambda p, u: p + per_chain(step_size, p) * u, state.position, updates)
+        if noise:
+            scale = jnp.sqrt(2.0 * temperature * step_size)
+            xi = gaussian_like(noise_key, position)
+            position = jax.tree.map(lambda p, n: p + per_chain(scale, p) * n, position, xi)
         return State(position, opt_state), Info(jnp.zeros(chains, bool), loss)
 
     return Integrator(init, step, lambda state: state.position, WEAK_ORDER, CONSTRAINED)
