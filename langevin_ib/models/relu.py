@@ -6,7 +6,11 @@ A Flax module defines the network once; its parameters are split into the pure p
 gradient (W_j, −v_j) needs v_j², docs/theory.md §2); L_IB = (T/2)Σ log(‖W_j‖² + v_j²) (eq. 46).
 Data: ``samples`` Gaussian inputs, labels from a random teacher with ``teacher_hidden`` neurons
 plus Gaussian label noise, fixed by ``data_seed``; L = ½·mean((f(x) − y)²). ``fresh_data``: SGD draws
-fresh minibatches instead (:mod:`langevin_ib.models.teacher_student`).
+fresh minibatches instead (:mod:`langevin_ib.models.teacher_student`). The paper's Fig. 2 set-up
+(eqs. 62–63): teacher entries N(0, 1.5²) (``teacher_scale``), student entries N(0, 0.05²)
+(``init_scale``), then imbalanced as W_j ← s_j W_j, v_j ← v_j/s_j with
+s_j = exp(2λ(j − 1)/(h − 1) − λ) (``imbalance`` λ, 1.2 in the paper), so that the initial ratios
+|v_j|/‖W_j‖ spread over decades (docs/paper_experiments.md).
 Quotient chart: the per-neuron vectors w_j = v_j W_j; observables: the strength ‖w_j‖ = |v_j|‖W_j‖,
 the balance ratio |v_j|/‖W_j‖ and χ_j.
 """
@@ -32,6 +36,9 @@ FIELDS = {
     "label_noise": non_negative(float, 0.1),
     "data_seed": non_negative(int, 0),
     "fresh_data": Field(bool, False, "true: minibatches of fresh x ~ N(0, I) (the paper's setup), false: the finite set"),
+    "teacher_scale": non_negative(float, 0.0),  # std of the teacher's entries; 0: Flax's default initialiser
+    "init_scale": non_negative(float, 0.0),  # std of the student's initial entries; 0: Flax's default initialiser
+    "imbalance": non_negative(float, 0.0),  # λ of the initial rescaling s_j = exp(2λ(j − 1)/(h − 1) − λ)
 }
 OBSERVABLES = ("strength", "ratio", "chi")
 
@@ -57,10 +64,24 @@ def from_flax(variables: dict) -> dict:
     return {"W": p["hidden"]["kernel"].T, "v": p["readout"]["kernel"][:, 0]}
 
 
+def imbalance_factors(hidden: int, imbalance: float) -> jnp.ndarray:
+    """s_j = exp(2λ(j − 1)/(h − 1) − λ), j = 1…h (paper eq. 63); all 1 for one neuron."""
+    position = jnp.linspace(-1.0, 1.0, hidden) if hidden > 1 else jnp.zeros(1)
+    return jnp.exp(imbalance * position)
+
+
 def build(cfg: dict, dtype=jnp.float32) -> Model:
-    init, loss, source = teacher_student.regression(
+    student_init, loss, source = teacher_student.regression(
         TwoLayerReLU(cfg["hidden"]), TwoLayerReLU(cfg["teacher_hidden"]), (cfg["samples"], cfg["inputs"]),
-        cfg["label_noise"], cfg["data_seed"], to_flax, from_flax, dtype, cfg["fresh_data"])
+        cfg["label_noise"], cfg["data_seed"], to_flax, from_flax, dtype, cfg["fresh_data"],
+        teacher_scale=cfg["teacher_scale"], init_scale=cfg["init_scale"])
+    scale = imbalance_factors(cfg["hidden"], cfg["imbalance"]).astype(dtype)
+
+    def init(key: jax.Array) -> dict:
+        params = student_init(key)
+        if not cfg["imbalance"]:
+            return params
+        return {"W": scale[:, None] * params["W"], "v": params["v"] / scale}
 
     def observe(params: dict) -> dict:
         row_norm = jnp.linalg.norm(params["W"], axis=1)
