@@ -3,7 +3,8 @@ process, minus that process's RSS once JAX has started, at two chain counts; the
 per chain, compared with what the state and the per-chain accumulators need (``bytes_needed``).
 
 Each run is the config's, with no burn-in, thin 1, ``--steps`` steps in one chunk and no snapshot
-tests, on one JAX CPU device per core (as the CLI runs).
+tests, on one JAX CPU device per core with glibc's mmap threshold fixed (as the CLI runs;
+``langevin_ib.numerics.host_memory``).
 
     python scripts/memory_per_chain.py configs/uv.yaml --chains 100000 1000000
     python scripts/memory_per_chain.py configs/relu.yaml --chains 10000 100000
@@ -19,6 +20,8 @@ import sys
 CHILD = """
 import json, sys
 from langevin_ib.dynamics import sharding
+from langevin_ib.numerics import host_memory
+host_memory.release_large_buffers()  # as the CLI does
 sharding.use_all_cpu_cores()
 import jax, jax.numpy as jnp, numpy as np
 from langevin_ib.experiment import config, job
