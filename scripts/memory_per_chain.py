@@ -8,6 +8,7 @@ tests, on one JAX CPU device per core with glibc's mmap threshold fixed (as the 
 
     python scripts/memory_per_chain.py configs/uv.yaml --chains 100000 1000000
     python scripts/memory_per_chain.py configs/relu.yaml --chains 10000 100000
+    python scripts/memory_per_chain.py configs/uv.yaml dynamics.integrator=euler_maruyama dynamics.noise=two_point
 """
 
 from __future__ import annotations
@@ -42,19 +43,19 @@ print(json.dumps({"base": base, "peak": peak, "state_bytes": state}))
 """
 
 
-def measure(config: str, chains: int, steps: int) -> dict:
-    overrides = [f"run.chains={chains}", "run.burn_in=0", "run.thin=1", f"run.steps={steps}",
+def measure(config: str, chains: int, steps: int, extra: list[str]) -> dict:
+    overrides = [*extra, f"run.chains={chains}", "run.burn_in=0", "run.thin=1", f"run.steps={steps}",
                  f"run.chunk_steps={steps}", "analysis.snapshot_every=0"]
     out = subprocess.run([sys.executable, "-c", CHILD, config, *overrides], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bytes_needed(config: str) -> tuple[int, dict]:
+def bytes_needed(config: str, extra: list[str]) -> tuple[int, dict]:
     """Per chain: the integrator state + diverged_at, and the accumulators (observation count, Σx, Σx²)."""
     from langevin_ib.dynamics import integrators, memory
     from langevin_ib.experiment import config as config_lib, job
 
-    experiment = config_lib.load(config)
+    experiment = config_lib.load(config, extra)
     _, model = job.prepare(experiment)
     integrator = job.build_integrator(experiment, model)
     state, observed = memory.per_chain(model, integrator, job.hyperparameters_of(experiment))
@@ -65,14 +66,15 @@ def bytes_needed(config: str) -> tuple[int, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config")
+    parser.add_argument("overrides", nargs="*", help="section.key=value, as for langevin-ib run")
     parser.add_argument("--chains", type=int, nargs=2, default=[100_000, 1_000_000])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--json")
     args = parser.parse_args()
-    small, large = (measure(args.config, n, args.steps) for n in args.chains)
+    small, large = (measure(args.config, n, args.steps, args.overrides) for n in args.chains)
     marginal = ((large["peak"] - large["base"]) - (small["peak"] - small["base"])) / (args.chains[1] - args.chains[0])
-    needed, parts = bytes_needed(args.config)
-    report = {"config": args.config, "chains": args.chains, "runs": [small, large], "bytes_per_chain": marginal,
+    needed, parts = bytes_needed(args.config, args.overrides)
+    report = {"config": args.config, "overrides": args.overrides, "chains": args.chains, "runs": [small, large], "bytes_per_chain": marginal,
               "needed_per_chain": needed, "needed_parts": parts, "ratio": marginal / needed}
     print(f"{args.config}: peak above start {small['peak'] - small['base']:.3e} B at {args.chains[0]} chains, "
           f"{large['peak'] - large['base']:.3e} B at {args.chains[1]}: {marginal:.0f} B per chain against "
