@@ -5,8 +5,9 @@ so the numbers depend on the seed alone, not on the chunking. Chains are checked
 steps (counted from step 0 in burn-in, from the end of burn-in after it; so at every observation)
 and at the end of burn-in: a chain whose position is non-finite or outside |θ|_∞ ≤ divergence_bound,
 or whose integrator reported ``Info.failed`` at any step since the previous check, rolls back to its
-state at that check (only its position where the integrator gives ``with_position``), is frozen there, counted, and contributes to no estimator from then on. Its
-``diverged_at`` is the step of the failed check. Chains never interact, so a chain that blows up
+state at that check (only its position where the integrator gives ``with_position``), is frozen
+there, counted, and contributes to no estimator from then on. Its ``diverged_at`` is the step of the
+failed check. Chains never interact, so a chain that blows up
 between two checks cannot contaminate another; checking per block rather than per step keeps the
 check out of the inner loop.
 
