@@ -7,9 +7,8 @@ and at the end of burn-in: a chain whose position is non-finite or outside |θ|_
 or whose integrator reported ``Info.failed`` at any step since the previous check, rolls back to its
 state at that check (only its position where the integrator gives ``with_position``), is frozen
 there, counted, and contributes to no estimator from then on. Its ``diverged_at`` is the step of the
-failed check. Chains never interact, so a chain that blows up
-between two checks cannot contaminate another; checking per block rather than per step keeps the
-check out of the inner loop.
+failed check. Chains never interact, so a chain that blows up between two checks cannot
+contaminate another; checking per block rather than per step keeps the check out of the inner loop.
 
 Per-chain functions (the statistics, and ``model.observe`` when its jaxpr calls LAPACK) are mapped
 over each device's chains one at a time (``lax.map`` in ``shard_map``): jaxlib 0.10's CPU LAPACK
