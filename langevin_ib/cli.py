@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from langevin_ib.experiment import config as config_lib
+from langevin_ib.numerics import host_memory
 from langevin_ib.models.fields import ConfigError
 
 
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
     if extra:
         args.overrides = args.overrides + extra
+    host_memory.release_large_buffers()
     try:
         return args.func(args)
     except ConfigError as err:

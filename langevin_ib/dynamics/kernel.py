@@ -5,10 +5,10 @@ so the numbers depend on the seed alone, not on the chunking. Chains are checked
 steps (counted from step 0 in burn-in, from the end of burn-in after it; so at every observation)
 and at the end of burn-in: a chain whose position is non-finite or outside |θ|_∞ ≤ divergence_bound,
 or whose integrator reported ``Info.failed`` at any step since the previous check, rolls back to its
-state at that check, is frozen there, counted, and contributes to no estimator from then on. Its
-``diverged_at`` is the step of the failed check. Chains never interact, so a chain that blows up
-between two checks cannot contaminate another; checking per block rather than per step keeps the
-check out of the inner loop.
+state at that check (only its position where the integrator gives ``with_position``), is frozen
+there, counted, and contributes to no estimator from then on. Its ``diverged_at`` is the step of the
+failed check. Chains never interact, so a chain that blows up between two checks cannot
+contaminate another; checking per block rather than per step keeps the check out of the inner loop.
 
 Per-chain functions (the statistics, and ``model.observe`` when its jaxpr calls LAPACK) are mapped
 over each device's chains one at a time (``lax.map`` in ``shard_map``): jaxlib 0.10's CPU LAPACK
@@ -140,7 +140,11 @@ def checked(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: 
     bound = kernel.sizes.divergence_bound
     in_bounds = all_per_chain(lambda x: jnp.isfinite(x) & (jnp.abs(x) <= bound), kernel.integrator.position(proposed))
     accept = ~state.diverged & ~failed & in_bounds
-    kept = jax.tree.map(lambda new, old: jnp.where(per_chain(accept, new), new, old), proposed, state.integrator)
+    roll_back = lambda new, old: jax.tree.map(lambda n, o: jnp.where(per_chain(accept, n), n, o), new, old)
+    position = kernel.integrator.position
+    with_position = kernel.integrator.with_position
+    kept = (roll_back(proposed, state.integrator) if with_position is None
+            else with_position(proposed, roll_back(position(proposed), position(state.integrator))))
     newly = ~state.diverged & ~accept
     return ChainState(kept, jnp.where(newly, (start + length - 1).astype(jnp.int32), state.diverged_at))
 

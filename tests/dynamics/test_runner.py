@@ -59,3 +59,22 @@ def test_no_failure_no_divergence():
                       binnings={"x": Binning(0, 40, 40)}, progress=False)
     assert result.diverged == 0
     np.testing.assert_array_equal(result.final_state.integrator.position["x"][:, 0], [20] * CHAINS)
+
+
+def test_with_position_rolls_back_only_the_position():
+    """An integrator that gives ``with_position`` (as Leimkuhler–Matthews does for its stored ξ_n):
+    the diverged chain's position rolls back to x = 5 as above, its counter is left as proposed
+    (it keeps counting while the chain is frozen), and every count, moment and divergence record
+    is the same as with the full rollback."""
+    model = harmonic.build({"stiffness": 1.0, "copies": 1, "init": 0.0})
+    sizes = RunSizes(chains=CHAINS, steps=20, thin=5, chunk_steps=10, chain_groups=CHAINS)
+    run = lambda integrator: simulate(model, integrator, Hyperparameters(1.0, 0.1, 0.0), sizes,
+                                      binnings={"x": Binning(0, 40, 40)}, progress=False)
+    full = counting_integrator(fail_at=7)
+    partial = run(full._replace(with_position=lambda state, position: state._replace(position=position)))
+    reference = run(full)
+    np.testing.assert_array_equal(partial.final_state.integrator.position["x"][:, 0], [5, 20, 20, 20])
+    np.testing.assert_array_equal(partial.final_state.integrator.count, [20, 20, 20, 20])
+    np.testing.assert_array_equal(partial.diverged_at, reference.diverged_at)
+    np.testing.assert_array_equal(partial.histograms.counts["x"], reference.histograms.counts["x"])
+    np.testing.assert_array_equal(partial.histograms.moments["x"], reference.histograms.moments["x"])

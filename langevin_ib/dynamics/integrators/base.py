@@ -76,6 +76,9 @@ class Integrator(NamedTuple):
     position: Callable[[State], Params]
     weak_order: int  # p in the invariant-measure error O(η^p)
     constrained: bool  # whether chains stay on the slice χ = 0 (docs/theory.md §4(c))
+    # (state, position) -> the state with that position; when given, the runner's check rolls back only the
+    # position of a diverged chain (it is frozen, so the rest of its state is never read again)
+    with_position: Callable[[State, Params], State] | None = None
 
 
 class UnsupportedModel(ValueError):

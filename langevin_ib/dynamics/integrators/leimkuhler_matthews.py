@@ -56,4 +56,5 @@ def build(model: Model, noise: str = "gaussian") -> Integrator:
         )
         return State(position, noise), no_failure(position)
 
-    return Integrator(init, step, lambda state: state.position, WEAK_ORDER, CONSTRAINED)
+    return Integrator(init, step, lambda state: state.position, WEAK_ORDER, CONSTRAINED,
+                      lambda state, position: state._replace(position=position))
