@@ -18,6 +18,9 @@ depend on the key and i alone, as entrywise draws with the example axis first do
 
 from __future__ import annotations
 
+import functools
+import operator
+
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -60,7 +63,16 @@ class Data(NamedTuple):
 
     def batch_loss(self, params: Params, examples: Examples) -> jax.Array:
         """The mean per-example loss over ``examples`` (leading axis)."""
-        return jnp.mean(jax.vmap(self.example_loss, in_axes=(None, 0))(params, examples))
+        return self.batch_loss_and_gradient(params, examples)[0]
+
+    def batch_loss_and_gradient(self, params: Params, examples: Examples) -> tuple[jax.Array, Params]:
+        """(mean ℓ, mean ∇ℓ) over ``examples`` (leading axis), the per-example terms added in example
+        order. A reduction over the batch axis would let XLA pick the order by the array's layout, which
+        differs between a run and the same run as a point of a grid (a vmapped points axis): the
+        explicit order keeps a sweep point bitwise the run alone (docs/sweeps.md)."""
+        losses, gradients = jax.vmap(jax.value_and_grad(self.example_loss), in_axes=(None, 0))(params, examples)
+        mean = lambda x: functools.reduce(operator.add, [x[i] for i in range(x.shape[0])]) / x.shape[0]
+        return mean(losses), jax.tree.map(mean, gradients)
 
 
 def check(data: Data) -> Data:

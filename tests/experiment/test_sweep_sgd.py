@@ -62,7 +62,8 @@ def test_the_sgd_table_and_figures(swept):
         rows = list(csv.DictReader(f))
     pairs = {(r["test"], r["hypothesis"]) for r in rows}
     assert pairs == {("chi_drift", "sgd"), ("chi_drift", "langevin"), ("stationary_law", "naive"),
-                     ("stationary_law", "geometric"), ("stationary_law", "sgd_diffusion")}
+                     ("stationary_law", "geometric"), ("stationary_law", "sgd_diffusion"),
+                     ("stationary_law", "sgd_chain")}
     assert len(rows) == len(points) * len(pairs)
     drift = content["points"][0]["summary"]["chi_drift"]["hypotheses"]["sgd"]
     row = next(r for r in rows if r["point"] == "0" and r["test"] == "chi_drift" and r["hypothesis"] == "sgd")

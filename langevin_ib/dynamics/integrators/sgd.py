@@ -120,7 +120,7 @@ def make(model: Model, settings: Settings, noise: bool, integrator: str) -> Inte
     """The update of the module docstring, with (``noise``) or without the √(2ηT)ξ term."""
     draw = sampler(model, settings, integrator)
     transform = optimizer(settings)
-    loss_and_grad = jax.vmap(jax.value_and_grad(model.loss if draw is None else model.data.batch_loss))
+    loss_and_grad = jax.vmap(jax.value_and_grad(model.loss) if draw is None else model.data.batch_loss_and_gradient)
 
     def init(key: jax.Array, position: Params, hyperparameters: Hyperparameters) -> State:
         del key, hyperparameters
