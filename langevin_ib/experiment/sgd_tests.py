@@ -273,6 +273,8 @@ def analyse(experiment, model: Model, result) -> tuple[dict, dict]:
 def plot_bands(path, arrays: dict, model: Model, burn_in: int) -> None:
     """bands.png: the 5–95 % and 25–75 % bands and the median over chains of χ and of each balance ratio
     against the step (the paper's Figs. 2–4 panels, as bands over chains)."""
+    from matplotlib.ticker import MaxNLocator
+
     from langevin_ib.experiment.plots import plt
 
     panels = [("χ", arrays["bands_chi"])]
@@ -289,9 +291,11 @@ def plot_bands(path, arrays: dict, model: Model, burn_in: int) -> None:
         if burn_in:
             ax.axvline(burn_in, color="0.5", ls=":", lw=1)
         ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         ax.set_ylabel(label)
         ax.legend(fontsize=8)
-    fig.suptitle(f"quantiles over chains (copies pooled), {model.symmetry}", fontsize=10)
+    fig.suptitle(f"quantiles over chains and copies: {model.symmetry} and the balance ratios", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
