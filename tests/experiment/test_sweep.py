@@ -150,15 +150,24 @@ def sweep_numbers(out):
         return content, {k: data[k] for k in data.files}
 
 
+KILLED_SWEEPS = {  # a Langevin sweep over T; an SGD sweep over η, whose carry also holds the recorded positions
+    "langevin": (CONFIG, ["dynamics.temperature=0.05,0.2", "run.steps=3000"]),
+    "sgd": (CONFIG.parent / "uv_sgd.yaml", ["dynamics.step_size=0.05,0.1", "run.chains=256", "run.burn_in=100",
+                                            "run.steps=400"]),
+}
+
+
 @pytest.mark.slow
-def test_a_killed_sweep_resumes_bitwise(config, tmp_path):
+@pytest.mark.parametrize("kind", KILLED_SWEEPS)
+def test_a_killed_sweep_resumes_bitwise(kind, tmp_path):
     """kill -9 after a checkpoint of the grid carry, then --resume: sweep.json (less timing) and every
     stacked array equal the uninterrupted sweep's."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    config, overrides = KILLED_SWEEPS[kind]
 
     def start(out, *extra):
         return subprocess.Popen([sys.executable, "-m", "langevin_ib.cli", "sweep", str(config), "--out", str(out),
-                                 "--quiet", "dynamics.temperature=0.05,0.2", "run.steps=3000",
+                                 "--quiet", *overrides,
                                  "run.checkpoint_every_seconds=0", "run.checkpoint_every_chunks=1", *extra],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
