@@ -133,6 +133,23 @@ def integrate(integrator: Integrator, key: jax.Array, state: Any, hyperparameter
     return jax.lax.scan(step, (state, jnp.zeros(chains, bool)), start + jnp.arange(length))[0]
 
 
+def rolled_back(kernel: Kernel) -> Callable:
+    """``(accept, proposed, old) -> state``: each chain's proposed state where accepted, else its old
+    position (the whole old state for an integrator without ``with_position``). Each device decides
+    for its own chains: the pass over the state runs only on a device where a chain failed or is
+    frozen, and no device waits for another (measured: docs/engineering.md, "Divergence check")."""
+    position, with_position = kernel.integrator.position, kernel.integrator.with_position
+    split = sharding.chain_shardings(kernel.sizes.chains)[0]
+
+    def local(accept, proposed, old):
+        select = lambda new, kept: jax.tree.map(lambda n, o: jnp.where(per_chain(accept, n), n, o), new, kept)
+        rolled = lambda: (select(proposed, old) if with_position is None
+                          else with_position(proposed, select(position(proposed), position(old))))
+        return jax.lax.cond(jnp.all(accept), lambda: proposed, rolled)
+
+    return jax.shard_map(local, mesh=split.mesh, in_specs=split.spec, out_specs=split.spec)
+
+
 def checked(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: Hyperparameters,
             start: jax.Array, length: int) -> ChainState:
     """Integrate, then check: a chain that failed or left the bound rolls back to its state at ``start`` and freezes."""
@@ -140,11 +157,7 @@ def checked(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: 
     bound = kernel.sizes.divergence_bound
     in_bounds = all_per_chain(lambda x: jnp.isfinite(x) & (jnp.abs(x) <= bound), kernel.integrator.position(proposed))
     accept = ~state.diverged & ~failed & in_bounds
-    roll_back = lambda new, old: jax.tree.map(lambda n, o: jnp.where(per_chain(accept, n), n, o), new, old)
-    position = kernel.integrator.position
-    with_position = kernel.integrator.with_position
-    kept = (roll_back(proposed, state.integrator) if with_position is None
-            else with_position(proposed, roll_back(position(proposed), position(state.integrator))))
+    kept = rolled_back(kernel)(accept, proposed, state.integrator)
     newly = ~state.diverged & ~accept
     return ChainState(kept, jnp.where(newly, (start + length - 1).astype(jnp.int32), state.diverged_at))
 
