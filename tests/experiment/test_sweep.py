@@ -152,8 +152,8 @@ def sweep_numbers(out):
 
 KILLED_SWEEPS = {  # a Langevin sweep over T; an SGD sweep over η, whose carry also holds the recorded positions
     "langevin": (CONFIG, ["dynamics.temperature=0.05,0.2", "run.steps=3000"]),
-    "sgd": (CONFIG.parent / "uv_sgd.yaml", ["dynamics.step_size=0.05,0.1", "run.chains=256", "run.burn_in=100",
-                                            "run.steps=400"]),
+    "sgd": (CONFIG.parent / "uv_sgd.yaml", ["dynamics.step_size=0.05,0.1", "run.chains=64", "run.burn_in=50",
+                                            "run.steps=200"]),
 }
 
 
