@@ -71,7 +71,7 @@ def assert_resolves_or_names_a_field(raw):
     assert math.isfinite(experiment.dynamics.temperature) and experiment.dynamics.temperature > 0
 
 
-@settings(max_examples=400, deadline=None, derandomize=True)
+@settings(max_examples=400, deadline=None)
 @given(st.lists(st.tuples(paths(), values), min_size=1, max_size=4), st.booleans())
 def test_any_structure_resolves_or_names_a_field(mutations, from_base):
     raw = BASE if from_base else {}
@@ -80,7 +80,7 @@ def test_any_structure_resolves_or_names_a_field(mutations, from_base):
     assert_resolves_or_names_a_field(raw)
 
 
-@settings(max_examples=150, deadline=None, derandomize=True)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(paths(), st.one_of(st.sampled_from(SPECIAL), st.text(max_size=10))), max_size=3),
        st.one_of(st.sampled_from(SPECIAL), st.text(max_size=20)))
 def test_overrides_and_files_resolve_or_name_a_field(overrides, file_text):
