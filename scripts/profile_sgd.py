@@ -59,7 +59,7 @@ def main() -> None:
     key = jax.random.key(1)
     draw = lambda k: jax.tree.map(lambda x: x.reshape(chains, BATCH, *x.shape[1:]), model.data.draw(k, chains * BATCH))
     fixed = draw(key)
-    grad = jax.vmap(jax.grad(model.data.batch_loss))
+    grad = lambda position, examples: jax.vmap(model.data.batch_loss_and_gradient)(position, examples)[1]
     descend = lambda s, g: s._replace(position=jax.tree.map(lambda p, d: p - 0.02 * d, s.position, g))
     pieces = {
         "step": lambda k, s: integrator.step(k, s, hyper)[0],

@@ -63,16 +63,20 @@ class Data(NamedTuple):
 
     def batch_loss(self, params: Params, examples: Examples) -> jax.Array:
         """The mean per-example loss over ``examples`` (leading axis)."""
-        return self.batch_loss_and_gradient(params, examples)[0]
+        return example_order_mean(jax.vmap(self.example_loss, in_axes=(None, 0))(params, examples))
 
     def batch_loss_and_gradient(self, params: Params, examples: Examples) -> tuple[jax.Array, Params]:
         """(mean ℓ, mean ∇ℓ) over ``examples`` (leading axis), the per-example terms added in example
-        order. A reduction over the batch axis would let XLA pick the order by the array's layout, which
-        differs between a run and the same run as a point of a grid (a vmapped points axis): the
-        explicit order keeps a sweep point bitwise the run alone (docs/sweeps.md)."""
+        order: the gradient of :meth:`batch_loss` would sum them in a reduction whose order XLA picks
+        by the array's layout, which differs between a run and the same run as a point of a grid (a
+        vmapped points axis); the explicit order keeps a sweep point bitwise the run alone (docs/sweeps.md)."""
         losses, gradients = jax.vmap(jax.value_and_grad(self.example_loss), in_axes=(None, 0))(params, examples)
-        mean = lambda x: functools.reduce(operator.add, [x[i] for i in range(x.shape[0])]) / x.shape[0]
-        return mean(losses), jax.tree.map(mean, gradients)
+        return example_order_mean(losses), jax.tree.map(example_order_mean, gradients)
+
+
+def example_order_mean(x: jax.Array) -> jax.Array:
+    """(x₀ + x₁ + … + x_{n−1})/n over the leading axis, added in that order."""
+    return functools.reduce(operator.add, [x[i] for i in range(x.shape[0])]) / x.shape[0]
 
 
 def check(data: Data) -> Data:
