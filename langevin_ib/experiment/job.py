@@ -294,8 +294,9 @@ def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunR
     comparisons = comparisons_lib.build(experiment, result)
     fits = comparisons_lib.fit_all(experiment, comparisons)
     snapshot_tests, snapshot_arrays = plan.tests(experiment, model, statistics, result)
-    sgd_summary, sgd_arrays = (sgd_tests.analyse(experiment, model, result) if experiment.dynamics.stochastic_gradient
-                               else ({}, {}))
+    sgd_summary, sgd_arrays = (sgd_tests.analyse(experiment, model, result, build_integrator(experiment, model),
+                                                 hyperparameters_of(experiment))
+                               if experiment.dynamics.stochastic_gradient else ({}, {}))
     summary = summarise(experiment, result, fits, snapshot_tests, time.perf_counter() - started)
     summary.update(sgd_summary)
     summary["conclusion"] = verdicts.conclusion(summary)

@@ -24,7 +24,7 @@ import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.dynamics import chunk_statistics as chunk_lib, integrators, kernel as kernel_lib
+from langevin_ib.dynamics import chunk_statistics as chunk_lib, kernel as kernel_lib
 from langevin_ib.dynamics.integrators import Hyperparameters, Integrator
 from langevin_ib.dynamics.kernel import CHI_QUANTILES
 from langevin_ib.geometry import breaking
@@ -217,10 +217,11 @@ def _quantiles(x: np.ndarray) -> dict:
     return {f"q{int(100 * q)}": float(np.quantile(x, q)) for q in CHI_QUANTILES} if x.size else {}
 
 
-def analyse(experiment, model: Model, result) -> tuple[dict, dict]:
-    """(summary entries, histograms.npz arrays) of a stochastic-gradient run: ``bands``,
-    ``effective_temperature``, ``chi_drift`` (plain SGD/SGLD updates only), ``noise_equilibrium``
-    and, for u·v, ``stationary_law``."""
+def analyse(experiment, model: Model, result, integrator: Integrator,
+            hyperparameters: Hyperparameters) -> tuple[dict, dict]:
+    """(summary entries, histograms.npz arrays) of a stochastic-gradient run of ``integrator`` at
+    ``hyperparameters``: ``bands``, ``effective_temperature``, ``chi_drift`` (plain SGD/SGLD updates
+    only), ``noise_equilibrium`` and, for u·v, ``stationary_law``."""
     from langevin_ib.experiment import sgd_stationary  # u·v's slice law
 
     dyn, run = experiment.dynamics, experiment.run
@@ -245,8 +246,6 @@ def analyse(experiment, model: Model, result) -> tuple[dict, dict]:
     n = model.data.size
     factor = 1.0 if n is None or settings.sampling == "with_replacement" else (n - batch) / (n - 1)
     if plain:
-        integrator = integrators.build(dyn.integrator, model, settings, noise=dyn.noise)
-        hyperparameters = Hyperparameters(dyn.temperature, dyn.step_size, dyn.weight_decay)
         step = one_step(integrator, hyperparameters)
         summary["chi_drift"] = drift_test(model, step, kernel_lib.keys(run.seed).noise, recorded, dyn.step_size, dyn.temperature, dyn.weight_decay,
                                           batch, factor, t_eff if not dyn.temperature else dyn.temperature,
