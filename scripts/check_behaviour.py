@@ -25,7 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scripts" / "behaviour_baseline.json"
 CONFIGS = [p for p in sorted((ROOT / "configs").glob("*.yaml")) + sorted((ROOT / "examples").glob("*.yaml"))
-           if "configs" not in yaml.safe_load(p.read_text())]  # run configs, not batch specs
+           if not {"configs", "sweep"} & set(yaml.safe_load(p.read_text()))]  # run configs, not batches or sweeps
 IGNORED = {"timing", "wall_seconds", "compile_seconds", "run_seconds", "chain_steps_per_second", "seconds",
            "conclusion"}  # the conclusion is words read from the verdicts, which are compared
 
