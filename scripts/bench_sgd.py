@@ -4,7 +4,8 @@ The ReLU teacher–student of the paper's Fig. 2 (d = 3 inputs, 16 hidden units,
 x ~ N(0, I) minibatches of B = 8, label noise 0.1, ℓ = ½(f(x) − y)²), plain SGD at η = 0.02, C = 4096
 independent chains, float32. Engine: :func:`langevin_ib.dynamics.runner.simulate` with the registered
 ``sgd`` integrator on one JAX CPU device per core (as the CLI runs), one compiled chunk of ``--steps``
-steps, the divergence checked every step, no histograms, compile time excluded. PyTorch: the same
+steps, the divergence checked every ``--thin`` steps (1: every step, the strictest; configs/relu_sgd.yaml
+uses 10), no histograms, compile time excluded. PyTorch: the same
 update and the same 32 normal draws per chain-step for all chains at once, the forward pass as
 ``torch.bmm`` over the chain axis and the per-chain gradients by autograd on the sum of the chains'
 losses (independent chains, so the sum's gradient is each chain's own), as many intra-op threads as
@@ -12,7 +13,7 @@ the engine has devices. Each repeat runs both in turn (interleaved, so load on a
 both alike); the medians are reported in chain-steps/s and as a ratio against the issue's target
 (engine ≥ 5× PyTorch at 4096 chains).
 
-    PYTHONPATH=. python scripts/bench_sgd.py [--chains 4096] [--steps 500] [--repeats 5]
+    PYTHONPATH=. python scripts/bench_sgd.py [--chains 4096] [--steps 500] [--repeats 5] [--thin 1]
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ CFG = {"inputs": 3, "hidden": 16, "teacher_hidden": 2, "label_noise": 0.1, "fres
 STEP_SIZE, BATCH, CHAINS, TARGET = 0.02, 8, 4096, 5.0
 
 
-def engine(chains: int, steps: int):
+def engine(chains: int, steps: int, thin: int = 1):
     """A function (seed) -> chain-steps/s of the engine's run, compile excluded."""
     from langevin_ib import models
     from langevin_ib.dynamics import integrators
@@ -39,7 +40,7 @@ def engine(chains: int, steps: int):
     hyper = integrators.Hyperparameters(0.0, STEP_SIZE, 0.0)
 
     def run(seed: int) -> float:
-        sizes = RunSizes(chains=chains, steps=steps, chunk_steps=steps, chain_groups=1, seed=seed)
+        sizes = RunSizes(chains=chains, steps=steps, thin=thin, chunk_steps=steps, chain_groups=1, seed=seed)
         result = simulate(model, integrator, hyper, sizes, binnings={}, chunk_statistics={}, progress=False)
         return result.chain_steps / result.run_seconds
 
@@ -72,11 +73,11 @@ def pytorch(chains: int, steps: int):
     return run
 
 
-def measure(chains: int, steps: int, repeats: int) -> dict:
+def measure(chains: int, steps: int, repeats: int, thin: int = 1) -> dict:
     """Interleaved repeats of both loops after one warm-up each: {"engine": [...], "pytorch": [...] or None}."""
     import jax
 
-    runners = {"engine": engine(chains, steps)}
+    runners = {"engine": engine(chains, steps, thin)}
     try:
         import torch
 
@@ -90,7 +91,7 @@ def measure(chains: int, steps: int, repeats: int) -> dict:
     for seed in range(1, repeats + 1):
         for name, fn in runners.items():
             rates[name].append(fn(seed))
-    return {"chains": chains, "steps": steps, "engine": rates["engine"], "pytorch": rates.get("pytorch")}
+    return {"chains": chains, "steps": steps, "thin": thin, "engine": rates["engine"], "pytorch": rates.get("pytorch")}
 
 
 def report(result: dict) -> None:
@@ -99,7 +100,7 @@ def report(result: dict) -> None:
 
     ours = statistics.median(result["engine"])
     print(f"\nReLU teacher–student SGD (d=3, 16 hidden, B=8), {result['chains']} chains × {result['steps']} steps, "
-          f"median of {len(result['engine'])} interleaved repeats")
+          f"divergence check every {result['thin']} steps, median of {len(result['engine'])} interleaved repeats")
     print(f"  engine  (jax {jax.__version__}, {jax.local_device_count()} CPU devices) {ours:11.3e} chain-steps/s "
           f"{[f'{r:.3g}' for r in result['engine']]}")
     if result["pytorch"] is None:
@@ -120,11 +121,12 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=CHAINS)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--thin", type=int, default=1, help="check (and observe) every thin steps; 1: every step")
     args = parser.parse_args()
     from langevin_ib.dynamics import sharding
 
     sharding.use_all_cpu_cores()  # as the CLI does: one JAX CPU device per core
-    report(measure(args.chains, args.steps, args.repeats))
+    report(measure(args.chains, args.steps, args.repeats, args.thin))
 
 
 if __name__ == "__main__":

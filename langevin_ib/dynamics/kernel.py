@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from langevin_ib.dynamics import accumulators as hist_lib
 from langevin_ib.dynamics import sharding
-from langevin_ib.dynamics.integrators.base import Hyperparameters, Integrator, all_per_chain, per_chain
+from langevin_ib.dynamics.integrators.base import Hyperparameters, Integrator, largest_magnitude, per_chain
 from langevin_ib.models.base import Model
 
 CHI_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -137,15 +137,19 @@ def rolled_back(kernel: Kernel) -> Callable:
     """``(accept, proposed, old) -> state``: each chain's proposed state where accepted, else its old
     position (the whole old state for an integrator without ``with_position``). Each device decides
     for its own chains: the pass over the state runs only on a device where a chain failed or is
-    frozen, and no device waits for another (measured: docs/engineering.md, "Divergence check")."""
+    frozen, and no device waits for another (measured: docs/engineering.md, "Divergence check").
+    The pass is a while loop of zero or one trip, which updates the state in place; ``lax.cond``
+    copied the whole state out of its pass-through branch at every check."""
     position, with_position = kernel.integrator.position, kernel.integrator.with_position
     split = sharding.chain_shardings(kernel.sizes.chains)[0]
 
     def local(accept, proposed, old):
         select = lambda new, kept: jax.tree.map(lambda n, o: jnp.where(per_chain(accept, n), n, o), new, kept)
-        rolled = lambda: (select(proposed, old) if with_position is None
-                          else with_position(proposed, select(position(proposed), position(old))))
-        return jax.lax.cond(jnp.all(accept), lambda: proposed, rolled)
+        rolled = lambda state: (select(state, old) if with_position is None
+                                else with_position(state, select(position(state), position(old))))
+        pending = ~jnp.all(accept)
+        return jax.lax.while_loop(lambda carry: carry[0], lambda carry: (carry[0] & False, rolled(carry[1])),
+                                  (pending, proposed))[1]
 
     return jax.shard_map(local, mesh=split.mesh, in_specs=split.spec, out_specs=split.spec)
 
@@ -155,7 +159,7 @@ def checked(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: 
     """Integrate, then check: a chain that failed or left the bound rolls back to its state at ``start`` and freezes."""
     proposed, failed = integrate(kernel.integrator, key, state.integrator, hyperparameters, start, length)
     bound = kernel.sizes.divergence_bound
-    in_bounds = all_per_chain(lambda x: jnp.isfinite(x) & (jnp.abs(x) <= bound), kernel.integrator.position(proposed))
+    in_bounds = largest_magnitude(kernel.integrator.position(proposed)) <= bound  # False for NaN and ±inf
     accept = ~state.diverged & ~failed & in_bounds
     kept = rolled_back(kernel)(accept, proposed, state.integrator)
     newly = ~state.diverged & ~accept
