@@ -159,7 +159,8 @@ def checked(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: 
     """Integrate, then check: a chain that failed or left the bound rolls back to its state at ``start`` and freezes."""
     proposed, failed = integrate(kernel.integrator, key, state.integrator, hyperparameters, start, length)
     bound = kernel.sizes.divergence_bound
-    in_bounds = largest_magnitude(kernel.integrator.position(proposed)) <= bound  # False for NaN and ±inf
+    largest = largest_magnitude(kernel.integrator.position(proposed))
+    in_bounds = jnp.isfinite(largest) & (largest <= bound)  # the bound may be inf
     accept = ~state.diverged & ~failed & in_bounds
     kept = rolled_back(kernel)(accept, proposed, state.integrator)
     newly = ~state.diverged & ~accept

@@ -99,7 +99,7 @@ def all_per_chain(predicate: Callable[[jax.Array], jax.Array], tree: Params) -> 
 
 def largest_magnitude(tree: Params) -> jax.Array:
     """(chains,): max |θ_i| over every entry of the chain in every leaf; NaN where an entry is NaN (XLA's
-    max propagates NaN), so ``largest_magnitude(θ) <= bound`` is "finite and within the bound". One
+    max propagates NaN), so "finite and within the bound" is a test of this one number per chain. One
     float reduction per leaf: the divergence check at every step of a thin = 1 run costs a quarter of
     the ReLU SGD step as a boolean reduction, less than half that as this (docs/engineering.md)."""
     return functools.reduce(jnp.maximum, [jnp.max(jnp.abs(leaf).reshape(leaf.shape[0], -1), axis=1)
