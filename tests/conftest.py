@@ -3,6 +3,8 @@ import os
 import jax
 from hypothesis import settings
 
+import langevin_ib  # noqa: F401  before any backend starts: it sets XLA_FLAGS (numerics/xla_cpu.py)
+
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 # One CPU device in every test process, started here: otherwise the count depended on which test a
