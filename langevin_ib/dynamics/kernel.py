@@ -138,8 +138,8 @@ def rolled_back(kernel: Kernel) -> Callable:
     position (the whole old state for an integrator without ``with_position``). Each device decides
     for its own chains: the pass over the state runs only on a device where a chain failed or is
     frozen, and no device waits for another (measured: docs/engineering.md, "Divergence check").
-    The pass is a while loop of zero or one trip, which updates the state in place; ``lax.cond``
-    copied the whole state out of its pass-through branch at every check."""
+    The pass is a while loop of zero or one trip, which updates the state in place (a ``lax.cond``
+    would copy the whole state out of its pass-through branch at every check)."""
     position, with_position = kernel.integrator.position, kernel.integrator.with_position
     split = sharding.chain_shardings(kernel.sizes.chains)[0]
 

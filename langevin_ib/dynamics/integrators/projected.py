@@ -43,7 +43,7 @@ from jax.flatten_util import ravel_pytree
 from langevin_ib import geometry
 from langevin_ib.dynamics import noise as noise_lib
 from langevin_ib.dynamics.integrators.base import (Hyperparameters, Info, Integrator, Params, UnsupportedModel,
-                                                   all_per_chain, euler_maruyama_proposal, per_chain,
+                                                   euler_maruyama_proposal, largest_magnitude, per_chain,
                                                    potential_gradient)
 from langevin_ib.models.base import Model
 from langevin_ib.models.rescaling import RescalingChain
@@ -136,7 +136,7 @@ def build(model: Model, noise: str = "gaussian") -> Integrator:
     else:  # closed form, exact to rounding (a zero vector factor gives NaN)
         def onto_slice(anchor, proposal):
             moved = jax.vmap(lambda a, y: nearest_on_slice(model.chain, a, y))(anchor, proposal)
-            return moved, ~all_per_chain(jnp.isfinite, moved)
+            return moved, ~jnp.isfinite(largest_magnitude(moved))
 
     def init(key: jax.Array, position: Params, hyperparameters: Hyperparameters) -> State:
         """The start on S; a start that misses S is NaN, which the runner's first check counts as diverged."""
