@@ -15,7 +15,8 @@ import numpy as np
 
 from langevin_ib.dynamics.accumulators import Binning
 from langevin_ib.dynamics.integrators import Hyperparameters, Info, Integrator
-from langevin_ib.dynamics.runner import RunSizes, simulate
+from langevin_ib.dynamics.grid import simulate_run
+from langevin_ib.dynamics.kernel import RunSizes
 from langevin_ib.models import harmonic
 
 CHAINS = 4
@@ -42,7 +43,7 @@ def counting_integrator(fail_at: int) -> Integrator:
 def test_a_failed_step_is_counted_as_diverged_and_rolled_back():
     model = harmonic.build({"stiffness": 1.0, "copies": 1, "init": 0.0})
     sizes = RunSizes(chains=CHAINS, steps=20, thin=5, chunk_steps=10, chain_groups=CHAINS)
-    result = simulate(model, counting_integrator(fail_at=7), Hyperparameters(1.0, 0.1, 0.0), sizes,
+    result = simulate_run(model, counting_integrator(fail_at=7), Hyperparameters(1.0, 0.1, 0.0), sizes,
                       binnings={"x": Binning(0, 40, 40)}, progress=False)
     assert result.diverged == 1
     np.testing.assert_array_equal(result.diverged_at, [9])
@@ -55,7 +56,7 @@ def test_a_failed_step_is_counted_as_diverged_and_rolled_back():
 def test_no_failure_no_divergence():
     model = harmonic.build({"stiffness": 1.0, "copies": 1, "init": 0.0})
     sizes = RunSizes(chains=CHAINS, steps=20, thin=5, chunk_steps=10, chain_groups=CHAINS)
-    result = simulate(model, counting_integrator(fail_at=-1), Hyperparameters(1.0, 0.1, 0.0), sizes,
+    result = simulate_run(model, counting_integrator(fail_at=-1), Hyperparameters(1.0, 0.1, 0.0), sizes,
                       binnings={"x": Binning(0, 40, 40)}, progress=False)
     assert result.diverged == 0
     np.testing.assert_array_equal(result.final_state.integrator.position["x"][:, 0], [20] * CHAINS)
@@ -68,7 +69,7 @@ def test_with_position_rolls_back_only_the_position():
     is the same as with the full rollback."""
     model = harmonic.build({"stiffness": 1.0, "copies": 1, "init": 0.0})
     sizes = RunSizes(chains=CHAINS, steps=20, thin=5, chunk_steps=10, chain_groups=CHAINS)
-    run = lambda integrator: simulate(model, integrator, Hyperparameters(1.0, 0.1, 0.0), sizes,
+    run = lambda integrator: simulate_run(model, integrator, Hyperparameters(1.0, 0.1, 0.0), sizes,
                                       binnings={"x": Binning(0, 40, 40)}, progress=False)
     full = counting_integrator(fail_at=7)
     partial = run(full._replace(with_position=lambda state, position: state._replace(position=position)))
