@@ -1,19 +1,24 @@
 """The host loop of every simulation: a grid of runs as one compiled program, the chunk kernel
-(:mod:`langevin_ib.dynamics.kernel`) vmapped over a leading axis of grid points. A single run is a
-grid of one point (:func:`simulate_run`), so a sweep point is bitwise the run alone.
+(:mod:`langevin_ib.dynamics.kernel`) applied to each point of a leading axis of grid points in turn.
+A single run is a grid of one point (:func:`simulate_run`), so a sweep point is bitwise the run
+alone. The points are a loop (``lax.map``), not a ``vmap``: XLA simplifies a size-one point axis
+(a run alone) differently from a longer one, and the two then round differently at float32
+(measured: docs/engineering.md, "One execution path"); a loop runs the same per-point program for
+any number of points, and one trip per chunk and point costs nothing beside the chunk.
 
 Each point has its own hyperparameters (data, so one compile serves every value). Without per-point
 seeds all points share the run's keys (common random numbers): step k of every point draws the same
 noise. With ``seeds`` each point draws from its own keys. Snapshot statistics that depend on T or λ
-are built from the point's traced hyperparameters inside the vmapped kernel; chunk statistics (the χ
-trace, the SGD bands) are vmapped over the points and recorded at step 0 and at every chunk
+are built from the point's traced hyperparameters inside the kernel; chunk statistics (the χ
+trace, the SGD bands) are evaluated for each point and recorded at step 0 and at every chunk
 boundary. The chain axis (axis 1) is split over the local devices (:mod:`langevin_ib.dynamics.sharding`).
 
 Host contact happens between compiled calls only, and the noise of step k is fold_in(noise key, k),
-so the numbers depend on neither ``chunk_steps`` nor the device count. A call that takes longer than
+so the numbers do not depend on ``chunk_steps``. A call that takes longer than twice
 :data:`MAX_CALL_SECONDS` makes the loop split the rest of the run into calls of fewer steps (a
-multiple of ``thin``, so the checks fall on the same steps): a signal is answered within about that
-time whatever the chunk length, and the numbers do not change.
+multiple of ``thin``, so the checks fall on the same steps): from then on a signal is answered
+within about that time whatever the chunk length, and the numbers do not change. (The first call is
+not split: it is what measures a call's cost.)
 """
 
 from __future__ import annotations
@@ -73,9 +78,10 @@ def exclude(bar: Any, seconds: float) -> None:
 
 
 def shorter(length: int, seconds: float, thin: int, limit: float) -> int | None:
-    """Steps per call after a call of ``length`` steps took ``seconds``: None while within ``limit``,
-    else a multiple of ``thin`` expected to take about ``limit``."""
-    if seconds <= limit or length <= thin:
+    """Steps per call after a call of ``length`` steps took ``seconds``: None while within twice
+    ``limit`` (so timing noise does not compile new lengths), else a multiple of ``thin`` expected to
+    take about ``limit``."""
+    if seconds <= 2 * limit or length <= thin:
         return None
     return max(thin, int(length * limit / seconds) // thin * thin)
 
@@ -122,16 +128,22 @@ def simulate_grid(
     def kernel_of(h):
         return kernel_lib.build(model, integrator, sizes, binnings, statistics(h) if statistics else (), statistic_every)
 
-    init = jax.vmap(lambda key, h: kernel_lib.initial_state(kernel_of(h), key, h), (key_axis, 0))
+    def each(fn):
+        """``(keys, *per_point) -> fn(key, *point)`` for every point in turn, the keys shared or per point."""
+        if key_axis is None:
+            return lambda ks, *args: jax.lax.map(lambda point: fn(ks, *point), args)
+        return lambda ks, *args: jax.lax.map(lambda point: fn(*point), (ks, *args))
+
+    init = each(lambda key, h: kernel_lib.initial_state(kernel_of(h), key, h))
 
     def advance(length):
-        return jax.vmap(lambda key, state, h, start: kernel_lib.advance(kernel_of(h), key, state, h, start, length),
-                        (key_axis, 0, 0, None))
+        return lambda key, state, hp, start: each(
+            lambda k, st, h: kernel_lib.advance(kernel_of(h), k, st, h, start, length))(key, state, hp)
 
     def measure(length):
-        return jax.vmap(lambda ks, state, acc, sums, h, start: kernel_lib.measure(kernel_of(h), ks, state, acc, sums,
-                                                                                    h, start, length),
-                        (key_axis, 0, 0, 0, 0, None))
+        return lambda ks, state, acc, sums, hp, start: each(
+            lambda k, st, a, su, h: kernel_lib.measure(kernel_of(h), k, st, a, su, h, start, length)
+        )(ks, state, acc, sums, hp)
 
     compile_seconds = 0.0
     programs: dict = {}
@@ -157,9 +169,8 @@ def simulate_grid(
     acc = jax.device_put(jax.tree.map(lambda x: jnp.broadcast_to(x, (points, *x.shape)), one), acc_shardings)
     sums = None
     if statistics is not None and statistics(first):
-        shape = jax.eval_shape(jax.vmap(lambda ks, st, h: kernel_lib.statistics_at(
-            kernel_of(h), ks.statistics, integrator.position(st.integrator), jnp.int32(0)), (key_axis, 0, 0)),
-            keys, state, hp)
+        shape = jax.eval_shape(each(lambda ks, st, h: kernel_lib.statistics_at(
+            kernel_of(h), ks.statistics, integrator.position(st.integrator), jnp.int32(0))), keys, state, hp)
         sums = jax.device_put(jnp.zeros(shape.shape, shape.dtype), split)
 
     def call(measuring, start, length, carry):
@@ -173,7 +184,8 @@ def simulate_grid(
                          out_shardings=split)(keys.noise, state, hp, jnp.int32(start))
         return state, acc, sums
 
-    chunk_programs = {name: compiled(name, jax.vmap(lambda state, h, fn=fn: fn(kernel_of(h), state)), state, hp)
+    chunk_programs = {name: compiled(name, lambda state, h, fn=fn: jax.lax.map(lambda p: fn(kernel_of(p[1]), p[0]),
+                                                                                (state, h)), state, hp)
                       for name, fn in chunk_statistics.items()}
     recorded = {name: {"step": [], "value": []} for name in chunk_programs}
 
