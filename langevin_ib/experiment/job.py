@@ -61,12 +61,15 @@ def hyperparameters_of(experiment: Experiment) -> integrators.Hyperparameters:
     return integrators.Hyperparameters(dyn.temperature, dyn.step_size, dyn.weight_decay)
 
 
-def statistics_of(experiment: Experiment, model: Model):
-    """``h -> statistics``: the planned snapshot statistics of the point with hyperparameters ``h``
-    (traced in the grid, so a sweep point and its run alone evaluate the same program)."""
+def statistics_of(experiment: Experiment, model: Model, traced_weight_decay: bool = False):
+    """``h -> statistics``: the planned snapshot statistics of the point with hyperparameters ``h``,
+    its temperature traced (so a sweep point and its run alone evaluate the same program) and its λ
+    the experiment's, or traced too where ``traced_weight_decay`` (a sweep over λ; a prediction that
+    branches on λ > 0 cannot trace it)."""
     def statistics(h: integrators.Hyperparameters) -> tuple:
+        weight_decay = h.weight_decay if traced_weight_decay else experiment.dynamics.weight_decay
         traced = dataclasses.replace(experiment, dynamics=dataclasses.replace(
-            experiment.dynamics, temperature=h.temperature, weight_decay=h.weight_decay))
+            experiment.dynamics, temperature=h.temperature, weight_decay=weight_decay))
         return tuple(fn for fn, _ in plan.statistics(traced, model).values())
     return statistics
 
