@@ -61,16 +61,15 @@ def hyperparameters_of(experiment: Experiment) -> integrators.Hyperparameters:
     return integrators.Hyperparameters(dyn.temperature, dyn.step_size, dyn.weight_decay)
 
 
-def statistics_of(experiment: Experiment, model: Model, traced_weight_decay: bool = False):
+def statistics_of(experiment: Experiment, model: Model, traced: tuple[str, ...] = ()):
     """``h -> statistics``: the planned snapshot statistics of the point with hyperparameters ``h``,
-    its temperature traced (so a sweep point and its run alone evaluate the same program) and its λ
-    the experiment's, or traced too where ``traced_weight_decay`` (a sweep over λ; a prediction that
-    branches on λ > 0 cannot trace it)."""
+    with the ``traced`` ones of temperature and weight_decay taken from ``h`` (those a sweep varies)
+    and the others the experiment's values. A single run traces none, as a sweep over η does, so both
+    evaluate the same program; some predictions need concrete values (the fibre law caches on λ/2T)."""
     def statistics(h: integrators.Hyperparameters) -> tuple:
-        weight_decay = h.weight_decay if traced_weight_decay else experiment.dynamics.weight_decay
-        traced = dataclasses.replace(experiment, dynamics=dataclasses.replace(
-            experiment.dynamics, temperature=h.temperature, weight_decay=weight_decay))
-        return tuple(fn for fn, _ in plan.statistics(traced, model).values())
+        values = {name: getattr(h, name) for name in traced}
+        point = dataclasses.replace(experiment, dynamics=dataclasses.replace(experiment.dynamics, **values))
+        return tuple(fn for fn, _ in plan.statistics(point, model).values())
     return statistics
 
 

@@ -117,7 +117,8 @@ def simulate(grouped: list[Group], prepared: list[Prepared], on_point, bar=None,
     for g, (group, prep) in enumerate(zip(grouped, prepared)):
         experiment, model = prep.experiment, prep.model
         size = math.ceil(len(group.points) / prep.passes)
-        swept_weight_decay = len({p.experiment.dynamics.weight_decay for p in group.points}) > 1
+        traced = tuple(name for name in ("temperature", "weight_decay")
+                       if len({getattr(p.experiment.dynamics, name) for p in group.points}) > 1)
         for first in range(0, len(group.points), size):
             members = group.points[first:first + size]
             dyn = [p.experiment.dynamics for p in members]
@@ -130,7 +131,7 @@ def simulate(grouped: list[Group], prepared: list[Prepared], on_point, bar=None,
                 results, seconds = grid.simulate_grid(
                     model, prep.integrator, hyperparameters, prep.sizes, binnings=dict(experiment.observables),
                     seeds=None if set(seeds) == {prep.sizes.seed} else seeds,
-                    statistics=job.statistics_of(experiment, model, swept_weight_decay),
+                    statistics=job.statistics_of(experiment, model, traced),
                     statistic_every=experiment.analysis.snapshot_every,
                     chunk_statistics=job.chunk_statistics_of(experiment, model), bar=bar, checkpoint=checkpoint)
             compile_seconds += seconds
