@@ -13,7 +13,7 @@ import pytest
 
 from langevin_ib import cli
 from langevin_ib.dynamics import memory
-from langevin_ib.experiment import comparisons, job, plan, sweep, sweep_grid
+from langevin_ib.experiment import comparisons, job, sweep, sweep_grid
 from langevin_ib.models.fields import ConfigError
 
 CONFIG = Path(__file__).parents[2] / "configs" / "uv_small.yaml"
