@@ -34,14 +34,15 @@ def engine(integrator: str, noise: str):
     """A function (chains, steps) -> chain-steps/s of the engine's measured run, compile excluded."""
     from langevin_ib.dynamics import integrators
     from langevin_ib.dynamics.accumulators import Binning
-    from langevin_ib.dynamics.runner import RunSizes, simulate
+    from langevin_ib.dynamics.grid import simulate_run
+    from langevin_ib.dynamics.kernel import RunSizes
     from langevin_ib.models import uv
 
     model = uv.build({"target": TARGET, "copies": 1, "init_u": 1.0, "init_v": 1.0, "init_noise": 0.0, "label_noise": 0.0})
     built = integrators.build(integrator, model, noise=noise)
 
     def run(chains: int, steps: int) -> float:
-        result = simulate(model, built, integrators.Hyperparameters(TEMPERATURE, STEP, 0.0),
+        result = simulate_run(model, built, integrators.Hyperparameters(TEMPERATURE, STEP, 0.0),
                           RunSizes(chains, steps, thin=1, chunk_steps=steps, chain_groups=32),
                           binnings={"theta": Binning(0.0, 2.0, BINS)}, chunk_statistics={}, progress=False)
         return result.chain_steps / result.run_seconds

@@ -2,7 +2,7 @@
 
 The ReLU teacher–student of the paper's Fig. 2 (d = 3 inputs, 16 hidden units, a 2-unit teacher, fresh
 x ~ N(0, I) minibatches of B = 8, label noise 0.1, ℓ = ½(f(x) − y)²), plain SGD at η = 0.02, C = 4096
-independent chains, float32. Engine: :func:`langevin_ib.dynamics.runner.simulate` with the registered
+independent chains, float32. Engine: :func:`langevin_ib.dynamics.grid.simulate_run` with the registered
 ``sgd`` integrator on one JAX CPU device per core (as the CLI runs), one compiled chunk of ``--steps``
 steps, the divergence checked every ``--thin`` steps (1: every step, the strictest; configs/relu_sgd.yaml
 uses 10), no histograms, compile time excluded. PyTorch: the same
@@ -31,7 +31,8 @@ def engine(chains: int, steps: int, thin: int = 1):
     from langevin_ib import models
     from langevin_ib.dynamics import integrators
     from langevin_ib.dynamics.integrators import sgd
-    from langevin_ib.dynamics.runner import RunSizes, simulate
+    from langevin_ib.dynamics.grid import simulate_run
+    from langevin_ib.dynamics.kernel import RunSizes
     from langevin_ib.models.fields import section
 
     spec = models.REGISTRY["relu"]
@@ -41,7 +42,7 @@ def engine(chains: int, steps: int, thin: int = 1):
 
     def run(seed: int) -> float:
         sizes = RunSizes(chains=chains, steps=steps, thin=thin, chunk_steps=steps, chain_groups=1, seed=seed)
-        result = simulate(model, integrator, hyper, sizes, binnings={}, chunk_statistics={}, progress=False)
+        result = simulate_run(model, integrator, hyper, sizes, binnings={}, chunk_statistics={}, progress=False)
         return result.chain_steps / result.run_seconds
 
     return run

@@ -1,6 +1,6 @@
 """Short runs of every config, compared with a recorded baseline: a refactor must not change a number.
 
-    python scripts/check_behaviour.py --record   # write scripts/behaviour_baseline.json
+    python scripts/check_behaviour.py --record   # write scripts/behaviour_baseline.json (and print what moved)
     python scripts/check_behaviour.py            # rerun and compare (exit 1 on any difference)
 
 Each config runs with 256 chains, a burn-in of 10 observations in chunks of 5, and 2 snapshots of
@@ -78,15 +78,17 @@ def main() -> int:
     parser.add_argument("configs", nargs="*", help="config names (stems) to run; default all")
     args = parser.parse_args()
     chosen = [p for p in CONFIGS if not args.configs or p.stem in args.configs]
-    baseline = {} if args.record or not BASELINE.exists() else json.loads(BASELINE.read_text())
+    old = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
+    baseline = {} if args.record and not args.configs else dict(old)  # a full record drops configs that went
     differences = 0
     for path in chosen:
         got = run(path)
+        want = old.get(path.stem)
         if args.record:
             baseline[path.stem] = got
             print(f"{path.stem}: recorded {len(got)} numbers", flush=True)
+        if args.record and want is None:
             continue
-        want = baseline.get(path.stem)
         if want is None:
             print(f"{path.stem}: no baseline")
             differences += 1
@@ -98,7 +100,7 @@ def main() -> int:
             print(f"  {key}: {want.get(key, '<absent>')} -> {got.get(key, '<absent>')}")
     if args.record:
         BASELINE.write_text(json.dumps(baseline, indent=1, sort_keys=True))
-    return 1 if differences else 0
+    return 1 if differences and not args.record else 0
 
 
 if __name__ == "__main__":

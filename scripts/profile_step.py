@@ -36,7 +36,7 @@ def main() -> None:
 
     from langevin_ib.dynamics import accumulators, integrators, kernel, noise
     from langevin_ib.dynamics.accumulators import Binning
-    from langevin_ib.dynamics.runner import RunSizes
+    from langevin_ib.dynamics.kernel import RunSizes
     from langevin_ib.models import uv
 
     chains, steps = args.chains, args.steps

@@ -1,1 +1,1 @@
-"""Dynamics: integrators of the chains, the chunked runner, the streamed accumulators and sharding."""
+"""Dynamics: integrators of the chains, the host loop (grid), the streamed accumulators and sharding."""

@@ -10,7 +10,7 @@ good checkpoint in place. A checkpoint whose config differs from the run's is re
 keys that differ; one whose hash, structure or shapes do not match is refused as corrupt or foreign.
 
 SIGINT and SIGTERM, while :meth:`Checkpointer.signals` is active, ask the loop to save at the next
-chunk boundary and stop with :class:`Interrupted`.
+chunk boundary, or the next call boundary inside a chunk split for latency, and stop with :class:`Interrupted`.
 """
 
 from __future__ import annotations
@@ -95,9 +95,15 @@ class Checkpointer:
         self.chunks += 1
         due = ((self.every_chunks and self.chunks % self.every_chunks == 0)
                or (self.every_seconds and time.monotonic() - self.last_save >= self.every_seconds))
-        if due or self.stop is not None:
+        if due and self.stop is None:
             self.save(step, carry, records)
+        self.between(step, carry, records)
+
+    def between(self, step: int, carry: Any, records: Any = ()) -> None:
+        """Called between the calls of a chunk split for signal latency: after a signal, save and stop
+        with :class:`Interrupted`."""
         if self.stop is not None:
+            self.save(step, carry, records)
             raise Interrupted(f"{self.stop}: saved a checkpoint at step {step} in {self.path}; "
                               "continue with the same command and --resume")
 

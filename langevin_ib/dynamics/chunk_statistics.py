@@ -1,5 +1,5 @@
 """Chunk statistics of stochastic-gradient runs, ``fn(kernel, state)`` evaluated at step 0 and every
-chunk boundary (:func:`langevin_ib.dynamics.runner.simulate`): quantile bands over chains of χ and of
+chunk boundary (:func:`langevin_ib.dynamics.grid.simulate_grid`): quantile bands over chains of χ and of
 the balance ratios of the model's rescaling chain, and the positions of the first chains (docs/sgd.md).
 """
 

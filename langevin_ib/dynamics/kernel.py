@@ -96,11 +96,16 @@ def one_by_one(fn: Callable, chains: int) -> Callable:
                          mesh=split.mesh, in_specs=split.spec, out_specs=split.spec)
 
 
+def joint_axes(model: Model, binnings: dict) -> tuple[str, str] | None:
+    """(q, χ) of the joint histogram: kept when the model's quotient and symmetry are both binned."""
+    return (model.quotient, model.symmetry) if model.symmetry in binnings and model.quotient in binnings else None
+
+
 def build(model: Model, integrator: Integrator, sizes: RunSizes, binnings: dict[str, hist_lib.Binning],
           statistics: tuple[Callable[[jax.Array, Any], jax.Array], ...] = (), statistic_every: int = 1) -> Kernel:
     """The kernel of a run. Each of ``statistics``, ``fn(key, params) -> (k,)``, is one chain's; the
     kernel concatenates them per chain."""
-    joint = (model.quotient, model.symmetry) if model.symmetry in binnings and model.quotient in binnings else None
+    joint = joint_axes(model, binnings)
     one_chain = jax.eval_shape(model.init, jax.random.key(0))
     observe = (one_by_one(model.observe, sizes.chains) if calls_lapack(model.observe, one_chain)
                else jax.vmap(model.observe))

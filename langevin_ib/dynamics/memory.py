@@ -6,6 +6,8 @@ state, the proposal and the kept state at once, so three copies), the histograms
 every observable and the joint histogram), the per-chain moments and observation counts, one
 observation of every chain (with its bin indices), the per-chain sums of the snapshot statistics,
 and the host's post-processing (float64 copies of the per-chain statistics and of the histograms).
+This one model sizes a single run and every grid point of a sweep or batch; a grid whose points do
+not fit at once runs in passes (:func:`passes`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from langevin_ib.dynamics import kernel as kernel_lib
 from langevin_ib.dynamics.accumulators import Binning
 from langevin_ib.dynamics.integrators.base import Hyperparameters, Integrator
 from langevin_ib.models.base import Model
 
 STATE_COPIES = 3  # state, proposal and kept state inside one checked block
 INT_BYTES, HOST_BYTES = 4, 8  # int32 counts; float64 on the host
+MEMORY_ENV = "LANGEVIN_IB_MEMORY_BYTES"  # overrides the memory available (tests, shared machines)
 
 
 class Estimate(NamedTuple):
@@ -72,7 +76,7 @@ def estimate(model: Model, integrator: Integrator, hyperparameters: Hyperparamet
     the joint (quotient, χ) histogram when both are binned), with ``statistic_width`` snapshot
     statistics per chain."""
     state_bytes, observed = per_chain(model, integrator, hyperparameters)
-    joint = (model.quotient, model.symmetry) if {model.quotient, model.symmetry} <= set(binnings) else None
+    joint = kernel_lib.joint_axes(model, binnings)
     dtype = jnp.dtype(next(iter(observed.values())).dtype).itemsize if observed else 4
     copies = {name: math.prod(observed[name].shape) if name in observed else 1 for name in binnings}
     cells = sum(groups * (b.bins + 2) for b in binnings.values())
@@ -89,9 +93,22 @@ def estimate(model: Model, integrator: Integrator, hyperparameters: Hyperparamet
     )
 
 
+def passes(points: int, per_point: int, free: int | None) -> int:
+    """Passes that run ``points`` grid points of ``per_point`` estimated bytes each within ``free``
+    bytes, as many points per pass as fit (one pass where ``free`` is unknown); 0 where not even one
+    point fits."""
+    if free is None:
+        return 1
+    per_pass = free // max(per_point, 1)
+    return math.ceil(points / per_pass) if per_pass else 0
+
+
 def available() -> tuple[int | None, str]:
-    """(bytes free for a run, where the figure comes from): the accelerator's free memory when JAX
-    reports it, else the host's MemAvailable (or free physical pages); None where neither is known."""
+    """(bytes free for a run, where the figure comes from): $LANGEVIN_IB_MEMORY_BYTES when set, else
+    the accelerator's free memory when JAX reports it, else the host's MemAvailable (or free physical
+    pages); None where none is known."""
+    if MEMORY_ENV in os.environ:
+        return int(float(os.environ[MEMORY_ENV])), f"${MEMORY_ENV}"
     device = jax.devices()[0]
     stats = device.memory_stats() if device.platform != "cpu" and hasattr(device, "memory_stats") else None
     if stats and "bytes_limit" in stats:

@@ -23,7 +23,6 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
-from langevin_ib.dynamics.checkpoint import flat
 from langevin_ib.experiment import config as config_lib, sweep, sweep_grid, sweep_table
 from langevin_ib.experiment.config import Experiment
 from langevin_ib.models.fields import ConfigError
@@ -156,21 +155,12 @@ def done(point: BatchPoint, out: Path) -> bool:
 
 
 def compile_groups(points: list[BatchPoint]) -> list[sweep.Group]:
-    """Points that can share one compile: equal configs up to the data keys, then equal plans of tests."""
-    def key(point):
-        rest = {k: v for k, v in flat(point.experiment.to_dict()).items() if k not in sweep_grid.DATA_KEYS}
-        return json.dumps(rest, sort_keys=True, default=str)
-
-    out: dict = {}
-    for point in points:
-        out.setdefault(key(point), []).append(point)
-    groups = []
-    for members in out.values():
-        as_sweep = [sweep_grid.Point(p.index, {k: v for k, v in flat(p.experiment.to_dict()).items() if k in sweep_grid.DATA_KEYS},
-                                p.experiment) for p in members]
-        for group in sweep.groups(as_sweep):
-            groups.append(sweep.Group({"config": members[0].label, **group.shape}, group.points))
-    return groups
+    """Points that can share one compile (:func:`langevin_ib.experiment.sweep.groups`), each group
+    labelled with its first point's config."""
+    by_index = {p.index: p for p in points}
+    as_sweep = [sweep_grid.Point(p.index, {}, p.experiment) for p in points]
+    return [sweep.Group({"config": by_index[g.points[0].index].label, **g.shape}, g.points)
+            for g in sweep.groups(as_sweep)]
 
 
 def write_point(folder: Path, experiment: Experiment, analysed) -> None:
@@ -188,7 +178,7 @@ def write_point(folder: Path, experiment: Experiment, analysed) -> None:
 def run_local(points: list[BatchPoint], out: Path, progress: bool = True) -> dict:
     """Run the points grouped by compile, one group after another; returns the compile record."""
     grouped = compile_groups(points)
-    prepared = sweep.prepare(grouped, sweep.available_bytes())
+    prepared = sweep.prepare(grouped)
     bar = sweep.progress_bar(sweep.point_steps(grouped, prepared), progress)
     by_index = {p.index: p for p in points}
 

@@ -18,7 +18,7 @@ from langevin_ib.models.base import Model
 from langevin_ib.statistics import goodness_of_fit, pit
 from langevin_ib.dynamics import integrators
 from langevin_ib.predictions import theory_harmonic, theory_uv
-from langevin_ib.dynamics.runner import RunResult
+from langevin_ib.dynamics.result import RunResult
 
 
 class Comparison(NamedTuple):

@@ -3,6 +3,7 @@ config.yaml, summary.json, histograms.npz and the figures into an output folder 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -18,10 +19,11 @@ import yaml
 from langevin_ib.experiment import comparisons as comparisons_lib, plan, plots, sgd_tests, verdicts
 from langevin_ib.experiment.config import Experiment
 from langevin_ib import models
-from langevin_ib.dynamics import integrators, memory
+from langevin_ib.dynamics import grid, integrators, memory
 from langevin_ib.models.fields import ConfigError
 from langevin_ib.models.base import Model
-from langevin_ib.dynamics.runner import CHI_QUANTILES, RunResult, RunSizes, simulate
+from langevin_ib.dynamics.kernel import CHI_QUANTILES, RunSizes
+from langevin_ib.dynamics.result import RunResult
 
 
 def build_model(experiment: Experiment) -> Model:
@@ -41,7 +43,7 @@ def prepare(experiment: Experiment) -> tuple[Experiment, Model]:
 def execute(experiment: Experiment, progress: bool = True) -> RunResult:
     """Build the model and integrator of the experiment and run the chains."""
     experiment, model = prepare(experiment)
-    return simulate_model(experiment, model, plan.statistics(experiment, model), progress)
+    return simulate_model(experiment, model, progress)
 
 
 def build_integrator(experiment: Experiment, model: Model) -> integrators.Integrator:
@@ -59,34 +61,37 @@ def hyperparameters_of(experiment: Experiment) -> integrators.Hyperparameters:
     return integrators.Hyperparameters(dyn.temperature, dyn.step_size, dyn.weight_decay)
 
 
-def simulate_model(experiment: Experiment, model: Model, planned: dict, progress: bool,
-                   checkpoint=None) -> RunResult:
-    """Run the experiment's chains of ``model``, evaluating the ``planned`` snapshot statistics, saving
-    ``checkpoint`` (a :class:`langevin_ib.dynamics.checkpoint.Checkpointer`) at chunk boundaries.
+def statistics_of(experiment: Experiment, model: Model, traced: tuple[str, ...] = ()):
+    """``h -> statistics``: the planned snapshot statistics of the point with hyperparameters ``h``,
+    with the ``traced`` ones of temperature and weight_decay taken from ``h`` (those a sweep varies)
+    and the others the experiment's values. A single run traces none, as a sweep over η does, so both
+    evaluate the same program; some predictions need concrete values (the fibre law caches on λ/2T)."""
+    def statistics(h: integrators.Hyperparameters) -> tuple:
+        values = {name: getattr(h, name) for name in traced}
+        point = dataclasses.replace(experiment, dynamics=dataclasses.replace(experiment.dynamics, **values))
+        return tuple(fn for fn, _ in plan.statistics(point, model).values())
+    return statistics
 
-    A stochastic-gradient run is a grid of one point (:func:`langevin_ib.dynamics.grid.simulate_grid`),
-    so that a sweep point is bitwise the run alone: XLA:CPU fuses the minibatch gradient differently
-    with and without the grid axis (FMA contraction; 1 ulp in g_B at some steps, measured on u·v),
-    while grids of 1, 2 or 3 points agree bitwise."""
-    run = experiment.run
-    integrator = build_integrator(experiment, model)
-    hyperparameters = hyperparameters_of(experiment)
-    statistics = tuple(fn for fn, _ in planned.values())
-    sizes = RunSizes(**{k: getattr(run, k) for k in RunSizes._fields})
-    if not experiment.dynamics.stochastic_gradient:
-        return simulate(model, integrator, hyperparameters, sizes, binnings=dict(experiment.observables),
-                        progress=progress, checkpoint=checkpoint, statistics=statistics,
-                        statistic_every=experiment.analysis.snapshot_every)
-    from langevin_ib.dynamics import grid
-    from tqdm.auto import tqdm
 
-    bar = tqdm(total=run.burn_in + run.steps, desc="chain steps", unit="step", disable=not progress, leave=False)
-    one = integrators.Hyperparameters(*(np.asarray([h]) for h in hyperparameters))
-    results, _ = grid.simulate_grid(model, integrator, one, sizes, binnings=dict(experiment.observables),
-                                    statistics=lambda h: statistics, statistic_every=experiment.analysis.snapshot_every,
-                                    chunk_statistics=sgd_tests.chunk_statistics(model), bar=bar, checkpoint=checkpoint)
-    bar.close()
-    return results[0]
+def chunk_statistics_of(experiment: Experiment, model: Model) -> dict | None:
+    """The chunk statistics of the run: the SGD bands for a stochastic-gradient run, else the default χ trace."""
+    return sgd_tests.chunk_statistics(model) if experiment.dynamics.stochastic_gradient else None
+
+
+def sizes_of(experiment: Experiment) -> RunSizes:
+    return RunSizes(**{k: getattr(experiment.run, k) for k in RunSizes._fields})
+
+
+def simulate_model(experiment: Experiment, model: Model, progress: bool, checkpoint=None) -> RunResult:
+    """Run the planned experiment's chains of ``model`` as a grid of one point
+    (:func:`langevin_ib.dynamics.grid.simulate_run`, the path every sweep point takes too), saving
+    ``checkpoint`` (a :class:`langevin_ib.dynamics.checkpoint.Checkpointer`) at chunk boundaries."""
+    return grid.simulate_run(model, build_integrator(experiment, model), hyperparameters_of(experiment),
+                             sizes_of(experiment), binnings=dict(experiment.observables),
+                             statistics=statistics_of(experiment, model),
+                             statistic_every=experiment.analysis.snapshot_every,
+                             chunk_statistics=chunk_statistics_of(experiment, model), progress=progress,
+                             checkpoint=checkpoint)
 
 
 def histogram_arrays(result: RunResult, comparisons: dict) -> dict:
@@ -211,9 +216,12 @@ def replace_folder(staging: Path, out: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def check_memory(experiment: Experiment, model: Model, log: Callable[[str], None] | None) -> None:
-    """Log the run's sizes and memory estimate (:mod:`langevin_ib.dynamics.memory`) in one line, and
-    refuse (ConfigError) a run whose estimate exceeds the memory available; nothing is built or compiled."""
+def check_memory(experiment: Experiment, model: Model, log: Callable[[str], None] | None,
+                 points: int = 1) -> tuple[memory.Estimate, int]:
+    """The run's memory estimate (:mod:`langevin_ib.dynamics.memory`) and the passes that ``points``
+    grid points of it need (as many points per pass as fit in the memory available); ``log``
+    receives the run's sizes and estimate in one line. A ConfigError where not even one point fits;
+    nothing is built or compiled. A single run is one point; a sweep's or batch's group many."""
     run = experiment.run
     width = sum(plan.widths(experiment, model).values())
     estimate = memory.estimate(model, build_integrator(experiment, model), hyperparameters_of(experiment), run.chains,
@@ -224,8 +232,9 @@ def check_memory(experiment: Experiment, model: Model, log: Callable[[str], None
         log(f"run: {run.chains} chains x {run.burn_in + run.steps} steps, {run.chain_groups} chain groups, bins {bins}, "
             f"{width} snapshot statistics per chain; memory estimate {estimate.describe()}"
             + (f" of {memory.size(free)} available ({where})" if free is not None else ""))
-    if free is None or estimate.total <= free:
-        return
+    passes = memory.passes(points, estimate.total, free)
+    if passes:
+        return estimate, passes
     widest = max(experiment.observables, key=lambda name: experiment.observables[name].bins)
     raise ConfigError(f"run.chains={run.chains}, observables.{widest}.bins={experiment.observables[widest].bins}: the run needs an estimated {estimate.describe()} but {memory.size(free)} is available "
                       f"({where}); use fewer chains (run.chains), fewer bins (observables.<name>.bins) or groups "
@@ -264,7 +273,7 @@ def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[
     experiment, model = prepare(experiment)
     check_memory(experiment, model, log)
     statistics = plan.statistics(experiment, model)
-    result = simulate_model(experiment, model, statistics, progress, checkpoint)
+    result = simulate_model(experiment, model, progress, checkpoint)
     analysed = analyse(experiment, model, statistics, result, start)
     np.savez_compressed(out / "histograms.npz", **analysed.arrays)
     write_json(out / "summary.json", analysed.summary)

@@ -6,7 +6,7 @@ The rule asks each test's own declaration: the histogram comparisons of
 (:meth:`langevin_ib.statistics.pit.Form.applies`: chains free, weight-decayed or projected, the
 variable's observable histogrammed, the model's shapes). The snapshot statistics, evaluated every
 ``analysis.snapshot_every`` observations and summed along each chain
-(:func:`langevin_ib.dynamics.runner.simulate`), need a group action: the Stein statistics
+(:func:`langevin_ib.dynamics.grid.simulate_grid`), need a group action: the Stein statistics
 (:mod:`langevin_ib.statistics.stein`) of every such model, and the PIT of each applicable form
 (:mod:`langevin_ib.statistics.pit`, docs/theory.md §4): a rescaling strength on level sets of χ
 (:mod:`langevin_ib.predictions.rescaling.level_set`) and over the fibre
@@ -29,7 +29,7 @@ from langevin_ib.predictions.rescaling import balance, level_set, fibre
 from langevin_ib.statistics import pit, stein
 from langevin_ib.predictions.general_linear import mode_energies, singular_fibre, singular_level_curves, singular_level_sets, singular_modes
 from langevin_ib.models.base import Model
-from langevin_ib.dynamics.runner import RunResult
+from langevin_ib.dynamics.result import RunResult
 
 STEIN = "stein"
 FORMS = {"conditional": level_set.LEVEL_SET, "fibre": fibre.MARGINAL, "balance": balance.MARGINAL,

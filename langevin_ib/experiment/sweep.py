@@ -2,8 +2,10 @@
 
 The grid's points come from :mod:`langevin_ib.experiment.sweep_grid`. Points that differ only in
 :data:`~langevin_ib.experiment.sweep_grid.DATA_KEYS` share one compile
-(:func:`langevin_ib.dynamics.grid.simulate_grid`); values of the shape keys and a different plan of
-tests start a new group, one compile each. A group whose state would not fit in memory runs in passes.
+(:func:`langevin_ib.dynamics.grid.simulate_grid`, the path a single run takes as a grid of one point);
+values of the shape keys and a different plan of tests start a new group, one compile each. A group
+whose points would not fit in memory at once (the run's estimate, :mod:`langevin_ib.dynamics.memory`)
+runs in passes.
 Each point is analysed exactly as a single run (:func:`langevin_ib.experiment.job.analyse`); the tables
 are written by :mod:`langevin_ib.experiment.sweep_table`, outputs in docs/sweeps.md.
 """
@@ -11,9 +13,8 @@ are written by :mod:`langevin_ib.experiment.sweep_table`, outputs in docs/sweeps
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,11 +24,6 @@ import numpy as np
 from langevin_ib.experiment.config import Experiment
 from langevin_ib.experiment.sweep_grid import DATA_KEYS, Point
 from langevin_ib.experiment.sweep_table import csv_rows, write
-from langevin_ib.models.fields import ConfigError
-
-MEMORY_ENV = "LANGEVIN_IB_MEMORY_BYTES"  # overrides the memory the grid may use
-MEMORY_FRACTION = 0.5  # of the available memory, for the grid's state between chunks
-WORKING_FACTOR = 3  # state in, state out and the chunk's temporaries, per byte of state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,45 +35,22 @@ class Group:
 
 
 def groups(points: list[Point]) -> list[Group]:
-    """Points grouped by their compile: shape-key values, then the plan of tests (which may depend on λ)."""
-    from langevin_ib.experiment import job
+    """Points grouped by their compile: equal configs up to :data:`DATA_KEYS`, then the plan of tests
+    (which may depend on λ). The one grouping of sweeps and batches."""
+    from langevin_ib.dynamics.checkpoint import flat
+    from langevin_ib.experiment import job, plan
 
     out: dict = {}
-    models_by_shape: dict = {}
+    models_by_config: dict = {}
     for point in points:
+        key = json.dumps({k: v for k, v in flat(point.experiment.to_dict()).items() if k not in DATA_KEYS},
+                         sort_keys=True, default=str)
+        if key not in models_by_config:
+            models_by_config[key] = job.build_model(point.experiment)
+        tests = plan.applicable(point.experiment, models_by_config[key])
         shape = {k: v for k, v in point.values.items() if k not in DATA_KEYS}
-        key = tuple(sorted(shape.items()))
-        if key not in models_by_shape:
-            models_by_shape[key] = job.build_model(point.experiment)
-        from langevin_ib.experiment import plan
-        tests = plan.applicable(point.experiment, models_by_shape[key])
         out.setdefault((key, tests), (shape, []))[1].append(point)
     return [Group(shape, tuple(members)) for shape, members in out.values()]
-
-
-def available_bytes() -> int:
-    """Memory the grid may use: $LANGEVIN_IB_MEMORY_BYTES, else a fraction of the free memory that
-    :func:`langevin_ib.dynamics.memory.available` reports (unbounded where it knows none)."""
-    if MEMORY_ENV in os.environ:
-        return int(float(os.environ[MEMORY_ENV]))
-    from langevin_ib.dynamics import memory
-
-    free, _ = memory.available()
-    return sys.maxsize if free is None else int(MEMORY_FRACTION * free)
-
-
-def passes(group_points: int, bytes_per_point: int, chains: int, available: int) -> int:
-    """How many passes a group needs; ConfigError if not even one point, or one chain per point, fits."""
-    need = WORKING_FACTOR * bytes_per_point
-    if group_points * WORKING_FACTOR * max(1, bytes_per_point // chains) > available:
-        raise ConfigError(f"sweep: {group_points} points need {group_points * need / 2**20:.1f} MiB "
-                          f"({bytes_per_point // chains} B per chain), more than the {available / 2**20:.1f} MiB available "
-                          "even at one chain per point; sweep fewer points or set $" + MEMORY_ENV)
-    if need > available:
-        raise ConfigError(f"sweep: one point of {chains} chains needs {need / 2**20:.1f} MiB, more than the "
-                          f"{available / 2**20:.1f} MiB available; lower run.chains")
-    per_pass = max(1, available // need)
-    return math.ceil(group_points / per_pass)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,21 +65,17 @@ class Prepared:
     passes: int
 
 
-def prepare(grouped: list[Group], available: int) -> list[Prepared]:
-    """Build each group's model and integrator and size its passes (ConfigError if it cannot fit)."""
-    from langevin_ib.dynamics import grid
-    from langevin_ib.dynamics.runner import RunSizes
-    from langevin_ib.experiment import job, plan
+def prepare(grouped: list[Group]) -> list[Prepared]:
+    """Build each group's model and integrator and size its passes with the run's memory estimate
+    (:func:`langevin_ib.experiment.job.check_memory`; a ConfigError if not even one point fits)."""
+    from langevin_ib.experiment import job
 
     prepared = []
     for group in grouped:
         experiment, model = job.prepare(group.points[0].experiment)
-        integrator = job.build_integrator(experiment, model)
-        sizes = RunSizes(**{k: getattr(experiment.run, k) for k in RunSizes._fields})
-        width = sum(w for _, w in plan.statistics(experiment, model).values())
-        per_point = grid.point_bytes(model, integrator, sizes, dict(experiment.observables), width)
-        prepared.append(Prepared(experiment, model, integrator, sizes, per_point,
-                                 passes(len(group.points), per_point, sizes.chains, available)))
+        estimate, passes = job.check_memory(experiment, model, None, len(group.points))
+        prepared.append(Prepared(experiment, model, job.build_integrator(experiment, model), job.sizes_of(experiment),
+                                 estimate.total, passes))
     return prepared
 
 
@@ -138,16 +107,18 @@ def simulate(grouped: list[Group], prepared: list[Prepared], on_point, bar=None,
     """Run every group, pass by pass, and call ``on_point(point, analysed)`` with each point's
     :class:`langevin_ib.experiment.job.Analysis` (its summary is a single run's summary.json, its
     arrays its histograms.npz); returns the compile seconds. ``checkpoint_for`` (:func:`checkpointers`)
-    gives each pass its checkpoint, resumed if present."""
+    gives each pass its checkpoint, resumed if present. Each point runs the program its run alone
+    runs (:func:`langevin_ib.experiment.job.simulate_model`), with the point's hyperparameters as data."""
     import contextlib
     from langevin_ib.dynamics import grid, integrators
-    from langevin_ib.experiment import job, plan, sgd_tests
+    from langevin_ib.experiment import job, plan
 
     compile_seconds = 0.0
     for g, (group, prep) in enumerate(zip(grouped, prepared)):
         experiment, model = prep.experiment, prep.model
-        chunk_statistics = sgd_tests.chunk_statistics(model) if experiment.dynamics.stochastic_gradient else None
         size = math.ceil(len(group.points) / prep.passes)
+        traced = tuple(name for name in ("temperature", "weight_decay")
+                       if len({getattr(p.experiment.dynamics, name) for p in group.points}) > 1)
         for first in range(0, len(group.points), size):
             members = group.points[first:first + size]
             dyn = [p.experiment.dynamics for p in members]
@@ -155,19 +126,14 @@ def simulate(grouped: list[Group], prepared: list[Prepared], on_point, bar=None,
                                                           np.asarray([d.step_size for d in dyn]),
                                                           np.asarray([d.weight_decay for d in dyn]))
             seeds = [p.experiment.run.seed for p in members]
-
-            def statistics(h, experiment=experiment, model=model):
-                traced = dataclasses.replace(experiment, dynamics=dataclasses.replace(
-                    experiment.dynamics, temperature=h.temperature, weight_decay=h.weight_decay))
-                return tuple(fn for fn, _ in plan.statistics(traced, model).values())
-
             checkpoint = checkpoint_for(g, first // size, members) if checkpoint_for else None
             with checkpoint.signals() if checkpoint else contextlib.nullcontext():
                 results, seconds = grid.simulate_grid(
                     model, prep.integrator, hyperparameters, prep.sizes, binnings=dict(experiment.observables),
-                    seeds=None if set(seeds) == {prep.sizes.seed} else seeds, statistics=statistics,
-                    statistic_every=experiment.analysis.snapshot_every, chunk_statistics=chunk_statistics,
-                    bar=bar, checkpoint=checkpoint)
+                    seeds=None if set(seeds) == {prep.sizes.seed} else seeds,
+                    statistics=job.statistics_of(experiment, model, traced),
+                    statistic_every=experiment.analysis.snapshot_every,
+                    chunk_statistics=job.chunk_statistics_of(experiment, model), bar=bar, checkpoint=checkpoint)
             compile_seconds += seconds
             for point, result in zip(members, results):
                 point_experiment = plan.planned(point.experiment, model)
@@ -191,18 +157,20 @@ def run(points: list[Point], out: Path, *, progress: bool = True, resume: bool =
     content. Each pass checkpoints into ``out`` (:func:`checkpointers`); ``resume`` continues from them."""
     import jax
 
+    from langevin_ib.dynamics import memory
     from langevin_ib.experiment import plan
 
     start = time.perf_counter()
     grouped = groups(points)
-    available = available_bytes()
     swept = list(points[0].values)
-    prepared = prepare(grouped, available)
+    prepared = prepare(grouped)
+    free, where = memory.available()
     log(f"sweep: {len(points)} points over {', '.join(f'{k} ({len(set(p.values[k] for p in points))})' for k in swept)}"
         f" in {len(grouped)} compile(s)"
         + ("" if len(grouped) == 1 else " (one per " + ", ".join(sorted({k for g in grouped for k in g.shape}) or ["plan of tests"]) + ")")
-        + f", {sum(p.passes for p in prepared)} pass(es); ~{sum(len(g.points) * p.bytes_per_point for g, p in zip(grouped, prepared)) / 2**20:.1f}"
-          f" MiB of state, {available / 2**20:.0f} MiB available")
+        + f", {sum(p.passes for p in prepared)} pass(es); memory estimate "
+          f"{memory.size(sum(len(g.points) * p.bytes_per_point for g, p in zip(grouped, prepared)))}"
+          + (f" of {memory.size(free)} available ({where})" if free is not None else ""))
     bar = progress_bar(point_steps(grouped, prepared), progress)
     rows, records, arrays = [], [], [None] * len(points)
 

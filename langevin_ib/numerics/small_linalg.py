@@ -1,6 +1,6 @@
 """Linear algebra for the small matrices evaluated at every PIT node, without LAPACK: vmapped over
 nodes, LAPACK calls become batched calls, and batched calls can deadlock jaxlib 0.10's two-thread
-CPU pool (:func:`langevin_ib.dynamics.runner.simulate`). Sizes are static, so every loop is unrolled."""
+CPU pool (:func:`langevin_ib.dynamics.grid.simulate_grid`). Sizes are static, so every loop is unrolled."""
 
 from __future__ import annotations
 

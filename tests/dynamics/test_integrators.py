@@ -15,7 +15,8 @@ from scipy import stats
 
 from langevin_ib.dynamics import integrators
 from langevin_ib.dynamics.accumulators import Binning
-from langevin_ib.dynamics.runner import RunSizes, simulate
+from langevin_ib.dynamics.grid import simulate_run
+from langevin_ib.dynamics.kernel import RunSizes
 from langevin_ib.models import harmonic
 
 LEVEL = 1e-3
@@ -32,7 +33,7 @@ def em_variance(temperature):
 def group_second_moments(integrator_name: str, temperature) -> np.ndarray:
     """E[x²] of each of the G chain groups (chain c in group c mod G)."""
     integrator = integrators.REGISTRY[integrator_name].build(MODEL)
-    result = simulate(MODEL, integrator, integrators.Hyperparameters(temperature, STEP, 0.0), SIZES,
+    result = simulate_run(MODEL, integrator, integrators.Hyperparameters(temperature, STEP, 0.0), SIZES,
                       binnings={"x": Binning(-4, 4, 40)}, progress=False)
     moments = result.histograms.moments["x"].astype(float)
     return moments[:, 2] / moments[:, 0]

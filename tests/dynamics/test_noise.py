@@ -16,7 +16,8 @@ from scipy import stats
 
 from langevin_ib.dynamics import integrators, noise
 from langevin_ib.dynamics.accumulators import Binning
-from langevin_ib.dynamics.runner import RunSizes, simulate
+from langevin_ib.dynamics.grid import simulate_run
+from langevin_ib.dynamics.kernel import RunSizes
 from langevin_ib.models import harmonic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -64,12 +65,13 @@ DEVICES_RUN = """
 import sys, jax, jax.numpy as jnp, numpy as np
 from langevin_ib.dynamics import integrators
 from langevin_ib.dynamics.accumulators import Binning
-from langevin_ib.dynamics.runner import RunSizes, simulate
+from langevin_ib.dynamics.grid import simulate_run
+from langevin_ib.dynamics.kernel import RunSizes
 from langevin_ib.models import uv
 model = uv.build({"target": 1.0, "copies": 3, "init_u": 1.0, "init_v": 1.0, "init_noise": 0.0, "label_noise": 0.0})
 out = {"devices": jax.device_count()}
 for name, law in [("euler_maruyama", "two_point"), ("leimkuhler_matthews", "three_point")]:
-    r = simulate(model, integrators.build(name, model, noise=law), integrators.Hyperparameters(0.1, 0.01, 0.0),
+    r = simulate_run(model, integrators.build(name, model, noise=law), integrators.Hyperparameters(0.1, 0.01, 0.0),
                  RunSizes(chains=96, steps=60, burn_in=20, thin=3, chunk_steps=30, chain_groups=8),
                  binnings={"theta": Binning(0, 2, 20), "chi": Binning(-1, 1, 10)}, progress=False)
     out[law + "_u"] = np.asarray(r.final_state.integrator.position["u"])
@@ -104,7 +106,7 @@ SIZES = RunSizes(chains=2048, steps=1000, burn_in=100, thin=5, chunk_steps=500, 
 def test_harmonic_variance_is_the_exact_discrete_value(name, law):
     """E[x²] on U = kx²/2 depends on ξ's variance only: EM gives T/(k(1 − ηk/2)), LM T/k, with any
     unit-variance noise; t-test over the 32 chain groups at LEVEL, and the other value rejected."""
-    result = simulate(MODEL, integrators.build(name, MODEL, noise=law), integrators.Hyperparameters(TEMPERATURE, STEP, 0.0),
+    result = simulate_run(MODEL, integrators.build(name, MODEL, noise=law), integrators.Hyperparameters(TEMPERATURE, STEP, 0.0),
                       SIZES, binnings={"x": Binning(-4, 4, 40)}, progress=False)
     moments = result.histograms.moments["x"].astype(float)
     per_group = moments[:, 2] / moments[:, 0]

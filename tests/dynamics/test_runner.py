@@ -12,10 +12,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from langevin_ib.dynamics.accumulators import Binning
 from langevin_ib.dynamics.integrators import Hyperparameters, Info, Integrator
-from langevin_ib.dynamics.runner import RunSizes, simulate
+from langevin_ib.dynamics.grid import simulate_run
+from langevin_ib.dynamics.kernel import RunSizes
 from langevin_ib.models import harmonic
 
 CHAINS = 4
@@ -42,7 +44,7 @@ def counting_integrator(fail_at: int) -> Integrator:
 def test_a_failed_step_is_counted_as_diverged_and_rolled_back():
     model = harmonic.build({"stiffness": 1.0, "copies": 1, "init": 0.0})
     sizes = RunSizes(chains=CHAINS, steps=20, thin=5, chunk_steps=10, chain_groups=CHAINS)
-    result = simulate(model, counting_integrator(fail_at=7), Hyperparameters(1.0, 0.1, 0.0), sizes,
+    result = simulate_run(model, counting_integrator(fail_at=7), Hyperparameters(1.0, 0.1, 0.0), sizes,
                       binnings={"x": Binning(0, 40, 40)}, progress=False)
     assert result.diverged == 1
     np.testing.assert_array_equal(result.diverged_at, [9])
@@ -55,7 +57,7 @@ def test_a_failed_step_is_counted_as_diverged_and_rolled_back():
 def test_no_failure_no_divergence():
     model = harmonic.build({"stiffness": 1.0, "copies": 1, "init": 0.0})
     sizes = RunSizes(chains=CHAINS, steps=20, thin=5, chunk_steps=10, chain_groups=CHAINS)
-    result = simulate(model, counting_integrator(fail_at=-1), Hyperparameters(1.0, 0.1, 0.0), sizes,
+    result = simulate_run(model, counting_integrator(fail_at=-1), Hyperparameters(1.0, 0.1, 0.0), sizes,
                       binnings={"x": Binning(0, 40, 40)}, progress=False)
     assert result.diverged == 0
     np.testing.assert_array_equal(result.final_state.integrator.position["x"][:, 0], [20] * CHAINS)
@@ -68,7 +70,7 @@ def test_with_position_rolls_back_only_the_position():
     is the same as with the full rollback."""
     model = harmonic.build({"stiffness": 1.0, "copies": 1, "init": 0.0})
     sizes = RunSizes(chains=CHAINS, steps=20, thin=5, chunk_steps=10, chain_groups=CHAINS)
-    run = lambda integrator: simulate(model, integrator, Hyperparameters(1.0, 0.1, 0.0), sizes,
+    run = lambda integrator: simulate_run(model, integrator, Hyperparameters(1.0, 0.1, 0.0), sizes,
                                       binnings={"x": Binning(0, 40, 40)}, progress=False)
     full = counting_integrator(fail_at=7)
     partial = run(full._replace(with_position=lambda state, position: state._replace(position=position)))
@@ -78,3 +80,37 @@ def test_with_position_rolls_back_only_the_position():
     np.testing.assert_array_equal(partial.diverged_at, reference.diverged_at)
     np.testing.assert_array_equal(partial.histograms.counts["x"], reference.histograms.counts["x"])
     np.testing.assert_array_equal(partial.histograms.moments["x"], reference.histograms.moments["x"])
+
+
+def test_calls_split_for_signal_latency_change_no_number_and_resume_mid_chunk(tmp_path):
+    """max_call_seconds=0 splits every call after the first into calls of one block (thin steps), in
+    burn-in and measurement alike; a checkpoint asked to stop between two calls of a chunk (step 40
+    of the chunk [30, 50)) saves there, and the run resumed from it gives bitwise the numbers of the
+    unsplit, uninterrupted run (Euler–Maruyama on a harmonic well: real noise, float32)."""
+    from langevin_ib.dynamics import checkpoint, integrators
+    from langevin_ib.dynamics.grid import simulate_grid
+
+    model = harmonic.build({"stiffness": 1.0, "copies": 2, "init": 0.5})
+    sizes = RunSizes(chains=CHAINS, steps=40, burn_in=30, thin=5, chunk_steps=20, chain_groups=2)
+    one = Hyperparameters(np.asarray([0.5]), np.asarray([0.05]), np.asarray([0.0]))
+
+    def run(limit, saved=None):
+        return simulate_grid(model, integrators.build("euler_maruyama", model), one, sizes,
+                             binnings={"x": Binning(-3, 3, 12)}, checkpoint=saved, max_call_seconds=limit)[0][0]
+
+    class StopAt40(checkpoint.Checkpointer):
+        def between(self, step, carry, records=()):
+            if step == 40:
+                self.stop = "SIGTERM"
+            super().between(step, carry, records)
+
+    reference, split = run(float("inf")), run(0.0)
+    with pytest.raises(checkpoint.Interrupted, match="step 40"):
+        run(0.0, StopAt40(tmp_path, {}, every_seconds=0))
+    resumed = run(float("inf"), checkpoint.Checkpointer(tmp_path, {}, every_seconds=0))
+    for result in (split, resumed):
+        np.testing.assert_array_equal(result.histograms.counts["x"], reference.histograms.counts["x"])
+        np.testing.assert_array_equal(result.histograms.moments["x"], reference.histograms.moments["x"])
+        np.testing.assert_array_equal(result.final_state.integrator.position["x"],
+                                      reference.final_state.integrator.position["x"])
+    assert reference.histograms.counts["x"].sum() == CHAINS * 2 * 8  # 8 observations of 2 copies per chain

@@ -20,7 +20,8 @@ import yaml
 from langevin_ib import cli, models
 from langevin_ib.dynamics import integrators
 from langevin_ib.dynamics.integrators import gd, sgd, sgld
-from langevin_ib.dynamics.runner import RunSizes, simulate
+from langevin_ib.dynamics.grid import simulate_run
+from langevin_ib.dynamics.kernel import RunSizes
 from langevin_ib.models import linear
 from langevin_ib.models.fields import ConfigError, section
 from langevin_ib.predictions import sgd_linear
@@ -117,7 +118,7 @@ def test_chunking_does_not_change_the_numbers():
 
     def final(chunk_steps):
         sizes = RunSizes(chains=6, steps=12, chunk_steps=chunk_steps, chain_groups=2, seed=3)
-        result = simulate(model, integrator, hyper(0.05), sizes, binnings={}, progress=False)
+        result = simulate_run(model, integrator, hyper(0.05), sizes, binnings={}, progress=False)
         return integrator.position(result.final_state.integrator)
 
     for a, b in zip(jax.tree.leaves(final(12)), jax.tree.leaves(final(5))):

@@ -26,7 +26,8 @@ from scipy import stats
 from langevin_ib import cli, models
 from langevin_ib.dynamics import integrators, kernel
 from langevin_ib.dynamics.integrators import sgd
-from langevin_ib.dynamics.runner import RunSizes, simulate
+from langevin_ib.dynamics.grid import simulate_run
+from langevin_ib.dynamics.kernel import RunSizes
 from langevin_ib.experiment import sgd_tests
 from langevin_ib.models.fields import section
 
@@ -42,7 +43,7 @@ def run(model, integrator, temperature, step_size, chains, windows, window):
     """(the recorded boundary positions, the run's one-step function) of ``chains`` chains."""
     hyperparameters = integrators.Hyperparameters(temperature, step_size, 0.0)
     sizes = RunSizes(chains=chains, steps=windows * window, chunk_steps=window, chain_groups=8)
-    result = simulate(model, integrator, hyperparameters, sizes, binnings={},
+    result = simulate_run(model, integrator, hyperparameters, sizes, binnings={},
                       chunk_statistics=sgd_tests.chunk_statistics(model), progress=False)
     return result.chunk_statistics["positions"], sgd_tests.one_step(integrator, hyperparameters)
 

@@ -1,7 +1,6 @@
 """Sweeps: the grid's parsing and errors, and each point equal to the same point run alone."""
 
 import csv
-import dataclasses
 import json
 import os
 import subprocess
@@ -13,9 +12,8 @@ import numpy as np
 import pytest
 
 from langevin_ib import cli
-from langevin_ib.dynamics import grid, integrators
-from langevin_ib.dynamics.runner import RunSizes
-from langevin_ib.experiment import comparisons, job, plan, sweep, sweep_grid
+from langevin_ib.dynamics import memory
+from langevin_ib.experiment import comparisons, job, sweep, sweep_grid
 from langevin_ib.models.fields import ConfigError
 
 CONFIG = Path(__file__).parents[2] / "configs" / "uv_small.yaml"
@@ -51,15 +49,16 @@ def test_bad_grids_are_one_line_and_exit_2(config, item, message, capsys, tmp_pa
 
 
 def test_a_grid_that_cannot_fit_is_refused_before_compile(config, monkeypatch):
-    monkeypatch.setenv(sweep.MEMORY_ENV, "1000")
+    """The sweep sizes its points with the run's memory estimate: one that cannot fit is refused as the run is."""
+    monkeypatch.setenv(memory.MEMORY_ENV, "1000")
     _, _, points = sweep_grid.load(config, ["dynamics.temperature=0.1,0.2"])
-    with pytest.raises(ConfigError, match="even at one chain per point"):
+    with pytest.raises(ConfigError, match="the run needs an estimated .* but 1 kB is available"):
         sweep.run(points, None, progress=False)
 
 
 def single(experiment):
     experiment, model = job.prepare(experiment)
-    result = job.simulate_model(experiment, model, plan.statistics(experiment, model), False)
+    result = job.simulate_model(experiment, model, False)
     compared = comparisons.build(experiment, result)
     return job.histogram_arrays(result, compared), comparisons.fit_all(experiment, compared)
 
@@ -102,10 +101,8 @@ def test_swept_seeds_and_passes(config, tmp_path, monkeypatch):
     limit below the grid's splits it into passes without changing a number."""
     _, _, points = sweep_grid.load(config, ["run.seed=3,4", "dynamics.temperature=0.1,0.2"])
     experiment, model = job.prepare(points[0].experiment)
-    integrator = integrators.REGISTRY[experiment.dynamics.integrator].build(model)
-    per_point = grid.point_bytes(model, integrator, RunSizes(**{k: getattr(experiment.run, k) for k in RunSizes._fields}),
-                                 dict(experiment.observables), 0)
-    monkeypatch.setenv(sweep.MEMORY_ENV, str(2 * sweep.WORKING_FACTOR * per_point))  # two points per pass
+    per_point = job.check_memory(experiment, model, None)[0].total
+    monkeypatch.setenv(memory.MEMORY_ENV, str(2 * per_point))  # two points per pass
     content = sweep.run(points, tmp_path, progress=False)
     assert content["compiles"][0]["passes"] == 2
     stacked = np.load(tmp_path / "histograms.npz")

@@ -22,7 +22,7 @@ def alone(experiment):
     """The summary and histograms.npz arrays of a single run of ``experiment``."""
     experiment, model = job.prepare(experiment)
     statistics = plan.statistics(experiment, model)
-    analysed = job.analyse(experiment, model, statistics, job.simulate_model(experiment, model, statistics, False), 0.0)
+    analysed = job.analyse(experiment, model, statistics, job.simulate_model(experiment, model, False), 0.0)
     return analysed.summary, analysed.arrays
 
 

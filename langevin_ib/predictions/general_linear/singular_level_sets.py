@@ -98,7 +98,7 @@ def level_set_points(sigma: jax.Array, half_difference: jax.Array, off: jax.Arra
 
 # Closed forms for the 2 × 2 linear algebra (and small_linalg for the 4 × 4 determinants): evaluated at
 # every PIT node, LAPACK calls would be batched, and batched LAPACK calls can deadlock jaxlib 0.10's
-# 2-thread CPU pool (runner.py).
+# 2-thread CPU pool (dynamics/kernel.py).
 
 def _eigh(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(eigenvalues descending, eigenvectors as columns) of a symmetric 2 × 2 matrix."""

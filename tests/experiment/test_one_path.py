@@ -1,0 +1,81 @@
+"""One execution path: a sweep point runs the program its run alone runs (a grid of one point,
+:func:`langevin_ib.dynamics.grid.simulate_run`), so its every number is the run alone's.
+
+Compared: every array of the two RunResults (histogram counts, joint counts, moments, per-chain
+snapshot-statistic sums, chunk statistics, final chain state, divergence steps). The Langevin case
+is u·v with Leimkuhler–Matthews and the Stein and PIT snapshot statistics on (configs/uv_small.yaml,
+2 points over η; over T a sweep traces T in the statistics, which a run alone holds constant, so
+there only their sums may differ at float32 rounding: docs/engineering.md); the SGD case configs/uv_sgd.yaml (2 points over η). One device runs in a
+subprocess with its own XLA_FLAGS; two devices in-process, as the suite runs (tests/conftest.py).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).parents[2]
+CASES = {
+    "langevin": ("configs/uv_small.yaml", ["dynamics.step_size=0.005,0.02", "run.steps=100", "run.chains=32",
+                                           "analysis.snapshot_every=5"]),
+    "sgd": ("configs/uv_sgd.yaml", ["dynamics.step_size=0.02,0.05", "run.chains=32", "run.burn_in=20", "run.steps=40",
+                                    "run.chain_groups=8"]),
+}
+
+
+def arrays(result) -> dict:
+    """Every array of a RunResult, by name."""
+    out = {f"counts/{k}": v for k, v in result.histograms.counts.items()}
+    out |= {f"moments/{k}": v for k, v in result.histograms.moments.items()}
+    out["joint"] = result.histograms.joint
+    out["chain_statistics"] = result.chain_statistics
+    out["diverged_at"] = result.diverged_at
+    out |= {f"state/{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(result.final_state))}
+    out |= {f"chunk/{name}/{i}": np.asarray(leaf) for name, record in result.chunk_statistics.items()
+            for i, leaf in enumerate(jax.tree.leaves(record))}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def differences(case: str) -> dict:
+    """name -> largest |difference| of every array in which a sweep point and its run alone differ,
+    over both points of the case (the whole sweep run by :func:`langevin_ib.experiment.sweep.simulate`)."""
+    from langevin_ib.experiment import job, sweep, sweep_grid
+
+    config, overrides = CASES[case]
+    _, _, points = sweep_grid.load(ROOT / config, overrides)
+    grouped = sweep.groups(points)
+    swept = {}
+    sweep.simulate(grouped, sweep.prepare(grouped), lambda point, analysed: swept.__setitem__(point.index, analysed))
+    out = {}
+    for point in points:
+        experiment, model = job.prepare(point.experiment)
+        alone, in_sweep = arrays(job.simulate_model(experiment, model, False)), arrays(swept[point.index].result)
+        assert alone.keys() == in_sweep.keys()
+        for name in alone:
+            if not np.array_equal(alone[name], in_sweep[name], equal_nan=True):
+                gap = np.abs(alone[name].astype(float) - in_sweep[name].astype(float))
+                out[f"{point.index}/{name}"] = float(np.nanmax(gap))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_on_one_device_a_sweep_point_is_bitwise_its_run_alone(case):
+    code = (f"import sys, json; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_one_path; "
+            f"print(json.dumps(test_one_path.differences({case!r})))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_on_two_devices_a_sweep_point_is_bitwise_its_run_alone(case):
+    assert jax.device_count() == 2
+    assert differences(case) == {}
