@@ -185,7 +185,8 @@ def run_local(todo: list[Point], points: list[Point], out: Path, progress: bool 
     def on_point(point, analysed):
         summaries[point.index] = analysed.summary
         with output.staged(out / point.name, "run") as staging, output.partial_file(out / "batch.csv") as table:
-            job.write_outputs(staging, point.experiment, analysed)
+            (staging / "config.yaml").write_text(point.experiment.to_yaml())
+            job.write_outputs(staging, analysed)
             sweep_table.write_csv(table, rows(points, summaries))
 
     compile_seconds = sweep.simulate(grouped, prepared, on_point, bar, sweep.checkpointers(out, resume, checkpoint_name))

@@ -12,7 +12,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import numpy as np
 
-from langevin_ib.experiment import comparisons as comparisons_lib, output, plan, plots, sgd_tests, verdicts
+from langevin_ib.experiment import comparisons as comparisons_lib, plan, plots, sgd_tests, verdicts
 from langevin_ib.experiment.config import Experiment
 from langevin_ib import models
 from langevin_ib.dynamics import integrators, memory
@@ -205,6 +205,7 @@ def run_and_write(experiment: Experiment, out: Path, progress: bool = True,
     receives the line of sizes and memory estimate. The run checkpoints into ``out``
     (:mod:`langevin_ib.dynamics.checkpoint`), which survives a kill; ``resume`` continues from it."""
     from langevin_ib.dynamics import checkpoint as checkpoint_lib
+    from langevin_ib.experiment import output
 
     with output.staged(out, "run") as staging:
         checkpointer = checkpoint_lib.Checkpointer(out, experiment.to_dict(), experiment.run.checkpoint_every_seconds,
@@ -218,20 +219,19 @@ def run_and_write(experiment: Experiment, out: Path, progress: bool = True,
 def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[str], None] | None,
               checkpoint=None) -> dict:
     """Simulate, fit, and write every output of one run into the folder ``out``."""
+    (out / "config.yaml").write_text(experiment.to_yaml())
     start = time.perf_counter()
-    planned, model = prepare(experiment)
-    check_memory(planned, model, log)
-    statistics = plan.statistics(planned, model)
-    result = simulate_model(planned, model, statistics, progress, checkpoint)
-    analysed = analyse(planned, model, statistics, result, start)
-    write_outputs(out, experiment, analysed)
+    experiment, model = prepare(experiment)
+    check_memory(experiment, model, log)
+    statistics = plan.statistics(experiment, model)
+    result = simulate_model(experiment, model, statistics, progress, checkpoint)
+    analysed = analyse(experiment, model, statistics, result, start)
+    write_outputs(out, analysed)
     return analysed.summary
 
 
-def write_outputs(out: Path, experiment: Experiment, analysed: "Analysis") -> None:
-    """config.yaml (``experiment``, as given), histograms.npz, summary.json and the figures of one run
-    (or sweep or batch point) into the folder ``out``."""
-    (out / "config.yaml").write_text(experiment.to_yaml())
+def write_outputs(out: Path, analysed: "Analysis") -> None:
+    """histograms.npz, summary.json and the figures of one run (or sweep or batch point) into ``out``."""
     np.savez_compressed(out / "histograms.npz", **analysed.arrays)
     write_json(out / "summary.json", analysed.summary)
     write_figures(out, analysed)
