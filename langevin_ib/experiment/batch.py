@@ -236,6 +236,8 @@ def run(spec: Spec, out: Path, *, progress: bool = True, executor: str | None = 
     """Run the SPEC's points not yet done into ``out/<name>`` and write batch.csv and batch.json; returns
     batch.json's content. ``executor``: None runs locally, "slurm" or "local" submits through submitit.
     ``out`` is checked (:func:`langevin_ib.experiment.output.batch_folder`) before anything is compiled."""
+    from langevin_ib.experiment import job
+
     start = time.perf_counter()
     if executor == "slurm" and shutil.which("sbatch") is None:
         raise ConfigError("--slurm: SLURM is not available here (no sbatch on PATH); run the batch without --slurm "
@@ -263,7 +265,7 @@ def run(spec: Spec, out: Path, *, progress: bool = True, executor: str | None = 
         with output.partial_file(out / "bias.png") as path:
             content["bias_slopes"] = sweep_plots.plot_batch_bias(path, records, out)
         with output.partial_file(out / "batch.json") as path:
-            path.write_text(json.dumps(content, indent=2, default=float))
+            job.write_json(path, content)  # strict JSON: null for a non-finite number, as summary.json
         with output.partial_file(out / "batch.csv") as path:
             sweep_table.write_csv(path, rows(points, summaries))
     for finished in out.glob("checkpoint-*.npz"):
