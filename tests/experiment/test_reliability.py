@@ -381,3 +381,30 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_checkpoint(tmp_path, mon
         saver.save(2, {"x": np.arange(3.0)})
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]
     assert (tmp_path / "checkpoint.npz").read_bytes() == good
+
+
+@pytest.mark.slow
+def test_the_partial_folder_of_a_killed_run_is_removed_by_the_next(tmp_path):
+    """A real kill -9 of `langevin-ib run` while it writes: its .out.partial-<pid>-<ns>/ stays beside
+    --out, and the next writer into --out (output.stage, a run's first step) removes it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from langevin_ib.experiment import output
+
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    process = subprocess.Popen([sys.executable, "-m", "langevin_ib.cli", "run", "configs/uv_small.yaml", "--quiet",
+                                "--out", str(out), "run.steps=1000000"], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.partial-*")):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    (left,) = tmp_path.glob(".out.partial-*")
+    assert left.name.startswith(f".out.partial-{process.pid}-")
+    staging = output.stage(out, "run")
+    assert [p.name for p in tmp_path.iterdir()] == [staging.name]
