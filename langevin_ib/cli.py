@@ -183,10 +183,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
         sharding.use_all_cpu_cores()
     try:
-        content = batch.run(spec, out, progress=not args.quiet, executor=executor, resume=args.resume)
+        content = _checkpointed(batch.run, spec, out, progress=not args.quiet, executor=executor, resume=args.resume)
     except RuntimeError as err:
         print(f"langevin-ib: error: {err}", file=sys.stderr)
         return 1
+    if isinstance(content, int):
+        return content
     print(f"wrote {out}/: batch.csv batch.json and one folder per point")
     for record in content["points"]:
         print(f"  {record['name']}{' (done before)' if record['skipped'] else ''}: {record['summary']['conclusion']}")
@@ -225,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("spec", help="YAML batch spec")
     batch.add_argument("--out", help="output folder (default: runs/<spec name>)")
     batch.add_argument("--slurm", action="store_true", help="submit each point as a SLURM job (submitit) and wait")
-    batch.add_argument("--resume", action="store_true", help="jobs continue from their points' checkpoints")
+    batch.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out (a local batch's, or its jobs')")
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
     batch.add_argument("--executor", choices=("slurm", "local"), help=argparse.SUPPRESS)
     batch.set_defaults(func=cmd_batch)

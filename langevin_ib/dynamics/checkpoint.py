@@ -83,11 +83,15 @@ class Checkpointer:
                   "record_leaves": len(arrays_r)}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp.npz")
-        with open(temporary, "wb") as f:
-            np.savez(f, header=np.asarray(json.dumps(header)), **{f"leaf{i}": a for i, a in enumerate(arrays + arrays_r)})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, self.path)
+        try:
+            with open(temporary, "wb") as f:
+                np.savez(f, header=np.asarray(json.dumps(header)), **{f"leaf{i}": a for i, a in enumerate(arrays + arrays_r)})
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:  # a full disk or a kill signal: no partial file, the last good checkpoint kept
+            temporary.unlink(missing_ok=True)
+            raise
         self.last_save = time.monotonic()
 
     def boundary(self, step: int, carry: Any, records: Any = ()) -> None:

@@ -4,7 +4,9 @@ A SPEC is a list of points ``{config: path, overrides: [k=v, ...], out: name}``,
 such a ``points:`` list or a grid ``configs: [...]`` × ``overrides: {key: [values]}`` (the product),
 and an optional ``slurm:`` section; a config with a ``sweep:`` section gives the points of its grid (:data:`SLURM_KEYS`). Points that differ only in
 :data:`langevin_ib.experiment.sweep_grid.DATA_KEYS` share one compile and run as a grid
-(:func:`langevin_ib.experiment.sweep.simulate`); groups run one after another on all local devices.
+(:func:`langevin_ib.experiment.sweep.simulate`); groups run one after another on all local devices,
+each pass checkpointing into ``out`` (checkpoint-<first point>.npz), so a killed batch resumes inside
+its running point. Each point is staged and written with batch.csv (:mod:`langevin_ib.experiment.output`).
 With an executor (submitit's SLURM or local one) every point is one job running
 :func:`langevin_ib.experiment.job.run_and_write`. A point whose folder already holds summary.json
 and the same config.yaml is skipped. The table batch.csv (+ batch.json) has sweep.csv's columns
@@ -16,15 +18,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import yaml
 
-from langevin_ib.experiment import config as config_lib, sweep, sweep_grid, sweep_table
-from langevin_ib.experiment.config import Experiment
+from langevin_ib.experiment import config as config_lib, output, sweep, sweep_grid, sweep_table
+from langevin_ib.experiment.sweep_grid import Point
 from langevin_ib.models.fields import ConfigError
 
 POINT_KEYS = ("config", "overrides", "out")
@@ -34,21 +36,8 @@ SLURM_KEYS = {"partition": "slurm_partition", "timeout_min": "timeout_min", "gpu
 
 
 @dataclasses.dataclass(frozen=True)
-class BatchPoint:
-    index: int
-    name: str  # its folder under the batch's out
-    config: str  # the config file
-    values: Mapping[str, Any]  # override key -> value
-    experiment: Experiment
-
-    @property
-    def label(self) -> str:
-        return Path(self.config).stem
-
-
-@dataclasses.dataclass(frozen=True)
 class Spec:
-    points: tuple[BatchPoint, ...]
+    points: tuple[Point, ...]
     slurm: Mapping[str, Any]
 
 
@@ -63,7 +52,7 @@ def _config_path(value: Any, where: str, base: Path) -> Path:
     return path
 
 
-def _points(start: int, config: Path, overrides: list[str], name: str | None, where: str) -> list[BatchPoint]:
+def _points(start: int, config: Path, overrides: list[str], name: str | None, where: str) -> list[Point]:
     """The points of one config and its overrides: one, or the grid of the config's ``sweep:`` section."""
     values = {}
     for item in overrides:
@@ -80,8 +69,8 @@ def _points(start: int, config: Path, overrides: list[str], name: str | None, wh
     except ConfigError as err:
         raise ConfigError(f"batch {where}: {err}") from None
     base = name if name is not None else config.stem + "".join(f"-{k}={v}" for k, v in values.items())
-    return [BatchPoint(start + i, base + "".join(f"-{k}={v:.6g}" for k, v in swept.items()), str(config),
-                       {**values, **swept}, experiment) for i, (swept, experiment) in enumerate(grid)]
+    return [Point(start + i, {**values, **swept}, experiment, base + "".join(f"-{k}={v:.6g}" for k, v in swept.items()),
+                  str(config)) for i, (swept, experiment) in enumerate(grid)]
 
 
 def load(path: str | Path) -> Spec:
@@ -143,7 +132,7 @@ def load(path: str | Path) -> Spec:
     return Spec(tuple(points), dict(slurm))
 
 
-def done(point: BatchPoint, out: Path) -> bool:
+def done(point: Point, out: Path) -> bool:
     """Whether ``out/<name>`` holds this point's results: summary.json and the same config."""
     folder = out / point.name
     if not (folder / "summary.json").is_file() or not (folder / "config.yaml").is_file():
@@ -154,38 +143,45 @@ def done(point: BatchPoint, out: Path) -> bool:
         return False
 
 
-def compile_groups(points: list[BatchPoint]) -> list[sweep.Group]:
+def compile_groups(points: list[Point]) -> list[sweep.Group]:
     """Points that can share one compile (:func:`langevin_ib.experiment.sweep.groups`), each group
     labelled with its first point's config."""
-    by_index = {p.index: p for p in points}
-    as_sweep = [sweep_grid.Point(p.index, {}, p.experiment) for p in points]
-    return [sweep.Group({"config": by_index[g.points[0].index].label, **g.shape}, g.points)
-            for g in sweep.groups(as_sweep)]
+    return [sweep.Group({"config": g.points[0].label, **g.shape}, g.points) for g in sweep.groups(points)]
 
 
-def write_point(folder: Path, experiment: Experiment, analysed) -> None:
-    """config.yaml, summary.json, histograms.npz and the figures of one point, as a single run writes
-    them (``analysed``: its :class:`langevin_ib.experiment.job.Analysis`)."""
+def rows(points: list[Point], summaries: Mapping[int, dict]) -> list[dict]:
+    """batch.csv's rows: sweep.csv's (:func:`langevin_ib.experiment.sweep_table.csv_rows`) with the
+    point's config and folder, for each of ``points`` with a summary."""
+    return [{"point": r["point"], "config": p.label, "out": p.name, **r}
+            for p in points if p.index in summaries for r in sweep_table.csv_rows(p, summaries[p.index])]
+
+
+def checkpoint_name(group: int, pass_: int, members) -> str:
+    """A local batch's checkpoint of one pass, named by its first point so that it survives the
+    regrouping of a resumed batch, whose finished points are left out."""
+    return f"checkpoint-{members[0].index}.npz"
+
+
+def run_local(todo: list[Point], points: list[Point], out: Path, progress: bool = True, resume: bool = False) -> dict:
+    """Run the ``todo`` points grouped by compile, one group after another, each pass checkpointing
+    into ``out`` (``resume`` continues from there); each finished point is written into its folder
+    together with batch.csv (rows of every finished point of ``points``). Returns the compile record."""
     from langevin_ib.experiment import job
 
-    folder.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(folder / "histograms.npz", **analysed.arrays)
-    job.write_json(folder / "summary.json", analysed.summary)
-    job.write_figures(folder, analysed)
-    (folder / "config.yaml").write_text(experiment.to_yaml())
-
-
-def run_local(points: list[BatchPoint], out: Path, progress: bool = True) -> dict:
-    """Run the points grouped by compile, one group after another; returns the compile record."""
-    grouped = compile_groups(points)
+    grouped = compile_groups(todo)
     prepared = sweep.prepare(grouped)
     bar = sweep.progress_bar(sweep.point_steps(grouped, prepared), progress)
-    by_index = {p.index: p for p in points}
+    pending = {p.index for p in todo}
+    summaries = {p.index: json.loads((out / p.name / "summary.json").read_text()) for p in points if p.index not in pending}
 
     def on_point(point, analysed):
-        write_point(out / by_index[point.index].name, point.experiment, analysed)
+        summaries[point.index] = analysed.summary
+        with output.staged(out / point.name, "run") as staging, output.partial_file(out / "batch.csv") as table:
+            (staging / "config.yaml").write_text(point.experiment.to_yaml())
+            job.write_outputs(staging, analysed)
+            sweep_table.write_csv(table, rows(points, summaries))
 
-    compile_seconds = sweep.simulate(grouped, prepared, on_point, bar)
+    compile_seconds = sweep.simulate(grouped, prepared, on_point, bar, sweep.checkpointers(out, resume, checkpoint_name))
     bar.close()
     return {"compile_seconds": compile_seconds,
             "compiles": [{"shape": dict(g.shape), "points": [p.index for p in g.points], "passes": p.passes}
@@ -202,9 +198,9 @@ def run_point(config: dict, folder: str, resume: bool) -> str:
     return summary["conclusion"]
 
 
-def run_jobs(points: list[BatchPoint], out: Path, slurm: Mapping, executor: str = "slurm", resume: bool = False) -> dict:
-    """Submit every point as a job through submitit (``executor``: "slurm" via AutoExecutor, or "local"),
-    wait for all, and return the job ids."""
+def run_jobs(points: list[Point], out: Path, slurm: Mapping, executor: str = "slurm", resume: bool = False) -> dict:
+    """Submit every point as a job through submitit (``executor``: "slurm", or "local" for its local
+    executor), wait for all, and return the job ids."""
     import submitit
 
     folder = out / "submitit"
@@ -212,7 +208,7 @@ def run_jobs(points: list[BatchPoint], out: Path, slurm: Mapping, executor: str 
         ex = submitit.LocalExecutor(folder=folder)
         parameters = {k: v for k, v in slurm.items() if k in ("timeout_min", "gpus_per_node")}
     else:
-        ex = submitit.AutoExecutor(folder=folder)
+        ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
         parameters = {SLURM_KEYS[k]: v for k, v in slurm.items()}
     ex.update_parameters(**parameters)
     jobs = [ex.submit(run_point, p.experiment.to_dict(), str(out / p.name), resume) for p in points]
@@ -230,30 +226,40 @@ def run_jobs(points: list[BatchPoint], out: Path, slurm: Mapping, executor: str 
 def run(spec: Spec, out: Path, *, progress: bool = True, executor: str | None = None, resume: bool = False,
         log=print) -> dict:
     """Run the SPEC's points not yet done into ``out/<name>`` and write batch.csv and batch.json; returns
-    batch.json's content. ``executor``: None runs locally, "slurm" or "local" submits through submitit."""
-    start = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    todo = [p for p in spec.points if not done(p, out)]
-    log(f"batch: {len(spec.points)} points, {len(spec.points) - len(todo)} already done, {len(todo)} to run"
-        + (f" as {executor} jobs" if executor and todo else ""))
-    record: dict = {}
-    if todo and executor is None:
-        record = run_local(todo, out, progress)
-    elif todo:
-        record = run_jobs(todo, out, spec.slurm, executor, resume)
-    rows, points, ran = [], [], {p.index for p in todo}
-    for p in spec.points:
-        summary = json.loads((out / p.name / "summary.json").read_text())
-        as_sweep = sweep_grid.Point(p.index, dict(p.values), p.experiment)
-        rows += [{"point": r["point"], "config": p.label, "out": p.name, **r} for r in sweep_table.csv_rows(as_sweep, summary)]
-        points.append({"index": p.index, "name": p.name, "config": p.config, "values": dict(p.values),
-                       "skipped": p.index not in ran, "summary": summary})
-    content = {"timing": {"wall_seconds": time.perf_counter() - start, **{k: v for k, v in record.items()
-                                                                          if k == "compile_seconds"}},
-               **{k: v for k, v in record.items() if k != "compile_seconds"}, "points": points}
-    from langevin_ib.experiment import sweep_plots
+    batch.json's content. ``executor``: None runs locally, "slurm" or "local" submits through submitit.
+    ``out`` is checked (:func:`langevin_ib.experiment.output.batch_folder`) before anything is compiled."""
+    from langevin_ib.experiment import job
 
-    content["bias_slopes"] = sweep_plots.plot_batch_bias(out / "bias.png", points, out)
-    (out / "batch.json").write_text(json.dumps(content, indent=2, default=float))
-    sweep_table.write_csv(out / "batch.csv", rows)
+    start = time.perf_counter()
+    if executor == "slurm" and shutil.which("sbatch") is None:
+        raise ConfigError("--slurm: SLURM is not available here (no sbatch on PATH); run the batch without --slurm "
+                          "to run its points on this machine")
+    points = list(spec.points)
+    output.batch_folder(out, [p.name for p in points])
+    todo = [p for p in points if not done(p, out)]
+    log(f"batch: {len(points)} points, {len(points) - len(todo)} already done, {len(todo)} to run"
+        + (f" as {executor} jobs" if executor and todo else ""))
+    with output.translated(out):
+        record: dict = {}
+        if todo and executor is None:
+            record = run_local(todo, points, out, progress, resume)
+        elif todo:
+            record = run_jobs(todo, out, spec.slurm, executor, resume)
+        summaries = {p.index: json.loads((out / p.name / "summary.json").read_text()) for p in points}
+        ran = {p.index for p in todo}
+        records = [{"index": p.index, "name": p.name, "config": p.config, "values": dict(p.values),
+                    "skipped": p.index not in ran, "summary": summaries[p.index]} for p in points]
+        content = {"timing": {"wall_seconds": time.perf_counter() - start,
+                              **{k: v for k, v in record.items() if k == "compile_seconds"}},
+                   **{k: v for k, v in record.items() if k != "compile_seconds"}, "points": records}
+        from langevin_ib.experiment import sweep_plots
+
+        with output.partial_file(out / "bias.png") as path:
+            content["bias_slopes"] = sweep_plots.plot_batch_bias(path, records, out)
+        with output.partial_file(out / "batch.json") as path:
+            job.write_json(path, content)  # strict JSON: null for a non-finite number, as summary.json
+        with output.partial_file(out / "batch.csv") as path:
+            sweep_table.write_csv(path, rows(points, summaries))
+    for finished in out.glob("checkpoint-*.npz"):
+        finished.unlink()
     return content

@@ -6,15 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import jax
 import numpy as np
-import yaml
 
 from langevin_ib.experiment import comparisons as comparisons_lib, plan, plots, sgd_tests, verdicts
 from langevin_ib.experiment.config import Experiment
@@ -119,7 +116,6 @@ def histogram_arrays(result: RunResult, comparisons: dict) -> dict:
 
 
 DIVERGED_WARNING = 0.01  # above this fraction of diverged chains the verdicts carry a caveat
-OUTPUT_SUFFIXES = (".yaml", ".json", ".npz", ".png")  # what an earlier run's folder may hold
 
 
 def warnings_of(experiment: Experiment, result: RunResult) -> list[str]:
@@ -185,37 +181,6 @@ def write_json(path: Path, summary: dict) -> None:
     path.write_text(json.dumps(strict(summary), indent=2, allow_nan=False))
 
 
-def staging_folder(out: Path) -> Path:
-    """A new, empty sibling of ``out`` that receives this run's files; a ConfigError naming --out where
-    ``out`` is a file, a folder that is not an earlier run's, or a place that cannot be written."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: is a file; expected a folder (new, or an earlier run's, which is replaced)")
-    if out.is_dir():
-        entries = list(out.iterdir())
-        foreign = [p.name for p in entries if not (p.is_file() and p.suffix in OUTPUT_SUFFIXES)]
-        checkpoints_only = all(p.name.startswith("checkpoint") for p in entries)
-        if foreign or (entries and not checkpoints_only and not (out / "config.yaml").is_file()):
-            raise ConfigError(f"--out {out}: is a folder that is not an earlier run's output (it holds "
-                              f"{(foreign or [p.name for p in entries])[:3]}); expected a new folder or an earlier "
-                              "run's, which is replaced")
-    staging = out.absolute().with_name(f".{out.absolute().name}.partial-{os.getpid()}-{time.time_ns()}")
-    try:
-        staging.parent.mkdir(parents=True, exist_ok=True)
-        staging.mkdir()
-    except OSError as err:
-        raise ConfigError(f"--out {out}: cannot write there ({err.strerror or err}); expected a writable folder") from None
-    return staging
-
-
-def replace_folder(staging: Path, out: Path) -> None:
-    """Rename ``staging`` to ``out``; an earlier run's folder there is first moved aside, then removed."""
-    aside = staging.with_name(staging.name.replace(".partial-", ".replaced-"))
-    if out.exists():
-        os.replace(out, aside)
-    os.replace(staging, out)
-    shutil.rmtree(aside, ignore_errors=True)
-
-
 def check_memory(experiment: Experiment, model: Model, log: Callable[[str], None] | None,
                  points: int = 1) -> tuple[memory.Estimate, int]:
     """The run's memory estimate (:mod:`langevin_ib.dynamics.memory`) and the passes that ``points``
@@ -249,20 +214,15 @@ def run_and_write(experiment: Experiment, out: Path, progress: bool = True,
     receives the line of sizes and memory estimate. The run checkpoints into ``out``
     (:mod:`langevin_ib.dynamics.checkpoint`), which survives a kill; ``resume`` continues from it."""
     from langevin_ib.dynamics import checkpoint as checkpoint_lib
+    from langevin_ib.experiment import output
 
-    staging = staging_folder(out)
-    checkpointer = checkpoint_lib.Checkpointer(out, experiment.to_dict(), experiment.run.checkpoint_every_seconds,
-                                               experiment.run.checkpoint_every_chunks)
-    if not resume:
-        checkpointer.remove()
-    try:
+    with output.staged(out, "run") as staging:
+        checkpointer = checkpoint_lib.Checkpointer(out, experiment.to_dict(), experiment.run.checkpoint_every_seconds,
+                                                   experiment.run.checkpoint_every_chunks)
+        if not resume:
+            checkpointer.remove()
         with checkpointer.signals():
-            summary = write_run(experiment, staging, progress, log, checkpointer)
-        replace_folder(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return summary
+            return write_run(experiment, staging, progress, log, checkpointer)
 
 
 def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[str], None] | None,
@@ -275,10 +235,15 @@ def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[
     statistics = plan.statistics(experiment, model)
     result = simulate_model(experiment, model, progress, checkpoint)
     analysed = analyse(experiment, model, statistics, result, start)
+    write_outputs(out, analysed)
+    return analysed.summary
+
+
+def write_outputs(out: Path, analysed: "Analysis") -> None:
+    """histograms.npz, summary.json and the figures of one run (or sweep or batch point) into ``out``."""
     np.savez_compressed(out / "histograms.npz", **analysed.arrays)
     write_json(out / "summary.json", analysed.summary)
     write_figures(out, analysed)
-    return analysed.summary
 
 
 class Analysis(NamedTuple):

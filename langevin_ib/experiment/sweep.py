@@ -84,9 +84,10 @@ def point_steps(grouped: list[Group], prepared: list[Prepared]) -> int:
     return sum(len(g.points) * (p.sizes.burn_in + p.sizes.steps) for g, p in zip(grouped, prepared))
 
 
-def checkpointers(out: Path, resume: bool):
+def checkpointers(out: Path, resume: bool, name=lambda group, pass_, members: f"checkpoint-{group}-{pass_}.npz"):
     """``(group, pass, members) -> Checkpointer`` saving each pass's grid carry as
-    ``out/checkpoint-<group>-<pass>.npz``; without ``resume`` the old ones are removed first."""
+    ``out/<name(group, pass, members)>`` (a sweep's: checkpoint-<group>-<pass>.npz); without ``resume``
+    the old ones (checkpoint-*.npz) are removed first."""
     from langevin_ib.dynamics import checkpoint
 
     if not resume:
@@ -99,7 +100,7 @@ def checkpointers(out: Path, resume: bool):
                   "points": {str(p.index): {k: v for k, v in checkpoint.flat(p.experiment.to_dict()).items()
                                             if k in DATA_KEYS} for p in members}}
         return checkpoint.Checkpointer(out, config, run.checkpoint_every_seconds, run.checkpoint_every_chunks,
-                                       name=f"checkpoint-{group}-{pass_}.npz")
+                                       name=name(group, pass_, members))
     return make
 
 
@@ -152,9 +153,26 @@ def progress_bar(total: int, progress: bool, desc: str = "point-steps"):
     return tqdm(total=total, desc=desc, unit="step", unit_scale=True, disable=not progress, leave=False)
 
 
-def run(points: list[Point], out: Path, *, progress: bool = True, resume: bool = False, log=print) -> dict:
-    """Run a sweep's points and write sweep.csv, sweep.json and histograms.npz into ``out``; returns sweep.json's
+def run(points: list[Point], out: Path | None, *, progress: bool = True, resume: bool = False, log=print) -> dict:
+    """Run a sweep's points and write sweep.csv, sweep.json, histograms.npz and the figures into ``out``
+    (staged: :func:`langevin_ib.experiment.output.staged`; None writes nothing); returns sweep.json's
     content. Each pass checkpoints into ``out`` (:func:`checkpointers`); ``resume`` continues from them."""
+    import contextlib
+
+    from langevin_ib.experiment import output
+
+    with output.staged(out, "sweep") if out is not None else contextlib.nullcontext() as staging:
+        content, rows, arrays = _run(points, out, progress, resume, log)
+        if staging is not None:
+            write(staging, content, rows, arrays)
+            from langevin_ib.experiment import sweep_plots
+
+            content["figures"] = sweep_plots.plot_all(staging)
+    return content
+
+
+def _run(points: list[Point], out: Path | None, progress: bool, resume: bool, log) -> tuple[dict, list, list]:
+    """sweep.json's content, sweep.csv's rows and each point's arrays of a sweep checkpointing into ``out``."""
     import jax
 
     from langevin_ib.dynamics import memory
@@ -196,10 +214,4 @@ def run(points: list[Point], out: Path, *, progress: bool = True, resume: bool =
         "config": points[0].experiment.to_dict(),
         "points": records,
     }
-    write(out, content, rows, arrays)
-    from langevin_ib.experiment import sweep_plots
-
-    content["figures"] = sweep_plots.plot_all(out)
-    for done in Path(out).glob("checkpoint-*.npz"):
-        done.unlink()
-    return content
+    return content, rows, arrays

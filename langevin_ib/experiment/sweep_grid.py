@@ -31,9 +31,18 @@ _CALL = re.compile(r"^\s*(logspace|linspace|range)\s*\((.*)\)\s*$")
 
 @dataclasses.dataclass(frozen=True)
 class Point:
+    """One experiment of a sweep or batch: its index, the values it was given, and for a batch point
+    its folder name under the batch's out and its config file."""
+
     index: int
-    values: Mapping[str, Any]  # swept key -> value
+    values: Mapping[str, Any]  # swept (or overridden) key -> value
     experiment: Experiment
+    name: str = ""
+    config: str = ""
+
+    @property
+    def label(self) -> str:
+        return Path(self.config).stem
 
 
 def sweepable(raw: Mapping) -> tuple[str, ...]:

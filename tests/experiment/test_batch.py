@@ -132,3 +132,77 @@ def test_harmonic_bias_slopes(tmp_path):
     assert np.all(np.abs(lm - 1) < 4 * lm_se), (lm, lm_se)  # LM: no bias beyond Monte Carlo error
     assert np.all(np.abs(em - 1 / (1 - eta / 2)) < 4 * em_se), (em, em_se)  # EM: its exact discrete variance
     assert (out / "bias.png").stat().st_size > 0
+
+
+def test_slurm_without_slurm_is_one_line_and_runs_nothing(spec, tmp_path, capsys, monkeypatch):
+    """batch --slurm where sbatch is not on PATH: refused before anything runs or is written, instead of
+    submitit's silent fallback to local processes recorded as SLURM jobs."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    out = tmp_path / "out"
+    assert cli.main(["batch", str(spec), "--out", str(out), "--slurm", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("langevin-ib: error: --slurm: SLURM is not available here (no sbatch on PATH)")
+    assert err.count("\n") == 1 and not out.exists()
+
+
+KILL_SPEC = """
+points:
+  - {config: harmonic.yaml, out: wide, overrides: [run.chains=32]}
+  - {config: harmonic.yaml, out: narrow-a, overrides: [run.chains=16, run.seed=1]}
+  - {config: harmonic.yaml, out: narrow-b, overrides: [run.chains=16, run.seed=2]}
+"""
+
+
+def point_numbers(folder):
+    """A point's summary.json less timing, and its histograms.npz."""
+    import numpy as np
+
+    summary = json.loads((folder / "summary.json").read_text())
+    summary.pop("timing")
+    with np.load(folder / "histograms.npz") as data:
+        return summary, {k: data[k] for k in data.files}
+
+
+@pytest.mark.slow
+def test_a_killed_local_batch_resumes_inside_its_running_point(spec, tmp_path, capsys, monkeypatch):
+    """Two compiles (32 and 16 chains): stopped by SIGTERM (the checkpoint module's stop flag) after the
+    second compile's first chunk, the batch has written the first compile's point (with batch.csv) and
+    a checkpoint of the running pair; --resume restores that checkpoint (at step 50 of 150) and every
+    point's summary (less timing) and histograms equal an uninterrupted batch's bitwise."""
+    import numpy as np
+
+    from langevin_ib.dynamics import checkpoint
+
+    path = spec.parent / "kill.yaml"
+    path.write_text(KILL_SPEC)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert cli.main(["batch", str(path), "--out", str(whole), "--quiet"]) == 0
+    boundary = checkpoint.Checkpointer.boundary
+
+    def stop_once(self, step, *args):
+        if self.path.name == "checkpoint-1.npz" and self.chunks == 0:
+            self.stop = "SIGTERM"
+        return boundary(self, step, *args)
+    monkeypatch.setattr(checkpoint.Checkpointer, "boundary", stop_once)
+    capsys.readouterr()
+    assert cli.main(["batch", str(path), "--out", str(killed), "--quiet"]) == 143
+    err = capsys.readouterr().err
+    assert err.startswith(f"langevin-ib: stopped on SIGTERM: saved a checkpoint at step 50 in {killed}/checkpoint-1.npz")
+    # the finished pass's checkpoint stays until the batch ends (a resume skips its written point)
+    assert sorted(p.name for p in killed.iterdir()) == ["batch.csv", "checkpoint-0.npz", "checkpoint-1.npz", "wide"]
+    assert {r["out"] for r in table(killed)} == {"wide"}
+    monkeypatch.setattr(checkpoint.Checkpointer, "boundary", boundary)
+    restored = []
+    restore = checkpoint.Checkpointer.restore
+    monkeypatch.setattr(checkpoint.Checkpointer, "restore",
+                        lambda self, *a: restored.append((self.path.name, (r := restore(self, *a)) and r[0])) or r)
+    assert cli.main(["batch", str(path), "--out", str(killed), "--quiet", "--resume"]) == 0
+    assert restored == [("checkpoint-1.npz", 50)]
+    assert "1 already done, 2 to run" in capsys.readouterr().out
+    for name in ("wide", "narrow-a", "narrow-b"):
+        (a, arrays_a), (b, arrays_b) = point_numbers(whole / name), point_numbers(killed / name)
+        assert a == b and arrays_a.keys() == arrays_b.keys(), name
+        for key in arrays_a:
+            np.testing.assert_array_equal(arrays_a[key], arrays_b[key], err_msg=f"{name} {key}")
+    assert sorted(p.name for p in killed.iterdir()) == sorted(p.name for p in whole.iterdir())
+    assert not list(killed.glob("checkpoint*"))

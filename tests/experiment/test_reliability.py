@@ -196,3 +196,215 @@ def test_predict_out_naming_a_file_is_one_line(capsys, tmp_path):
     assert cli.main(["predict", "configs/uv.yaml", "--out", str(target)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a file" in err[0], err
+
+
+# Output folders of runs, sweeps and batches (issue 31 items 5, 6, 11, 12, 13; experiment/output.py)
+
+SWEEP = ["dynamics.temperature=0.1,0.2", "run.chains=16", "run.burn_in=0", "run.steps=20", "run.thin=10",
+         "run.chunk_steps=20", "run.chain_groups=4", "--quiet"]
+
+
+@pytest.fixture
+def no_compile(monkeypatch):
+    """Fail the test if a run, sweep or batch gets as far as simulating."""
+    from langevin_ib.dynamics import grid
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("reached the simulation")
+    monkeypatch.setattr(job, "simulate_model", forbidden)
+    monkeypatch.setattr(grid, "simulate_grid", forbidden)
+
+
+def batch_spec(folder, *overrides):
+    (folder / "uv.yaml").write_text(open("configs/uv_small.yaml").read())
+    points = "".join(f"  - {{config: uv.yaml, overrides: [{o}], out: p{i}}}\n" for i, o in enumerate(overrides))
+    (folder / "spec.yaml").write_text("points:\n" + points)
+    return str(folder / "spec.yaml")
+
+
+def command(kind, tmp_path):
+    """The CLI arguments of a tiny run, sweep or batch (less --out)."""
+    if kind == "batch":
+        spec = tmp_path / "spec"
+        spec.mkdir(exist_ok=True)
+        return ["batch", batch_spec(spec, "run.chains=16", "run.chains=16"), "--quiet"]
+    return ["run", "configs/uv_small.yaml", *TINY] if kind == "run" else ["sweep", "configs/uv_small.yaml", *SWEEP]
+
+
+@pytest.mark.parametrize("kind", ["run", "sweep", "batch"])
+def test_out_a_file_or_below_a_file_is_one_line_before_compile(capsys, tmp_path, kind, no_compile):
+    """--out naming a file, or a path below a file (unwritable whoever runs the test, root included)."""
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("mine")
+    args = command(kind, tmp_path)
+    line = one_error_line(cli.main([*args, "--out", str(a_file)]), capsys.readouterr().err)
+    assert line.startswith(f"--out {a_file}: is a file; expected a folder"), line
+    line = one_error_line(cli.main([*args, "--out", str(a_file / "out")]), capsys.readouterr().err)
+    assert line.startswith(f"--out {a_file / 'out'}: cannot write there"), line
+    assert a_file.read_text() == "mine"
+
+
+FOREIGN = {  # a folder's files -> the kinds of output that must refuse it
+    ("thesis.tex",): ("run", "sweep", "batch"),
+    ("checkpoint-0-0.npz",): ("run", "batch"),  # a killed sweep's: a run would replace it and lose it
+    ("sweep.json", "sweep.csv", "z_vs_temperature.png"): ("run", "batch"),
+    ("checkpoint.npz", "config.yaml"): ("sweep", "batch"),  # a killed run's
+    ("batch.csv", "batch.json"): ("run", "sweep"),
+}
+
+
+@pytest.mark.parametrize("files, kind", [(f, k) for f, kinds in FOREIGN.items() for k in kinds])
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_folder_of_other_output_is_refused_and_kept(capsys, tmp_path, files, kind, resume, no_compile):
+    """A run, sweep or batch (with or without --resume) never replaces another kind's output or a
+    foreign folder: one line, nothing compiled, every file kept."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in files:
+        (out / name).write_text("other")
+    code = cli.main([*command(kind, tmp_path), "--out", str(out), *(["--resume"] if resume else [])])
+    line = one_error_line(code, capsys.readouterr().err)
+    assert line.startswith(f"--out {out}: is a folder that is not an earlier {kind}'s output"), line
+    assert sorted(p.name for p in out.iterdir()) == sorted(files)
+    assert all((out / name).read_text() == "other" for name in files)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staging left
+
+
+def test_a_batch_folder_with_another_batchs_point_is_refused(capsys, tmp_path, no_compile):
+    out = tmp_path / "out"
+    (out / "elsewhere").mkdir(parents=True)
+    (out / "elsewhere" / "config.yaml").write_text("other")
+    (out / "batch.csv").write_text("other")
+    line = one_error_line(cli.main([*command("batch", tmp_path), "--out", str(out)]), capsys.readouterr().err)
+    assert "is a folder that is not an earlier batch's output (it holds other files: ['elsewhere'])" in line
+
+
+def test_a_sweep_replaces_an_earlier_sweep_and_its_stale_files(capsys, tmp_path):
+    """--resume on another, finished sweep's folder: no checkpoint to resume, so the sweep runs afresh
+    and replaces the folder; the earlier sweep's figure that this one does not draw is gone."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("sweep.json", "sweep.csv", "histograms.npz", "z_vs_step_size.png"):
+        (out / name).write_text("an earlier sweep")
+    code = cli.main(["sweep", "configs/uv_small.yaml", *SWEEP, "--out", str(out), "--resume"])
+    assert code == 0, capsys.readouterr().err
+    written = sorted(p.name for p in out.iterdir())
+    assert "z_vs_step_size.png" not in written and {"sweep.json", "sweep.csv", "histograms.npz"} <= set(written)
+    assert json.loads((out / "sweep.json").read_text())["axes"] == {"dynamics.temperature": [0.1, 0.2]}
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging, replaced folder or checkpoint left
+    assert not list(out.glob("checkpoint*"))
+
+
+def dead_pid() -> int:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_stale_partials_of_dead_processes_are_removed(tmp_path):
+    """kill -9 leaves .<out>.partial-<pid>-<ns>/ (and .replaced-) beside --out, and hidden partial
+    points and tables inside a batch folder; the next writer removes those whose process is dead,
+    and keeps a live process's."""
+    import os
+
+    from langevin_ib.experiment import output
+
+    dead, live = dead_pid(), os.getppid()
+    stale = [f".out.partial-{dead}-1", f".out.replaced-{dead}-2", f".out.partial-{dead}-3"]
+    for name in stale + [f".out.partial-{live}-4", f".other.partial-{dead}-5"]:
+        (tmp_path / name).mkdir()
+    (tmp_path / stale[2] / "summary.json").write_text("{}")
+    staging = output.stage(tmp_path / "out", "run")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([f".out.partial-{live}-4", f".other.partial-{dead}-5", staging.name]), left
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / f".p0.partial-{dead}-1").mkdir()
+    (batch / f".batch.partial-{dead}-2.csv").write_text("a,b\n")
+    (batch / f".p1.partial-{live}-3").mkdir()
+    output.batch_folder(batch, ["p0", "p1"])
+    assert [p.name for p in batch.iterdir()] == [f".p1.partial-{live}-3"]
+
+
+def disk_full(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["run", "sweep", "batch"])
+def test_a_full_disk_is_one_line_and_leaves_no_partial_output(capsys, tmp_path, kind, monkeypatch):
+    """A full disk met while writing the outputs (histograms.npz; a patched writer, as a tiny tmpfs needs
+    root): one line, exit 2, no staging folder, no partial point folder and no temporary file left, only
+    a sweep's or batch's checkpoint of its finished pass; then --resume completes from it."""
+    import numpy as np
+
+    from langevin_ib.dynamics import checkpoint
+
+    savez_compressed = np.savez_compressed
+    monkeypatch.setattr(np, "savez_compressed", disk_full)
+    out = tmp_path / "out"
+    args = [*command(kind, tmp_path), "--out", str(out)]
+    line = one_error_line(cli.main(args), capsys.readouterr().err)
+    assert line.startswith(f"--out {out / 'p0' if kind == 'batch' else out}: cannot write there (No space left on device)")
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if not p.is_relative_to(tmp_path / "spec"))
+    assert left == {"run": [], "sweep": ["out", "out/checkpoint-0-0.npz"], "batch": ["out", "out/checkpoint-0.npz"]}[kind]
+    monkeypatch.setattr(np, "savez_compressed", savez_compressed)
+    restored = []
+    restore = checkpoint.Checkpointer.restore
+    monkeypatch.setattr(checkpoint.Checkpointer, "restore", lambda self, *a: restored.append(restore(self, *a)) or restored[-1])
+    assert cli.main([*args, "--resume"]) == 0, capsys.readouterr().err
+    assert [r is not None for r in restored] == [kind != "run"]  # no simulation redone where one was saved
+    assert not list(out.rglob("checkpoint*")) and not [p for p in tmp_path.rglob(".*")]
+    assert (out / ("p1" if kind == "batch" else "") / {"run": "summary.json", "sweep": "sweep.csv", "batch": "summary.json"}[kind]).is_file()
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    """A checkpoint save that fails half-written leaves no checkpoint.tmp.npz and the last good one."""
+    import numpy as np
+
+    from langevin_ib.dynamics import checkpoint
+
+    saver = checkpoint.Checkpointer(tmp_path, {"run": {"seed": 0}})
+    saver.save(1, {"x": np.arange(3.0)})
+    good = (tmp_path / "checkpoint.npz").read_bytes()
+
+    def half_written(file, **arrays):
+        file.write(b"PK\x03\x04 half a zip")
+        disk_full()
+    monkeypatch.setattr(np, "savez", half_written)
+    with pytest.raises(OSError, match="No space"):
+        saver.save(2, {"x": np.arange(3.0)})
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]
+    assert (tmp_path / "checkpoint.npz").read_bytes() == good
+
+
+@pytest.mark.slow
+def test_the_partial_folder_of_a_killed_run_is_removed_by_the_next(tmp_path):
+    """A real kill -9 of `langevin-ib run` while it writes: its .out.partial-<pid>-<ns>/ stays beside
+    --out, and the next writer into --out (output.stage, a run's first step) removes it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from langevin_ib.experiment import output
+
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    process = subprocess.Popen([sys.executable, "-m", "langevin_ib.cli", "run", "configs/uv_small.yaml", "--quiet",
+                                "--out", str(out), "run.steps=1000000"], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.partial-*")):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    (left,) = tmp_path.glob(".out.partial-*")
+    assert left.name.startswith(f".out.partial-{process.pid}-")
+    staging = output.stage(out, "run")
+    assert [p.name for p in tmp_path.iterdir()] == [staging.name]
