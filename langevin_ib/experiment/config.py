@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import functools
 import importlib.resources
+import re
 import types
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,6 +29,7 @@ SEED_LIMIT = 2**32  # the same key whether or not run.dtype=float64 enables 64-b
 DEFAULT = "default.yaml"  # package data: the u·v experiment of configs/uv.yaml
 MAX_ENTRIES = 100_000  # entries of a config, spec or value with YAML aliases expanded; a real one has < 10⁴
 MAX_FILE_BYTES = 10_000_000
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")  # a number YAML 1.1 leaves a string (1e-6)
 
 DYNAMICS = {
     "integrator": Field(str, "euler_maruyama", choices=tuple(integrators.REGISTRY)),
@@ -208,7 +210,8 @@ def _dynamics(raw: Any) -> Dynamics:
                               f"{[n for n in integrators.REGISTRY if integrators.takes_settings(n)]}, not {name!r}")
         return dynamics
     fields = section("dynamics", minibatch_raw, MINIBATCH)
-    args = dict(fields["optimizer_args"])
+    args = {str(k): float(v) if isinstance(v, str) and _NUMBER.match(v) else v  # YAML 1.1 reads 1e-6 as a string
+            for k, v in fields["optimizer_args"].items()}
     for key, default in (("momentum", 0.0), ("nesterov", False)):
         if fields[key] != default:
             args[key] = fields[key]
