@@ -39,13 +39,20 @@ def resolves_or_names_a_field(raw: dict, keys: tuple[str, ...]) -> None:
         assert str(err).startswith(PREFIXES + keys) or "unknown section" in str(err), str(err)
 
 
+SECTION_VALUES = st.recursive(st.one_of(NUMBERS, st.none(), st.booleans(), st.floats(), FORMS),
+                              lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                      st.dictionaries(st.text(max_size=3), inner, max_size=2)),
+                              max_leaves=6)
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(KEYS, FORMS), min_size=1, max_size=3))
-def test_any_sweep_override_gives_a_checked_grid_or_one_message(items):
+@given(st.lists(st.tuples(KEYS, FORMS), max_size=3), st.dictionaries(KEYS, SECTION_VALUES, max_size=2))
+def test_any_sweep_override_gives_a_checked_grid_or_one_message(items, section):
+    """Overrides on the command line and a ``sweep:`` section of YAML values, as a config file gives it."""
     overrides = [f"{key}={text}" for key, text in items]
-    keys = tuple(k for k in (item.partition("=")[0].strip() for item in overrides) if k)
+    keys = tuple(k for k in (item.partition("=")[0].strip() for item in overrides) if k) + tuple(section)
     try:
-        raw, axes = sweep_grid.split_overrides(BASE, overrides)
+        raw, axes = sweep_grid.split_overrides({**BASE, "sweep": section}, overrides)
     except ConfigError as err:
         assert str(err).startswith(PREFIXES + keys) and len(str(err)) < 1000, str(err)
         return
