@@ -210,8 +210,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(_resume_line(out, "*/checkpoint*.npz"))
     try:
         content = batch.run(spec, out, progress=not args.quiet, executor=executor, resume=args.resume)
-    except RuntimeError as err:
-        _error(err)
+    except RuntimeError as err:  # failed jobs, each named, and where their logs are: not cut
+        print(f"langevin-ib: error: {err}", file=sys.stderr)
         return 1
     print(f"wrote {out}/: batch.csv batch.json and one folder per point")
     for record in content["points"]:

@@ -28,7 +28,7 @@ from langevin_ib.models.fields import ConfigError, Field, non_negative, positive
 SEED_LIMIT = 2**32  # the same key whether or not run.dtype=float64 enables 64-bit integers
 DEFAULT = "default.yaml"  # package data: the u·v experiment of configs/uv.yaml
 MAX_ENTRIES = 100_000  # entries of a config, spec or value with YAML aliases expanded; a real one has < 10⁴
-MAX_FILE_BYTES = 10_000_000
+MAX_FILE_BYTES = 10_000_000  # a config or spec file larger than this is refused before it is read
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")  # a number YAML 1.1 leaves a string (1e-6)
 
 DYNAMICS = {
