@@ -356,7 +356,7 @@ def parse_value(text: str, where: str) -> Any:
     valid YAML, repeats a key, or expands (aliases followed) to more than :data:`MAX_ENTRIES` entries."""
     try:
         value = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, ValueError) as err:  # ValueError: an int of over 4300 digits
         raise ConfigError(f"{where} is not valid YAML ({_first_line(err)})") from None
     if entries(value) > MAX_ENTRIES:
         raise ConfigError(f"{where} has more than {MAX_ENTRIES} entries once its YAML aliases are expanded; "

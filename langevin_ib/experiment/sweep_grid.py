@@ -101,7 +101,7 @@ def parse_values(key: str, value: Any) -> list:
     for item in items:
         item = _number(key, item, value)
         if item in out:
-            raise ConfigError(f"sweep {key}: {item!r} is given twice in {short(value)}; every value of an axis "
+            raise ConfigError(f"sweep {key}: {short(item)} is given twice in {short(value)}; every value of an axis "
                               "must differ")
         out.append(item)
     return out
@@ -117,8 +117,12 @@ def _number(key: str, item: Any, value: Any) -> int | float:
     if isinstance(item, bool) or not isinstance(item, (int, float, np.floating, np.integer)):
         raise ConfigError(f"sweep {key}: {short(item)} in {short(value)} is not a number")
     item = item.item() if isinstance(item, np.generic) else item
-    if not math.isfinite(item):
-        raise ConfigError(f"sweep {key}: {item!r} in {short(value)} is not a finite number")
+    try:
+        finite = math.isfinite(item)
+    except OverflowError:  # an int beyond a float's range
+        finite = key not in DATA_KEYS[:3]
+    if not finite:
+        raise ConfigError(f"sweep {key}: {short(item)} in {short(value)} is not a finite number")
     if key in DATA_KEYS[:3]:
         item = float(item)
         if key in POSITIVE and not item > 0:

@@ -8,7 +8,17 @@ import reprlib
 from typing import Any, Callable, Mapping
 
 REQUIRED = object()
-_REPR = reprlib.Repr()  # short()'s repr: three levels, six items per container, 80 characters per string
+
+
+class _Repr(reprlib.Repr):
+    """short()'s repr: three levels, six items per container, 80 characters per string, and an int past
+    Python's digit limit by its size (repr would raise)."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        return f"<an integer of {x.bit_length()} bits>" if x.bit_length() > 1000 else super().repr_int(x, level)
+
+
+_REPR = _Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 3, 6, 6, 6
 _REPR.maxstring = _REPR.maxother = _REPR.maxlong = 80
 
@@ -53,10 +63,7 @@ class Field:
 def short(value: Any, limit: int = 80) -> str:
     """``repr(value)`` in at most ``limit`` characters, reading no more of a nested value than it shows (a
     YAML alias bomb expands to billions of entries)."""
-    try:
-        text = _REPR.repr(value)
-    except ValueError:  # an int past Python's digit limit
-        return f"an integer of {value.bit_length()} bits"
+    text = _REPR.repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
 
 

@@ -18,7 +18,7 @@ SWEEPABLE = list(sweep_grid.sweepable(BASE))
 KEYS = st.one_of(st.sampled_from(SWEEPABLE + ["run.thin", "dynamics.integrator", "model.name", "sweep"]),
                  st.text(max_size=6))
 NUMBERS = st.one_of(st.integers(-3, 12), st.sampled_from(["0.1", "1e-3", "-1", "1e300", "nan", "inf", "1e12", "2.5",
-                                                          "", "a", "0", "1e-400", "10**3"]))
+                                                          "", "a", "0", "1e-400", "10**3", "1" + "0" * 5000]))
 FORMS = st.one_of(
     st.builds(lambda kind, args: f"{kind}({','.join(map(str, args))})",
               st.sampled_from(["range", "logspace", "linspace", "lin space"]), st.lists(NUMBERS, max_size=4)),
@@ -39,7 +39,8 @@ def resolves_or_names_a_field(raw: dict, keys: tuple[str, ...]) -> None:
         assert str(err).startswith(PREFIXES + keys) or "unknown section" in str(err), str(err)
 
 
-SECTION_VALUES = st.recursive(st.one_of(NUMBERS, st.none(), st.booleans(), st.floats(), FORMS),
+SECTION_VALUES = st.recursive(st.one_of(NUMBERS, st.none(), st.booleans(), st.floats(), FORMS,
+                                        st.sampled_from([5000, 70, 9]).map(lambda digits: 10**digits)),
                               lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                       st.dictionaries(st.text(max_size=3), inner, max_size=2)),
                               max_leaves=6)

@@ -161,6 +161,13 @@ def test_a_large_value_is_shown_in_a_bounded_line(capsys, tmp_path):
     assert line.startswith("run.seed: got [123456789, 123456789,") and len(line) < 200
 
 
+@pytest.mark.parametrize("command, item", [("run", "run.seed=1" + "0" * 5000), ("sweep", "run.seed=1,1" + "0" * 5000)])
+def test_an_integer_past_pythons_digit_limit_is_one_line(capsys, tmp_path, command, item):
+    """YAML reads 5001 digits as an int, which Python refuses to convert (ValueError, not a YAML error)."""
+    line = one_line(capsys, command, SMALL, item, "--out", tmp_path / "o")
+    assert "is not valid YAML (Exceeds the limit (4300 digits)" in line and len(line) < 400, line
+
+
 @pytest.mark.parametrize("args, message", [
     (["dynamics.optimizer_args={momentum: abc}"],
      "dynamics.optimizer_args: optax.sgd(momentum='abc') cannot step a float parameter"),
