@@ -30,6 +30,7 @@ from langevin_ib.experiment.config import Experiment
 from langevin_ib.models.fields import ConfigError, short
 
 POINT_KEYS = ("config", "overrides", "out")
+NAME_BYTES = 255  # the longest file name of common file systems (ext4, APFS, NTFS)
 SPEC_KEYS = ("points", "configs", "overrides", "slurm")
 SLURM_KEYS = {"partition": "slurm_partition", "timeout_min": "timeout_min", "gpus_per_node": "gpus_per_node",
               "cpus_per_task": "cpus_per_task", "mem_gb": "mem_gb"}  # SPEC name -> submitit parameter
@@ -66,10 +67,12 @@ def _config_path(value: Any, where: str, base: Path) -> Path:
 
 
 def _folder_name(value: Any, where: str) -> str:
-    """A point's ``out``: one non-empty folder name inside the batch's --out (no separator, not . or ..)."""
-    if not isinstance(value, str) or value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value:
+    """A point's ``out`` (given, or made of its config and overrides): one folder name inside the batch's --out,
+    non-empty, without a separator, not . or .., at most :data:`NAME_BYTES` bytes."""
+    if (not isinstance(value, str) or value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value
+            or len(value.encode("utf-8", "surrogatepass")) > NAME_BYTES):
         raise ConfigError(f"batch {where}: out: got {short(value)}; expected a folder name inside the batch's --out "
-                          "(a non-empty string without '/', not '.' or '..')")
+                          f"(a non-empty string of at most {NAME_BYTES} bytes without '/', not '.' or '..')")
     return value
 
 

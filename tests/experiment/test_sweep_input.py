@@ -198,6 +198,13 @@ def test_a_noise_the_integrator_cannot_draw_names_those_that_can(capsys, tmp_pat
     ("- {config: CONFIG, out: ''}\n", "batch point 0: out: got ''"),
     ("- {config: CONFIG, out: ../x}\n", "batch point 0: out: got '../x'"),
     ("- {config: CONFIG, out: /tmp/x}\n", "batch point 0: out: got '/tmp/x'"),
+    ("- {config: CONFIG, out: " + "x" * 256 + "}\n", "expected a folder name inside the batch's --out (a non-empty "
+                                                    "string of at most 255 bytes"),
+    ("- {config: CONFIG, overrides: [run.seed=1, run.chains=64, run.steps=300, run.burn_in=100, run.thin=10, "
+     "run.chunk_steps=100, run.chain_groups=16, dynamics.temperature=0.1, dynamics.step_size=0.01, "
+     "dynamics.weight_decay=0.0, observables.theta.bins=20, observables.chi.bins=8, analysis.significance=0.01, "
+     "analysis.min_expected=5.0, model.target=1.0]}\n",
+     "batch point 0: out: got 'uv_small-run.seed=1-run.chains=64"),  # a name made of overrides, too long
     ("configs: []\n", "batch SPEC: configs: expected a config file or a non-empty list of them"),
     ("configs: [CONFIG]\noverrides: {run.seed: 'range(0,10,0)'}\n", "sweep run.seed: 'range(0,10,0)'; expected range"),
     ("configs: [CONFIG]\noverrides: {run.seed: []}\n", "batch SPEC: overrides: 'run.seed': an empty list"),
