@@ -228,7 +228,7 @@ def _noises(integrator: str) -> tuple[str, ...]:
 
 def _trial_step(settings: integrators.sgd.Settings) -> None:
     """The optax optimizer's name and argument names checked against its signature, its argument values by
-    building it and stepping it twice on a two-entry float32 parameter, eagerly (e.g. momentum: abc)."""
+    building it and tracing two steps on a two-entry float32 parameter (e.g. momentum: abc)."""
     for name, value in settings.optimizer_args:
         if not (value is None or isinstance(value, (bool, int, float, str))):
             raise ConfigError(f"dynamics.optimizer_args.{name}: got {short(value)}; expected a number, a bool or a "
@@ -242,18 +242,23 @@ def _trial_step(settings: integrators.sgd.Settings) -> None:
 
 @functools.lru_cache(maxsize=64)  # a sweep resolves every point with the same settings
 def _step_failure(settings: integrators.sgd.Settings) -> str:
-    """Why two steps of the settings' optimizer fail on a float32 parameter of shape (2,); "" if they do not."""
-    import jax.numpy as jnp
+    """Why two steps of the settings' optimizer fail on a float32 parameter of shape (2,); "" if they do not.
+    Traced abstractly (jax.eval_shape): no JAX backend starts, so the CLI may still choose the devices."""
+    import jax
 
     transform = integrators.sgd.optimizer(settings)
-    try:
-        params = jnp.ones(2, jnp.float32)
+
+    def two_steps(params):
         state = transform.init(params)
         for _ in range(2):
             updates, state = transform.update(params, state, params)
+        return updates
+
+    try:
+        updates = jax.eval_shape(two_steps, jax.ShapeDtypeStruct((2,), "float32"))
     except (TypeError, ValueError, ArithmeticError) as err:
         return " ".join(str(err).split())[:160]
-    return "" if updates.shape == params.shape else f"an update of shape {updates.shape}"
+    return "" if updates.shape == (2,) else f"an update of shape {updates.shape}"
 
 
 def _observables(raw: Any, allowed: tuple[str, ...]) -> dict[str, Binning]:

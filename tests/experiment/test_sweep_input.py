@@ -308,3 +308,20 @@ def test_the_sweep_reads_the_config_as_run_does(tmp_path):
     for path, message in [(tmp_path / "none.yaml", "does not exist"), (tmp_path, "is a directory")]:
         with pytest.raises(ConfigError, match=message):
             sweep_grid.load(path, ["dynamics.temperature=0.1,0.2"])
+
+
+def test_checking_optimizer_arguments_starts_no_jax_backend():
+    """The trial steps are traced abstractly: after an SGD config is loaded the CLI can still ask for one CPU
+    device per core (an eager trial step started the backend and pinned runs to one device)."""
+    script = ("import os, warnings\n"
+              "warnings.simplefilter('error')\n"
+              "from langevin_ib.experiment import config\n"
+              f"config.load({str(SGD)!r}, ['dynamics.optimizer=adam', 'dynamics.optimizer_args={{b1: 0.8}}'])\n"
+              "from langevin_ib.dynamics import sharding\n"
+              "sharding.use_all_cpu_cores()\n"
+              "import jax\n"
+              "assert jax.local_device_count() == (os.cpu_count() or 1), jax.local_device_count()\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "XLA_FLAGS"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**env, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
