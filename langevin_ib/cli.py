@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -46,18 +47,37 @@ def _verdicts(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _checkpointed(fn, *args, **kwargs):
-    """fn's result, or the exit status after one line: 130/143 stopped on a signal, 2 an unusable checkpoint."""
+MESSAGE_LIMIT = 1000  # characters of an error line; the values in it are bounded too (fields.short)
+
+
+def _error(message: object) -> None:
+    """``langevin-ib: error: message`` on one line of stderr, at most :data:`MESSAGE_LIMIT` characters."""
+    text = " ".join(str(message).split())
+    print(f"langevin-ib: error: {text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + '...'}",
+          file=sys.stderr)
+
+
+def _checkpointed(fn, *args, progress: bool, **kwargs):
+    """fn's result, or the exit status after one line: 130/143 stopped on a signal, 2 an unusable checkpoint.
+    With ``progress`` the line starts on a new line, below the progress bar it interrupts."""
     from langevin_ib.dynamics import checkpoint
 
     try:
-        return fn(*args, **kwargs)
+        return fn(*args, progress=progress, **kwargs)
     except checkpoint.Interrupted as stop:
-        print(f"langevin-ib: stopped on {stop}", file=sys.stderr)
+        print(f"{chr(10) if progress else ''}langevin-ib: stopped on {stop}", file=sys.stderr)
         return 130 if str(stop).startswith("SIGINT") else 143
     except checkpoint.CheckpointError as err:
-        print(f"langevin-ib: error: {err}", file=sys.stderr)
+        _error(err)
         return 2
+
+
+def _resume_line(out: Path, pattern: str) -> str:
+    """Whether ``--resume`` finds checkpoints (files ``pattern`` in ``out``) to continue from."""
+    found = sorted(out.glob(pattern)) if out.is_dir() else []
+    if found:
+        return f"resume: continuing from {', '.join(str(p) for p in found[:3])}{' ...' if len(found) > 3 else ''}"
+    return f"resume: no checkpoint in {out}; starting from step 0"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -67,11 +87,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None and args.config is not None:  # an override in CONFIG's place: the default experiment
         args.overrides = [args.config, *args.overrides]
     experiment = config_lib.load(config, args.overrides)  # config errors are reported before any simulation
-    from langevin_ib.experiment import job, plan, verdicts
-    from langevin_ib.dynamics import sharding
+    from langevin_ib.experiment import job, plan
+    from langevin_ib.dynamics import checkpoint, sharding
 
     sharding.use_all_cpu_cores()
     out = Path(args.out) if args.out else Path("runs") / (Path(config).stem if config else "default")
+    if args.resume:
+        print(_resume_line(out, checkpoint.FILE))
     summary = _checkpointed(job.run_and_write, experiment, out, progress=not args.quiet, resume=args.resume)
     if isinstance(summary, int):
         return summary
@@ -132,7 +154,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     try:
         summary = predict.predict(experiment, out)
     except symmetry_checks.SymmetryError as err:
-        print(f"langevin-ib: error: {err}", file=sys.stderr)
+        _error(err)
         return 2
     print(f"{summary['model']}: group dimension {summary['group_dimension']}, T = {summary['temperature']}")
     print(f"  L_IB = (T/2) log det G_chi = {summary['correction_at_reference']:.6g} at the reference slice point "
@@ -156,6 +178,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     sharding.use_all_cpu_cores()
     out = Path(args.out) if args.out else Path("runs") / ((Path(config).stem if config else "default") + "-sweep")
+    if args.resume:
+        print(_resume_line(out, "checkpoint-*.npz"))
     content = _checkpointed(sweep.run, points, out, progress=not args.quiet, resume=args.resume)
     if isinstance(content, int):
         return content
@@ -182,9 +206,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
         from langevin_ib.dynamics import sharding
 
         sharding.use_all_cpu_cores()
+    if args.resume:
+        print(_resume_line(out, "checkpoint-*.npz"))
     try:
         content = _checkpointed(batch.run, spec, out, progress=not args.quiet, executor=executor, resume=args.resume)
-    except RuntimeError as err:
+    except RuntimeError as err:  # failed jobs, each named, and where their logs are: not cut
         print(f"langevin-ib: error: {err}", file=sys.stderr)
         return 1
     if isinstance(content, int):
@@ -250,11 +276,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as err:
-        print(f"langevin-ib: error: {err}", file=sys.stderr)
+        _error(err)
         return 2
     except KeyboardInterrupt:  # the one place an interrupted run is handled
         print("langevin-ib: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if argv is None:  # the process exits next: another Ctrl-C must not break its shutdown (atexit handlers)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -120,7 +120,7 @@ class Checkpointer:
             with np.load(self.path) as data:
                 header = json.loads(str(data["header"]))
                 arrays = [data[f"leaf{i}"] for i in range(len(header["leaves"]) + header["record_leaves"])]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as err:
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as err:
             raise CheckpointError(f"{self.path} is corrupt or not a checkpoint ({err}); "
                                   "remove it to start afresh") from None
         differ = sorted(k for k in set(header.get("config", {})) | set(self.config)

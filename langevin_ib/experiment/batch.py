@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -27,9 +28,10 @@ import yaml
 
 from langevin_ib.experiment import config as config_lib, output, sweep, sweep_grid, sweep_table
 from langevin_ib.experiment.sweep_grid import Point
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.models.fields import ConfigError, short
 
 POINT_KEYS = ("config", "overrides", "out")
+NAME_BYTES = 255  # the longest file name of common file systems (ext4, APFS, NTFS)
 SPEC_KEYS = ("points", "configs", "overrides", "slurm")
 SLURM_KEYS = {"partition": "slurm_partition", "timeout_min": "timeout_min", "gpus_per_node": "gpus_per_node",
               "cpus_per_task": "cpus_per_task", "mem_gb": "mem_gb"}  # SPEC name -> submitit parameter
@@ -43,53 +45,68 @@ class Spec:
 
 def _config_path(value: Any, where: str, base: Path) -> Path:
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"batch {where}: config: expected a YAML file path, got {value!r}")
+        raise ConfigError(f"batch {where}: config: expected a YAML file path, got {short(value)}")
     path = Path(value)
     if not path.is_absolute() and not path.is_file() and (base / path).is_file():
         path = base / path
     if not path.is_file():
-        raise ConfigError(f"batch {where}: config file {value!r} does not exist")
+        raise ConfigError(f"batch {where}: config file {short(value)} does not exist")
     return path
 
 
-def _points(start: int, config: Path, overrides: list[str], name: str | None, where: str) -> list[Point]:
+def _folder_name(value: Any, where: str) -> str:
+    """A point's ``out`` (given, or made of its config and overrides): one folder name inside the batch's --out,
+    non-empty, without a separator, not . or .., at most :data:`NAME_BYTES` bytes."""
+    if (not isinstance(value, str) or value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value
+            or len(value.encode("utf-8", "surrogatepass")) > NAME_BYTES):
+        raise ConfigError(f"batch {where}: out: got {short(value)}; expected a folder name inside the batch's --out "
+                          f"(a non-empty string of at most {NAME_BYTES} bytes without '/', not '.' or '..')")
+    return value
+
+
+def _points(start: int, config: Path, overrides: list, name: str | None, where: str) -> list[Point]:
     """The points of one config and its overrides: one, or the grid of the config's ``sweep:`` section."""
     values = {}
     for item in overrides:
-        key, sep, text = str(item).partition("=")
+        key, sep, text = item.partition("=") if isinstance(item, str) else ("", "", "")
         if not sep:
-            raise ConfigError(f"batch {where}: override {item!r}; expected section.key=value")
-        values[key.strip()] = yaml.safe_load(text)
-    overrides = [str(o) for o in overrides]
+            raise ConfigError(f"batch {where}: override {short(item)}; expected a string section.key=value")
+        values[key.strip()] = config_lib.parse_value(text, f"batch {where}: {key.strip()}: the value {short(text)}")
     try:
-        if "sweep" in (config_lib._parse(config.read_text(), str(config)) or {}):
+        if "sweep" in config_lib.read(config):
             grid = [(p.values, p.experiment) for p in sweep_grid.load(config, overrides)[2]]
         else:
             grid = [({}, config_lib.load(config, overrides))]
     except ConfigError as err:
         raise ConfigError(f"batch {where}: {err}") from None
     base = name if name is not None else config.stem + "".join(f"-{k}={v}" for k, v in values.items())
-    return [Point(start + i, {**values, **swept}, experiment, base + "".join(f"-{k}={v:.6g}" for k, v in swept.items()),
-                  str(config)) for i, (swept, experiment) in enumerate(grid)]
+    return [Point(start + i, {**values, **swept}, experiment,
+                  _folder_name(base + "".join(f"-{k}={v:.6g}" for k, v in swept.items()), where), str(config))
+            for i, (swept, experiment) in enumerate(grid)]
 
 
 def load(path: str | Path) -> Spec:
     """Read and check a SPEC: every point's config resolved (ConfigError naming the point otherwise)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"batch SPEC {str(path)!r} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"batch SPEC {str(path)!r} is not valid YAML: {str(err).splitlines()[0]}") from None
-    base = path.parent
+    raw = config_lib.parse_value(config_lib.read_text(path, "batch SPEC"), f"batch SPEC {str(path)!r}")
+    return parse(raw, Path(path).parent)
+
+
+def _checked_size(count: int) -> None:
+    """ConfigError for a SPEC of ``count`` points, more than :data:`sweep_grid.MAX_POINTS`."""
+    if count > sweep_grid.MAX_POINTS:
+        raise ConfigError(f"batch SPEC: more than {sweep_grid.MAX_POINTS} points, the most a batch takes; "
+                          "split it into several SPECs")
+
+
+def parse(raw: Any, base: Path) -> Spec:
+    """A SPEC's parsed YAML checked into points (configs relative to ``base`` or the working folder)."""
     if isinstance(raw, list):
         raw = {"points": raw}
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"batch SPEC {str(path)!r}: expected a list of points or a mapping with points: or configs:")
-    unknown = sorted(set(raw) - set(SPEC_KEYS))
+        raise ConfigError("batch SPEC: expected a list of points or a mapping with points: or configs:")
+    unknown = sorted(map(str, set(raw) - set(SPEC_KEYS)))
     if unknown:
-        raise ConfigError(f"batch SPEC: unknown key {unknown[0]!r}; expected {list(SPEC_KEYS)}")
+        raise ConfigError(f"batch SPEC: unknown key {short(unknown[0])}; expected {list(SPEC_KEYS)}")
     if ("points" in raw) == ("configs" in raw):
         raise ConfigError("batch SPEC: give either points: (a list) or configs: with overrides: (a grid)")
     points = []
@@ -100,33 +117,41 @@ def load(path: str | Path) -> Spec:
             where = f"point {i}"
             if not isinstance(item, Mapping):
                 raise ConfigError(f"batch {where}: expected a mapping with keys {list(POINT_KEYS)}")
-            unknown = sorted(set(item) - set(POINT_KEYS))
+            unknown = sorted(map(str, set(item) - set(POINT_KEYS)))
             if unknown:
-                raise ConfigError(f"batch {where}: unknown key {unknown[0]!r}; expected {list(POINT_KEYS)}")
+                raise ConfigError(f"batch {where}: unknown key {short(unknown[0])}; expected {list(POINT_KEYS)}")
             overrides = item.get("overrides") or []
             if not isinstance(overrides, list):
                 raise ConfigError(f"batch {where}: overrides: expected a list of section.key=value")
-            points += _points(len(points), _config_path(item.get("config"), where, base), overrides, item.get("out"),
-                              where)
+            name = None if item.get("out") is None else _folder_name(item["out"], where)
+            points += _points(len(points), _config_path(item.get("config"), where, base), overrides, name, where)
+            _checked_size(len(points))
     else:
         configs = raw["configs"] if isinstance(raw["configs"], list) else [raw["configs"]]
+        if not configs:
+            raise ConfigError("batch SPEC: configs: expected a config file or a non-empty list of them")
         grid = raw.get("overrides") or {}
         if not isinstance(grid, Mapping):
             raise ConfigError("batch SPEC: overrides: expected a mapping key -> list of values")
-        axes = {k: (v if isinstance(v, list) else sweep_grid.parse_values(k, v) if isinstance(v, str) and sweep_grid._CALL.match(v)
-                    else [v]) for k, v in grid.items()}
+        axes = {str(k): v if isinstance(v, list) else sweep_grid.parse_values(str(k), v)
+                if isinstance(v, str) and sweep_grid._CALL.match(v) else [v] for k, v in grid.items()}
+        empty = [k for k, v in axes.items() if not v]
+        if empty:
+            raise ConfigError(f"batch SPEC: overrides: {short(empty[0])}: an empty list; expected one value or more")
+        _checked_size(len(configs) * math.prod(map(len, axes.values())))
         for config in configs:
-            config_path = _config_path(config, f"config {config!r}", base)
+            config_path = _config_path(config, f"config {short(config)}", base)
             for combination in itertools.product(*axes.values()):
                 overrides = [f"{k}={v}" for k, v in zip(axes, combination)]
                 points += _points(len(points), config_path, overrides, None, f"point {len(points)}")
+                _checked_size(len(points))
     names = [p.name for p in points]
     if len(set(names)) != len(names):
         twice = next(n for n in names if names.count(n) > 1)
-        raise ConfigError(f"batch SPEC: two points write into {twice!r}; give them distinct out: names")
+        raise ConfigError(f"batch SPEC: two points write into {short(twice)}; give them distinct out: names")
     slurm = raw.get("slurm") or {}
     if not isinstance(slurm, Mapping) or set(slurm) - set(SLURM_KEYS):
-        raise ConfigError(f"batch SPEC: slurm: unknown key {sorted(set(slurm) - set(SLURM_KEYS))[0]!r}; "
+        raise ConfigError(f"batch SPEC: slurm: unknown key {short(sorted(map(str, set(slurm) - set(SLURM_KEYS)))[0])}; "
                           f"expected {list(SLURM_KEYS)}" if isinstance(slurm, Mapping)
                           else f"batch SPEC: slurm: expected a mapping with keys {list(SLURM_KEYS)}")
     return Spec(tuple(points), dict(slurm))

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import importlib.resources
+import re
 import types
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,10 +23,13 @@ import yaml
 from langevin_ib.dynamics import integrators, noise
 from langevin_ib import models
 from langevin_ib.dynamics.accumulators import Binning
-from langevin_ib.models.fields import ConfigError, Field, non_negative, positive, section
+from langevin_ib.models.fields import ConfigError, Field, non_negative, positive, section, short
 
 SEED_LIMIT = 2**32  # the same key whether or not run.dtype=float64 enables 64-bit integers
 DEFAULT = "default.yaml"  # package data: the u·v experiment of configs/uv.yaml
+MAX_ENTRIES = 100_000  # entries of a config, spec or value with YAML aliases expanded; a real one has < 10⁴
+MAX_FILE_BYTES = 10_000_000  # a config or spec file larger than this is refused before it is read
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")  # a number YAML 1.1 leaves a string (1e-6)
 
 DYNAMICS = {
     "integrator": Field(str, "euler_maruyama", choices=tuple(integrators.REGISTRY)),
@@ -189,6 +194,11 @@ def _dynamics(raw: Any) -> Dynamics:
     minibatch_raw = {k: raw.pop(k) for k in MINIBATCH if isinstance(raw, dict) and k in raw}
     dynamics = Dynamics(**section("dynamics", raw, DYNAMICS))
     name = dynamics.integrator
+    laws = _noises(name)
+    if dynamics.noise not in laws:
+        others = [n for n in integrators.REGISTRY if dynamics.noise in _noises(n)]
+        raise ConfigError(f"dynamics.noise: got {dynamics.noise!r}; {name} draws only {list(laws)} "
+                          f"({dynamics.noise} noise: {others})")
     if integrators.noisy(name) and dynamics.temperature <= 0:
         raise ConfigError(f"dynamics.temperature: got {dynamics.temperature}; expected a positive float for {name!r}")
     if not integrators.noisy(name) and dynamics.temperature != 0:
@@ -200,14 +210,55 @@ def _dynamics(raw: Any) -> Dynamics:
                               f"{[n for n in integrators.REGISTRY if integrators.takes_settings(n)]}, not {name!r}")
         return dynamics
     fields = section("dynamics", minibatch_raw, MINIBATCH)
-    args = dict(fields["optimizer_args"])
+    args = {str(k): float(v) if isinstance(v, str) and _NUMBER.match(v) else v  # YAML 1.1 reads 1e-6 as a string
+            for k, v in fields["optimizer_args"].items()}
     for key, default in (("momentum", 0.0), ("nesterov", False)):
         if fields[key] != default:
             args[key] = fields[key]
     settings = integrators.sgd.Settings(None if name == "gd" else fields["batch_size"], fields["sampling"],
                                         fields["optimizer"], tuple(sorted(args.items())))
-    integrators.sgd.optimizer(settings)  # the optax name and arguments, checked against its signature
+    _trial_step(settings)
     return dataclasses.replace(dynamics, minibatch=settings)
+
+
+def _noises(integrator: str) -> tuple[str, ...]:
+    """The laws of ξ the integrator draws (its ``NOISES``; Gaussian only where it declares none)."""
+    return getattr(integrators.REGISTRY[integrator], "NOISES", ("gaussian",))
+
+
+def _trial_step(settings: integrators.sgd.Settings) -> None:
+    """The optax optimizer's name and argument names checked against its signature, its argument values by
+    building it and tracing two steps on a two-entry float32 parameter (e.g. momentum: abc)."""
+    for name, value in settings.optimizer_args:
+        if not (value is None or isinstance(value, (bool, int, float, str))):
+            raise ConfigError(f"dynamics.optimizer_args.{name}: got {short(value)}; expected a number, a bool or a "
+                              "string (optax takes scalar hyperparameters)")
+    failure = _step_failure(settings)
+    if failure:
+        arguments = ", ".join(f"{k}={short(v)}" for k, v in settings.optimizer_args)
+        raise ConfigError(f"dynamics.optimizer_args: optax.{settings.optimizer}({arguments}) cannot step a float "
+                          f"parameter ({failure}); expected values of the types optax documents")
+
+
+@functools.lru_cache(maxsize=64)  # a sweep resolves every point with the same settings
+def _step_failure(settings: integrators.sgd.Settings) -> str:
+    """Why two steps of the settings' optimizer fail on a float32 parameter of shape (2,); "" if they do not.
+    Traced abstractly (jax.eval_shape): no JAX backend starts, so the CLI may still choose the devices."""
+    import jax
+
+    transform = integrators.sgd.optimizer(settings)
+
+    def two_steps(params):
+        state = transform.init(params)
+        for _ in range(2):
+            updates, state = transform.update(params, state, params)
+        return updates
+
+    try:
+        updates = jax.eval_shape(two_steps, jax.ShapeDtypeStruct((2,), "float32"))
+    except (TypeError, ValueError, ArithmeticError) as err:
+        return " ".join(str(err).split())[:160]
+    return "" if updates.shape == (2,) else f"an update of shape {updates.shape}"
 
 
 def _observables(raw: Any, allowed: tuple[str, ...]) -> dict[str, Binning]:
@@ -264,31 +315,86 @@ def apply_overrides(raw: Mapping, overrides: list[str]) -> dict:
         path, sep, text = item.partition("=")
         keys = path.strip().split(".")
         if not sep or not all(keys):
-            raise ConfigError(f"config override {item!r}: expected the form section.key=value, "
+            raise ConfigError(f"config override {short(item)}: expected the form section.key=value, "
                               "e.g. dynamics.temperature=0.2")
         node = raw
         for key in keys[:-1]:
             child = node.setdefault(key, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"{path.strip()}: override {item!r}: {key} is not a section")
+                raise ConfigError(f"{path.strip()}: override {short(item)}: {key} is not a section")
             node = child
-        try:
-            node[keys[-1]] = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path.strip()}: the value {text!r} is not valid YAML ({_first_line(err)})") from None
+        node[keys[-1]] = parse_value(text, f"{path.strip()}: the value {short(text)}")
     return raw
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (the last would win silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = (key_node.tag, key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key_node.tag != "tag:yaml.org,2002:merge":
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"the key {short(key_node.value)} is given twice",
+                                                            key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def entries(value: Any, limit: int = MAX_ENTRIES) -> int:
+    """The number of scalars, lists and mappings in ``value`` with YAML aliases expanded, counted up to
+    ``limit + 1`` only (an alias bomb of 800 bytes expands to 10⁹ entries)."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        node = stack.pop()
+        count += 1
+        if isinstance(node, Mapping):
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+    return count
+
+
+def parse_value(text: str, where: str) -> Any:
+    """YAML ``text`` (a file, or an override's value) as data; ConfigError starting with ``where`` if it is not
+    valid YAML, repeats a key, or expands (aliases followed) to more than :data:`MAX_ENTRIES` entries."""
+    try:
+        value = yaml.load(text, Loader=_Loader)
+    except (yaml.YAMLError, ValueError) as err:  # ValueError: an int of over 4300 digits
+        raise ConfigError(f"{where} is not valid YAML ({_first_line(err)})") from None
+    if entries(value) > MAX_ENTRIES:
+        raise ConfigError(f"{where} has more than {MAX_ENTRIES} entries once its YAML aliases are expanded; "
+                          "a config or spec has at most a few thousand")
+    return value
 
 
 def _first_line(err: Exception) -> str:
     return " ".join(str(err).split())
 
 
+def read_text(path: str | Path, what: str = "config file") -> str:
+    """The UTF-8 text of a config or spec file; ConfigError if it is missing, a folder, too large or not UTF-8."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {str(path)!r} is a directory; expected a YAML file such as configs/uv.yaml")
+    if not path.is_file():
+        raise ConfigError(f"{what} {str(path)!r} does not exist")
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"{what} {str(path)!r}: {path.stat().st_size} bytes; expected a YAML file of at most "
+                              f"{MAX_FILE_BYTES} bytes")
+        return path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise ConfigError(f"{what} {str(path)!r} cannot be read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{what} {str(path)!r} is not UTF-8 text (byte {err.start}: {err.reason}); "
+                          "expected a YAML file") from None
+
+
 def _parse(text: str, where: str) -> dict:
     """The top-level mapping of a YAML config (an empty file is an empty mapping)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {where!r} is not valid YAML: {_first_line(err)}") from None
+    raw = parse_value(text, f"config file {where!r}")
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
@@ -297,19 +403,13 @@ def _parse(text: str, where: str) -> dict:
     return raw
 
 
+def read(path: str | Path | None) -> dict:
+    """The raw mapping of a YAML config file (None: the embedded default, :data:`DEFAULT`), checked as YAML."""
+    if path is None:
+        return _parse(importlib.resources.files(__package__).joinpath(DEFAULT).read_text(), DEFAULT)
+    return _parse(read_text(path), str(path))
+
+
 def load(path: str | Path | None, overrides: list[str] = ()) -> Experiment:
     """Read a YAML config (None: the embedded default, :data:`DEFAULT`), apply overrides and validate it."""
-    if path is None:
-        raw = _parse(importlib.resources.files(__package__).joinpath(DEFAULT).read_text(), DEFAULT)
-    else:
-        path = Path(path)
-        if path.is_dir():
-            raise ConfigError(f"config file {str(path)!r} is a directory; expected a YAML file such as configs/uv.yaml")
-        if not path.is_file():
-            raise ConfigError(f"config file {str(path)!r} does not exist")
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as err:
-            raise ConfigError(f"config file {str(path)!r} cannot be read: {err}") from None
-        raw = _parse(text, str(path))
-    return resolve(apply_overrides(raw, list(overrides)))
+    return resolve(apply_overrides(read(path), list(overrides)))

@@ -222,8 +222,6 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
     """(summary entries, histograms.npz arrays) of a stochastic-gradient run of ``integrator`` at
     ``hyperparameters``: ``bands``, ``effective_temperature``, ``chi_drift`` (plain SGD/SGLD updates
     only), ``noise_equilibrium`` and, for u·v, ``stationary_law``."""
-    from langevin_ib.experiment import sgd_stationary  # u·v's slice law
-
     dyn, run = experiment.dynamics, experiment.run
     settings = dyn.minibatch
     arrays = band_arrays(result)
@@ -233,6 +231,8 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
     recorded = result.chunk_statistics["positions"]
     last = jax.tree.map(lambda x: jnp.asarray(x[-1]), recorded["value"]["position"])
     alive = ~np.asarray(recorded["value"]["diverged"][-1])
+    if not alive.any():  # every chain diverged: no T_eff, χ drift or equilibrium to estimate, so no verdict
+        return _with_stationary_law(summary, experiment, result), arrays
     flat = jax.vmap(lambda p: jax.flatten_util.ravel_pytree(p)[0])(last)
     unravel = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0], last))[1]
     batch = settings.batch_size
@@ -263,10 +263,15 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
                          log_ratio_observed_minus_equilibrium=_quantiles(np.log(ratios / equilibrium)))
         summary["noise_equilibrium"] = entry
         arrays["noise_equilibrium_a"] = a_star
+    return _with_stationary_law(summary, experiment, result), arrays
+
+
+def _with_stationary_law(summary: dict, experiment, result) -> dict:
+    """``summary`` with u·v's ``stationary_law`` (:func:`langevin_ib.experiment.sgd_stationary.uv_slice_law`)."""
+    from langevin_ib.experiment import sgd_stationary
+
     law = sgd_stationary.uv_slice_law(experiment, result)
-    if law is not None:
-        summary["stationary_law"] = law
-    return summary, arrays
+    return summary if law is None else {**summary, "stationary_law": law}
 
 
 def plot_bands(path, arrays: dict, model: Model, burn_in: int) -> None:

@@ -4,13 +4,13 @@ with a leading grid axis (columns and arrays in docs/sweeps.md)."""
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from langevin_ib.experiment import job
 from langevin_ib.experiment.sweep_grid import Point
 
 
@@ -56,9 +56,9 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def write(out: Path, content: dict, rows: list[dict], arrays: list[dict]) -> None:
-    """sweep.json, sweep.csv and histograms.npz (every array stacked along a leading grid axis)."""
+    """sweep.json (strict JSON, as summary.json), sweep.csv and histograms.npz (every array stacked along a leading grid axis)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.json").write_text(json.dumps(content, indent=2, default=float))
+    job.write_json(out / "sweep.json", content)  # strict JSON: null, never a bare NaN token
     write_csv(out / "sweep.csv", rows)
     stacked = {}
     for name in dict.fromkeys(k for a in arrays for k in a):

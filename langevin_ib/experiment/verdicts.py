@@ -84,7 +84,9 @@ def conclusion(summary: dict) -> str:
         reasons = sorted({reason(results(summary)[test][h]) for test in untestable for h in tally
                           if h not in never and table[test].get(h) == "untestable"})
         parts.append(f"untestable in {_names(untestable)} ({'; '.join(reasons)})")
-    if summary.get("warnings"):
+    if summary.get("divergence", {}).get("fraction") == 1:
+        parts.append("caveat: 100% of the chains diverged, so no hypothesis could be tested")
+    elif summary.get("warnings"):
         parts.append(f"caveat: {summary['divergence']['fraction']:.0%} of the chains diverged, so these verdicts "
                      "describe the surviving chains only")
     return "; ".join(parts) + "."

@@ -50,7 +50,8 @@ def slice_stability(potential: Callable, group: GroupAction, on_slice: Params, t
                     key: jax.Array, spread: float = 0.5, samples: int = 8) -> dict:
     """Whether the Itô drift b of χ pulls chains onto the slice, at a slice point and along its orbit.
 
-    ``pushes``: b ≠ 0 on the slice itself (relative to T·|∇χ|²); otherwise, off the slice
+    ``pushes``: b ≠ 0 on the slice itself, relative to the size of its terms, T|∇χ|² + |∇χ||∇U| per
+    component (the second keeps the scale meaningful at T = 0, gradient descent); otherwise, off the slice
     (θ' = act(a, θ), a ~ N(0, spread²)), ``attracts`` if ⟨χ, b⟩ < 0, ``repels`` if > 0, else ``neutral``.
     Returns the label and the numbers it rests on."""
 
@@ -61,7 +62,10 @@ def slice_stability(potential: Callable, group: GroupAction, on_slice: Params, t
             chi = breaking(group, moved)
             return chi @ breaking_drift(potential, group, moved, temperature) / (jnp.linalg.norm(chi) + 1e-30)
 
-        scale = temperature * jnp.trace(breaking_gram(group, on_slice)) / group.dim
+        gram = jnp.trace(breaking_gram(group, on_slice)) / group.dim  # |∇χ|² per component
+        flat, unravel = flatten(on_slice)
+        gradient = jnp.linalg.norm(jax.grad(lambda x: potential(unravel(x)))(flat))
+        scale = temperature * gram + jnp.sqrt(gram) * gradient
         return scale, breaking_drift(potential, group, on_slice, temperature), jnp.mean(jax.vmap(radial)(moves))
 
     scale, on, alignment = measure(on_slice, spread * jax.random.normal(key, (samples, group.dim)))

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 from typing import Any, Callable, Mapping
 
 REQUIRED = object()
+
+
+class _Repr(reprlib.Repr):
+    """short()'s repr: three levels, six items per container, 80 characters per string, and an int past
+    Python's digit limit by its size (repr would raise)."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        return f"<an integer of {x.bit_length()} bits>" if x.bit_length() > 1000 else super().repr_int(x, level)
+
+
+_REPR = _Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 3, 6, 6, 6
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 80
 
 
 class ConfigError(ValueError):
@@ -37,20 +51,19 @@ class Field:
             dict: isinstance(value, Mapping),
         }[self.kind]
         if not ok_type:
-            raise ConfigError(f"{name}: got {_short(value)} ({type(value).__name__}); expected {what}")
+            raise ConfigError(f"{name}: got {short(value)} ({type(value).__name__}); expected {what}")
         value = self.kind(value)
         if self.choices is not None and value not in self.choices:
-            raise ConfigError(f"{name}: got {_short(value)}; accepted values are {list(self.choices)}")
+            raise ConfigError(f"{name}: got {short(value)}; accepted values are {list(self.choices)}")
         if self.check is not None and not _holds(self.check, value):
-            raise ConfigError(f"{name}: got {_short(value)}; expected {what}")
+            raise ConfigError(f"{name}: got {short(value)}; expected {what}")
         return value
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an int past Python's digit limit
-        return f"an integer of {value.bit_length()} bits"
+def short(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` in at most ``limit`` characters, reading no more of a nested value than it shows (a
+    YAML alias bomb expands to billions of entries)."""
+    text = _REPR.repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -78,7 +91,7 @@ def _number(name: str, value: Any, kind: type, what: str, finite: bool = True) -
         try:
             return float(value)
         except OverflowError:
-            raise ConfigError(f"{name}: got {_short(value)}; expected {what} (a finite number)") from None
+            raise ConfigError(f"{name}: got {short(value)}; expected {what} (a finite number)") from None
     if isinstance(value, float):
         if not value.is_integer():
             raise ConfigError(f"{name}: got {value!r}; expected {what} (a whole number such as 1000 or 1e3)")
@@ -98,7 +111,7 @@ def section(name: str, raw: Any, schema: Mapping[str, Field]) -> dict:
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{name}: expected a mapping with keys {sorted(schema)}, got {_short(raw)}")
+        raise ConfigError(f"{name}: expected a mapping with keys {sorted(schema)}, got {short(raw)}")
     unknown = sorted(map(str, set(raw) - set(schema)))
     if unknown:
         raise ConfigError(f"{name}.{unknown[0]}: unknown key; accepted keys are {sorted(schema)}")
