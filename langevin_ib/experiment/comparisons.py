@@ -90,7 +90,7 @@ def harmonic_marginal(experiment: Experiment, result: RunResult) -> Comparison:
     return one_observable(result, "x", "x histogram against Gaussian stationary laws", theory_harmonic.bin_probabilities,
                           theory_harmonic.HYPOTHESES, temperature=dyn.temperature,
                           stiffness=experiment.model.fields["stiffness"], step_size=dyn.step_size,
-                          weak_order=integrators.REGISTRY[dyn.integrator].WEAK_ORDER)
+                          weak_order=integrators.SPECS[dyn.integrator].weak_order)
 
 
 TESTS = {  # model name -> comparison name -> Test; a model not listed has histograms only

@@ -121,7 +121,7 @@ def test_leimkuhler_matthews_three_point_is_second_order_on_a_quartic():
     rows = noise_order.sweep(pairs=[("leimkuhler_matthews", "three_point")], steps=(0.2, 0.14, 0.1), chains=2**16,
                              time_=50.0)
     slope, error = rows[0]["slope"], rows[0]["slope_error"]
-    assert integrators.REGISTRY["leimkuhler_matthews"].WEAK_ORDER == 2
+    assert integrators.SPECS["leimkuhler_matthews"].weak_order == 2
     assert abs(slope - 2) < 3 * error, f"slope {slope:.2f} ± {error:.2f}"
     assert abs(slope - 1) > 3 * error, f"slope {slope:.2f} ± {error:.2f} cannot tell 1 from 2"
 

@@ -87,7 +87,7 @@ CHAIN_COUNT_CASES = [("hadamard", {"size": 4, "measurements": 10}, sgld, "auto")
 def test_chain_draws_depend_on_seed_and_index_only(name, fields, module, sampling):
     spec = models.REGISTRY[name]
     model = spec.build(section("model", fields, spec.FIELDS))
-    integrator, h = module.build(model, settings(3, sampling=sampling)), hyper(0.1, temperature=0.01 * module.NOISE)
+    integrator, h = module.build(model, settings(3, sampling=sampling)), hyper(0.1, temperature=0.01 * module.SPEC.thermal)
     start = jax.tree.map(lambda x: jnp.stack([x, 1.1 * x, x]), model.init(jax.random.key(0)))
     _, three = run(integrator, start, h, 5)
     _, two = run(integrator, jax.tree.map(lambda x: x[:2], start), h, 5)
