@@ -121,20 +121,6 @@ def test_shape_values_group_into_one_compile_each(config):
     assert all(len(g.points) == 2 for g in grouped)
 
 
-def test_the_exponent_fit_recovers_a_known_exponent():
-    """Multinomial counts drawn from the a = 1 law of each column: the ML exponent is within 4 s.e.
-    of 1, and the naive a = 0 is many s.e. away."""
-    from langevin_ib.experiment import sweep_plots
-
-    theta_edges, chi_edges = np.linspace(0, 2, 31), np.linspace(-1, 1, 9)
-    centres = (chi_edges[:-1] + chi_edges[1:]) / 2
-    probabilities = np.exp(sweep_plots._log_cell_masses(1.0, theta_edges, centres, 0.1, 1.0, 0.0))
-    rng = np.random.default_rng(0)
-    counts = np.stack([rng.multinomial(20000, p / p.sum()) for p in probabilities.T], axis=1)
-    a, se = sweep_plots.exponent_fit(theta_edges, chi_edges, counts, temperature=0.1, target=1.0)
-    assert abs(a - 1) < 4 * se and a / se > 10, (a, se)
-
-
 def test_sweep_figures(swept):
     out, _, content = swept
     assert {"z_vs_temperature.png", "verdicts.png", "exponent.png"} <= set(content["figures"])
