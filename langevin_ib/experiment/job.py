@@ -291,7 +291,7 @@ def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunR
     """Fit, test and summarise a finished run of the planned ``experiment`` (``statistics``: its planned
     snapshot statistics; ``started``: the ``time.perf_counter()`` its wall time counts from). A single
     run, a sweep point and a batch point are analysed by this one function."""
-    comparisons = comparisons_lib.build(experiment, result)
+    comparisons = comparisons_lib.build(experiment, model, result, statistics)
     fits = comparisons_lib.fit_all(experiment, comparisons)
     snapshot_tests, snapshot_arrays = plan.tests(experiment, model, statistics, result)
     sgd_summary, sgd_arrays = (sgd_tests.analyse(experiment, model, result, build_integrator(experiment, model),

@@ -59,8 +59,9 @@ def test_a_grid_that_cannot_fit_is_refused_before_compile(config, monkeypatch):
 
 def single(experiment):
     experiment, model = job.prepare(experiment)
-    result = job.simulate_model(experiment, model, plan.statistics(experiment, model), False)
-    compared = comparisons.build(experiment, result)
+    statistics = plan.statistics(experiment, model)
+    result = job.simulate_model(experiment, model, statistics, False)
+    compared = comparisons.build(experiment, model, result, statistics)
     return job.histogram_arrays(result, compared), comparisons.fit_all(experiment, compared)
 
 
