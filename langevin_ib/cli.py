@@ -67,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None and args.config is not None:  # an override in CONFIG's place: the default experiment
         args.overrides = [args.config, *args.overrides]
     experiment = config_lib.load(config, args.overrides)  # config errors are reported before any simulation
-    from langevin_ib.experiment import job, plan, verdicts
+    from langevin_ib.experiment import job, plan
     from langevin_ib.dynamics import sharding
 
     sharding.use_all_cpu_cores()

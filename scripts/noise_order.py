@@ -100,7 +100,8 @@ def sweep(pairs=PAIRS, steps=STEPS, **kwargs) -> list[dict]:
         slope, slope_error = fit_order(np.array(steps), bias, error)
         declared = integrators.SPECS[name].weak_order
         leading, leading_error = two_term_fit(steps, bias, error, declared)
-        rows.append({"leading": leading, "leading_error": leading_error, "integrator": name, "noise": noise, "steps": list(steps), "bias": bias.tolist(),
+        rows.append({"leading": leading, "leading_error": leading_error, "integrator": name, "noise": noise,
+                     "steps": list(steps), "bias": bias.tolist(),
                      "error": error.tolist(), "slope": slope, "slope_error": slope_error,
                      "declared": declared})
     return rows

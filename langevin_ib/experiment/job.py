@@ -13,7 +13,6 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import numpy as np
-import yaml
 
 from langevin_ib.experiment import comparisons as comparisons_lib, plan, plots, sgd_tests, verdicts
 from langevin_ib.experiment.config import Experiment
@@ -227,7 +226,8 @@ def check_memory(experiment: Experiment, model: Model, log: Callable[[str], None
     if free is None or estimate.total <= free:
         return
     widest = max(experiment.observables, key=lambda name: experiment.observables[name].bins)
-    raise ConfigError(f"run.chains={run.chains}, observables.{widest}.bins={experiment.observables[widest].bins}: the run needs an estimated {estimate.describe()} but {memory.size(free)} is available "
+    raise ConfigError(f"run.chains={run.chains}, observables.{widest}.bins={experiment.observables[widest].bins}: "
+                      f"the run needs an estimated {estimate.describe()} but {memory.size(free)} is available "
                       f"({where}); use fewer chains (run.chains), fewer bins (observables.<name>.bins) or groups "
                       "(run.chain_groups), or analysis.snapshot_every=0 (no snapshot statistics)")
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,8 +57,7 @@ def test_chain_noise_depends_on_its_index_only(name):
     tree = lambda chains: {"a": jnp.zeros((chains, 3), jnp.float32), "b": jnp.zeros((chains, 2, 5), jnp.float32)}
     key = jax.random.key(7)
     small, large = noise.lookup(name)(key, tree(37)), noise.lookup(name)(key, tree(1000))
-    for leaf in small:
-        np.testing.assert_array_equal(small[leaf], large[leaf][:37])
+    chex.assert_trees_all_equal(small, jax.tree.map(lambda x: x[:37], large))
 
 
 DEVICES_RUN = """
@@ -90,8 +90,7 @@ def run_on(devices: int, path) -> dict:
 def test_discrete_noise_runs_are_the_same_on_one_and_four_devices(tmp_path):
     one, four = run_on(1, tmp_path / "one.npz"), run_on(4, tmp_path / "four.npz")
     assert one.pop("devices") == 1 and four.pop("devices") == 4
-    for name in one:
-        np.testing.assert_array_equal(one[name], four[name], err_msg=name)
+    chex.assert_trees_all_equal(one, four)
 
 
 TEMPERATURE, STIFFNESS, STEP = 0.7, 2.0, 0.25  # ηk = 0.5: EM's discrete variance is 4/3 of T/k

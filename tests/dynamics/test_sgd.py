@@ -11,6 +11,7 @@
 - Bad settings: one ConfigError line naming the field, before anything is compiled (and exit 2 from the CLI).
 """
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,7 +23,7 @@ from langevin_ib.dynamics import integrators
 from langevin_ib.dynamics.integrators import gd, sgd, sgld
 from langevin_ib.dynamics.runner import RunSizes, simulate
 from langevin_ib.models import linear
-from langevin_ib.models.fields import ConfigError, section
+from langevin_ib.models.fields import section
 from langevin_ib.predictions import sgd_linear
 
 
@@ -120,8 +121,7 @@ def test_chunking_does_not_change_the_numbers():
         result = simulate(model, integrator, hyper(0.05), sizes, binnings={}, progress=False)
         return integrator.position(result.final_state.integrator)
 
-    for a, b in zip(jax.tree.leaves(final(12)), jax.tree.leaves(final(5))):
-        np.testing.assert_array_equal(a, b)
+    chex.assert_trees_all_equal(final(12), final(5))
 
 
 def test_per_chain_step_size():

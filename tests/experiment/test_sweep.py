@@ -1,7 +1,6 @@
 """Sweeps: the grid's parsing and errors, and each point equal to the same point run alone."""
 
 import csv
-import dataclasses
 import json
 import os
 import subprocess

@@ -3,10 +3,11 @@
 A module per integrator exports ``State``, ``Info``, ``SPEC`` (its :class:`IntegratorSpec`, the
 facts diffrax's ``AbstractSolver`` declares) and ``build(model) -> Integrator``; one whose spec
 lists discrete noises of :mod:`langevin_ib.dynamics.noise` takes ``build(model, noise=name)``
-(default ``"gaussian"``), one whose spec has ``settings`` takes ``build(model, settings)``. ``init`` and ``step`` act on the whole ensemble: every leaf of a
-position has a leading chain axis. The key is always the first argument and is never stored; the
-noise of all chains comes from one draw per step, so with JAX's partitionable threefry a chain's
-noise depends on its index alone, not on how the chain axis is chunked or sharded. The
+(default ``"gaussian"``), one whose spec has ``settings`` takes ``build(model, settings)``.
+``init`` and ``step`` act on the whole ensemble: every leaf of a position has a leading chain axis.
+The key is always the first argument and is never stored; the noise of all chains comes from one
+draw per step, so with JAX's partitionable threefry a chain's noise depends on its index alone, not
+on how the chain axis is chunked or sharded. The
 hyperparameters are data passed at call time (jax-md's ``apply_fn(state, kT=...)``), each a scalar
 or one value per chain, so a sweep runs inside one compiled program. The state is opaque to the
 runner, which reads only ``position(state)`` and ``info.failed``; an optimiser's state (an optax

@@ -26,7 +26,7 @@ u₁u₂u₃ chains lost in 8000 steps); a projection that has not converged is 
 (``Info.failed``), so the runner counts the chain as diverged. The closed form has no such
 failure. What a chain does at the apex is a choice of the scheme: projecting onto the nearest of the
 lines that cross there undersampled the apex by 25% at every η tried; keeping the anchor's line, as
-:func:`nearest_on_slice` does, showed no deficit (README, "Projected dynamics isolate the correction").
+:func:`nearest_on_slice` does, showed no deficit (docs/results.md, "Which projection at the apex").
 
 Exports ``State``, ``Info``, ``SPEC``, ``build``.
 """
