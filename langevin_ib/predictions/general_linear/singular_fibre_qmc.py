@@ -39,9 +39,8 @@ mixture over SHIFTS of the powers raised by 0 and 1, each on all the points, and
 by the mixture density. G = Y diag(√x), Y the inverse of the leading block, is built directly, row i
 being e^{−ℓ_i}(−ρ_iᵀG_{<i}, √x_i): its entries are O(√c) where Y's reach 1e8 at σ ~ 1e-6 of the range,
 and I + B_i/a_i is factored by rank-one updates, as its Cholesky factorisation cancels in float32.
-The first version, a product of Student-t proposals for ℓ_i and L_ik, had an error estimate of
-0.12 (5 × 4), 0.85 (4 × 4) and 1.5 (6 × 5) in log K at rank 4–5; this one 0.003–0.005 (rank 4)
-and 0.012–0.029 (rank 5), MAX_RANK; 0.03–0.11 at rank 6 (n = p + 1, n = p; c = 1, σ log-uniform
+Its error estimate in log K is 0.003–0.005 at rank 4 and 0.012–0.029 at rank 5, MAX_RANK (a product
+of Student-t proposals for ℓ_i and L_ik gave 0.12–1.5: docs/engineering.md); 0.03–0.11 at rank 6 (n = p + 1, n = p; c = 1, σ log-uniform
 down to 1e-6 of the range, the default floor).
 
 The points are a scrambled Sobol sequence (2^POINTS_LOG2 per proposal, uniform for ℓ, through the
