@@ -25,20 +25,16 @@ SIGMA_EXAMPLES = 256  # fresh examples per chain and boundary estimating Σ (unb
 TEMPERATURE_EXAMPLES = 4096  # fresh examples per chain estimating tr Σ for the local temperature
 
 
-def sgd_increment(terms: dict, step_size, temperature, sampling_factor: float, batch_size: int):
-    """E[Δχ | θ] of one SGD (T = 0) or SGLD step from :func:`chi_drift.drift_terms` (module docstring)."""
-    return (step_size * terms["first"] + 0.5 * step_size**2 * (terms["curvature"] + sampling_factor / batch_size
-                                                                 * terms["noise"])
-            + step_size * temperature * terms["laplacian"])
-
-
 def increments(terms: dict, step_size: float, temperature: float, sampling_factor: float, batch_size: int,
                langevin_temperature: float) -> dict:
-    """Per hypothesis, E[Δχ | θ] of one step: ``sgd`` (minibatch noise, B, sampling factor c, SGLD
-    temperature T) and ``langevin`` (the isotropic Euler–Maruyama step at ``langevin_temperature``)."""
-    langevin = (step_size * terms["first"] + 0.5 * step_size**2 * terms["curvature"]
-                + step_size * langevin_temperature * terms["laplacian"])
-    return {"sgd": sgd_increment(terms, step_size, temperature, sampling_factor, batch_size), "langevin": langevin}
+    """Per hypothesis, E[Δχ | θ] of one step (module docstring) from :func:`chi_drift.drift_terms`: ``sgd``
+    (minibatch noise, B, sampling factor c, SGLD temperature T) and ``langevin`` (the isotropic
+    Euler–Maruyama step at ``langevin_temperature``)."""
+    eta = step_size
+    common = eta * terms["first"] + 0.5 * eta**2 * terms["curvature"]
+    return {"sgd": common + 0.5 * eta**2 * sampling_factor / batch_size * terms["noise"]
+            + eta * temperature * terms["laplacian"],
+            "langevin": common + eta * langevin_temperature * terms["laplacian"]}
 
 
 def terms_per_chain(model: Model, weight_decay: float, unravel, flat_positions: jax.Array, keys: jax.Array) -> dict:
@@ -82,8 +78,9 @@ def noise_equilibria(model: Model, params: Any, step_size: float, temperature: f
         fresh = data.examples is None
 
         def drift(p):
-            terms = chi_drift.drift_terms(model, p, examples, weight_decay, unbiased=fresh)
-            return sgd_increment(terms, step_size, temperature, sampling_factor, batch_size)[j][None]
+            t = chi_drift.drift_terms(model, p, examples, weight_decay, unbiased=fresh)
+            return (step_size * t["first"] + 0.5 * step_size**2 * (t["curvature"] + sampling_factor / batch_size * t["noise"])
+                    + step_size * temperature * t["laplacian"])[j][None]
 
         single = group._replace(act=lambda a, p: group.act(a[0] * jax.nn.one_hot(j, copies, dtype=a.dtype), p), dim=1)
         return chi_drift.noise_equilibrium(drift, single, params, bracket, iterations)[0]
