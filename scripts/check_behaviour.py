@@ -34,7 +34,7 @@ def short_overrides(path: Path) -> list[str]:
     raw = yaml.safe_load(path.read_text())
     run, analysis = raw.get("run", {}), raw.get("analysis") or {}
     thin, every = run.get("thin", 1), analysis.get("snapshot_every", 10) or 10
-    return [f"run.chains=256", f"run.burn_in={10 * thin}", f"run.steps={2 * every * thin}",
+    return ["run.chains=256", f"run.burn_in={10 * thin}", f"run.steps={2 * every * thin}",
             f"run.chunk_steps={5 * thin}", f"run.chain_groups={min(run.get('chain_groups', 64), 32)}"]
 
 

@@ -52,7 +52,7 @@ def measure(config: str, chains: int, steps: int, extra: list[str]) -> dict:
 
 def bytes_needed(config: str, extra: list[str]) -> tuple[int, dict]:
     """Per chain: the integrator state + diverged_at, and the accumulators (observation count, Σx, Σx²)."""
-    from langevin_ib.dynamics import integrators, memory
+    from langevin_ib.dynamics import memory
     from langevin_ib.experiment import config as config_lib, job
 
     experiment = config_lib.load(config, extra)

@@ -98,9 +98,10 @@ def sweep(pairs=PAIRS, steps=STEPS, **kwargs) -> list[dict]:
         bias = np.array([e - exact for e, _ in estimates])
         error = np.array([s for _, s in estimates])
         slope, slope_error = fit_order(np.array(steps), bias, error)
-        declared = integrators.REGISTRY[name].WEAK_ORDER
+        declared = integrators.SPECS[name].weak_order
         leading, leading_error = two_term_fit(steps, bias, error, declared)
-        rows.append({"leading": leading, "leading_error": leading_error, "integrator": name, "noise": noise, "steps": list(steps), "bias": bias.tolist(),
+        rows.append({"leading": leading, "leading_error": leading_error, "integrator": name, "noise": noise,
+                     "steps": list(steps), "bias": bias.tolist(),
                      "error": error.tolist(), "slope": slope, "slope_error": slope_error,
                      "declared": declared})
     return rows

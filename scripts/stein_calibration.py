@@ -14,7 +14,7 @@ on its final level set, summed like the run's snapshots, and the full-conditiona
 sampler. If the test rejects these exact draws, it is miscalibrated there. If it accepts them but
 rejects them again after ``--evolve`` steps of the dynamics, the dynamics do not keep the geometric
 law on those level sets; ``--evolve-step-size`` tells discretisation from anything else.
-(README, "What the Stein tests found": without weight decay it is discretisation.)
+(docs/results.md, "What the Stein tests found": without weight decay it is discretisation.)
 """
 
 from __future__ import annotations

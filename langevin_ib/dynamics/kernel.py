@@ -31,6 +31,7 @@ from langevin_ib.dynamics import accumulators as hist_lib
 from langevin_ib.dynamics import sharding
 from langevin_ib.dynamics.integrators.base import Hyperparameters, Integrator, largest_magnitude, per_chain
 from langevin_ib.models.base import Model
+from langevin_ib.dynamics.replay import step_key
 
 CHI_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 LAPACK_PRIMITIVES = re.compile(r"= (svd|eigh|eig|lu|cholesky|triangular_solve|geqrf|geqp3|householder_product|"
@@ -128,11 +129,11 @@ def integrate(integrator: Integrator, key: jax.Array, state: Any, hyperparameter
     state and, per chain, whether any step failed."""
     def step(carry, k):
         inner, failed = carry
-        inner, info = integrator.step(jax.random.fold_in(key, k), inner, hyperparameters)
+        inner, info = integrator.step(step_key(key, k), inner, hyperparameters)
         return (inner, failed | info.failed), None
 
     if length == 1:  # thin = 1: no loop, so the step fuses with the check and the observation that follow
-        state, info = integrator.step(jax.random.fold_in(key, start), state, hyperparameters)
+        state, info = integrator.step(step_key(key, start), state, hyperparameters)
         return state, info.failed
     chains = jax.tree.leaves(integrator.position(state))[0].shape[0]
     return jax.lax.scan(step, (state, jnp.zeros(chains, bool)), start + jnp.arange(length))[0]

@@ -122,7 +122,7 @@ class Dynamics:
     @property
     def constrained(self) -> bool:
         """Whether the integrator holds the chains on the slice χ = 0."""
-        return integrators.REGISTRY[self.integrator].CONSTRAINED
+        return integrators.SPECS[self.integrator].constrained
 
 
 @dataclasses.dataclass(frozen=True)

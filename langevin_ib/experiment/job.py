@@ -201,7 +201,8 @@ def check_memory(experiment: Experiment, model: Model, log: Callable[[str], None
     if passes:
         return estimate, passes
     widest = max(experiment.observables, key=lambda name: experiment.observables[name].bins)
-    raise ConfigError(f"run.chains={run.chains}, observables.{widest}.bins={experiment.observables[widest].bins}: the run needs an estimated {estimate.describe()} but {memory.size(free)} is available "
+    raise ConfigError(f"run.chains={run.chains}, observables.{widest}.bins={experiment.observables[widest].bins}: "
+                      f"the run needs an estimated {estimate.describe()} but {memory.size(free)} is available "
                       f"({where}); use fewer chains (run.chains), fewer bins (observables.<name>.bins) or groups "
                       "(run.chain_groups), or analysis.snapshot_every=0 (no snapshot statistics)")
 
@@ -265,7 +266,7 @@ def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunR
     """Fit, test and summarise a finished run of the planned ``experiment`` (``statistics``: its planned
     snapshot statistics; ``started``: the ``time.perf_counter()`` its wall time counts from). A single
     run, a sweep point and a batch point are analysed by this one function."""
-    comparisons = comparisons_lib.build(experiment, result)
+    comparisons = comparisons_lib.build(experiment, model, result, statistics)
     fits = comparisons_lib.fit_all(experiment, comparisons)
     snapshot_tests, snapshot_arrays = plan.tests(experiment, model, statistics, result)
     sgd_summary, sgd_arrays = (sgd_tests.analyse(experiment, model, result, build_integrator(experiment, model),

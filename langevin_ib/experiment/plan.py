@@ -1,10 +1,15 @@
 """The tests a run plans, decided by one rule (:func:`applicable`), and the evaluation of its
 snapshot statistics.
 
-The rule asks each test's own declaration: the histogram comparisons of
-:data:`langevin_ib.experiment.comparisons.TESTS` and the full-conditional forms of :data:`FORMS`
-(:meth:`langevin_ib.statistics.pit.Form.applies`: chains free, weight-decayed or projected, the
-variable's observable histogrammed, the model's shapes). The snapshot statistics, evaluated every
+The rule asks each test's own declaration: the histogram comparisons the predictions declare
+(:data:`COMPARISONS`, :meth:`langevin_ib.statistics.comparison.HistogramTest.applies`: the model's
+declared closed form, the chains, the observables histogrammed) and the full-conditional forms of
+:data:`FORMS` (:meth:`langevin_ib.statistics.pit.Form.applies`: chains free, weight-decayed or
+projected, the variable's observable histogrammed, the model's shapes). Each applicable form of
+:data:`HISTOGRAM_FORMS` whose observable no comparison histograms also gives a comparison,
+``<form>_histogram``: the observable's
+histogram against the form's predicted one (:func:`langevin_ib.statistics.pit.histogram`), so a
+model with a rescaling chain and no closed form still gets a histogram test. The snapshot statistics, evaluated every
 ``analysis.snapshot_every`` observations and summed along each chain
 (:func:`langevin_ib.dynamics.grid.simulate_grid`), need a group action: the Stein statistics
 (:mod:`langevin_ib.statistics.stein`) of every such model, and the PIT of each applicable form
@@ -23,8 +28,8 @@ from typing import Callable
 
 import numpy as np
 
-from langevin_ib.experiment import comparisons
 from langevin_ib.experiment.config import Experiment
+from langevin_ib.predictions import theory_harmonic, theory_uv
 from langevin_ib.predictions.rescaling import balance, level_set, fibre
 from langevin_ib.statistics import pit, stein
 from langevin_ib.predictions.general_linear import mode_energies, singular_fibre, singular_level_curves, singular_level_sets, singular_modes
@@ -32,6 +37,10 @@ from langevin_ib.models.base import Model
 from langevin_ib.dynamics.result import RunResult
 
 STEIN = "stein"
+HISTOGRAM = "_histogram"  # suffix of a form's histogram comparison
+HISTOGRAM_FORMS = ("conditional",)  # the forms whose predicted histogram is tested (checked on examples/vector_scalar)
+COMPARISONS = (("slice", theory_uv.SLICE), ("level_set", theory_uv.LEVEL_SET), ("marginal", theory_uv.MARGINAL),
+               ("marginal", theory_harmonic.MARGINAL))  # (name, declaration): a model gets those that apply
 FORMS = {"conditional": level_set.LEVEL_SET, "fibre": fibre.MARGINAL, "balance": balance.MARGINAL,
          "singular": singular_modes.ON_SLICE, "singular_level_set": singular_level_sets.LEVEL_SET,
          "singular_level_curve": singular_level_curves.LEVEL_CURVE,
@@ -39,16 +48,32 @@ FORMS = {"conditional": level_set.LEVEL_SET, "fibre": fibre.MARGINAL, "balance":
 
 
 def applicable(experiment: Experiment, model: Model) -> tuple[str, ...]:
-    """The names of the tests a run of ``experiment`` on ``model`` makes: its model's comparisons,
-    then the Stein statistics and the forms, in the order of :data:`FORMS`."""
+    """The names of the tests a run of ``experiment`` on ``model`` makes: the comparisons that apply, the
+    forms' histogram comparisons, then the Stein statistics and the forms, in the order of :data:`FORMS`."""
     dynamics, observed = experiment.dynamics, experiment.observables
     if dynamics.stochastic_gradient:  # the Gibbs tests do not apply; experiment.sgd_tests has their own
         return ()
-    names = [name for name, test in comparisons.TESTS.get(experiment.model.name, {}).items()
-             if test.applies(model, dynamics, observed)]
-    if model.group is not None and experiment.analysis.snapshot_every:
-        names += [STEIN, *(name for name, form in FORMS.items() if form.applies(model, dynamics, observed))]
-    return tuple(names)
+    applied = [(name, test) for name, test in COMPARISONS if test.applies(model, dynamics, observed)]
+    if not (model.group is not None and experiment.analysis.snapshot_every):
+        return tuple(name for name, _ in applied)
+    compared = {observable for _, test in applied for observable in test.observables}
+    forms = [name for name, form in FORMS.items() if form.applies(model, dynamics, observed)]
+    histograms = [name + HISTOGRAM for name in forms
+                  if name in HISTOGRAM_FORMS and FORMS[name].observable(model) not in compared]
+    return (*(name for name, _ in applied), *histograms, STEIN, *forms)
+
+
+def comparison(experiment: Experiment, model: Model, name: str):
+    """The declaration of the planned comparison ``name`` for ``model``."""
+    return next(test for test_name, test in COMPARISONS
+                if test_name == name and test.applies(model, experiment.dynamics, experiment.observables))
+
+
+def per_statistic(planned_statistics: dict, result: RunResult) -> dict[str, np.ndarray]:
+    """name -> (chains, width) sums of each planned snapshot statistic of a run (:func:`statistics`)."""
+    offsets = np.cumsum([0, *(width for _, width in planned_statistics.values())])
+    return {name: result.chain_statistics[:, start:stop]
+            for name, start, stop in zip(planned_statistics, offsets[:-1], offsets[1:])}
 
 
 def planned(experiment: Experiment, model: Model) -> Experiment:
@@ -86,10 +111,7 @@ def tests(experiment: Experiment, model: Model, planned_statistics: dict, result
     if result.chain_statistics is None or result.statistic_snapshots == 0:
         return out, arrays
     settings, dyn, alive = experiment.analysis, experiment.dynamics, ~np.asarray(result.final_state.diverged)
-    start = 0
-    for name, (_, width) in planned_statistics.items():
-        sums = result.chain_statistics[:, start:start + width]
-        start += width
+    for name, sums in per_statistic(planned_statistics, result).items():
         if name == STEIN:
             out[name] = stein.tests(sums, result.statistic_snapshots, alive, settings.significance)
             continue

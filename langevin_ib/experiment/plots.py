@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from langevin_ib.experiment.comparisons import Comparison  # noqa: E402
+from langevin_ib.statistics.comparison import Comparison  # noqa: E402
 
 COLOURS = {"geometric": "tab:red", "naive": "tab:blue", "paper_eq7": "tab:green", "projected": "tab:green",
            "slice": "tab:purple", "discrete": "tab:red", "gibbs": "tab:blue", "orbit_correction": "tab:green"}
@@ -94,7 +94,7 @@ def _save(fig, path: Path) -> None:
 
 def plot_prediction(path: Path, panels: dict, model: str) -> None:
     """The predicted densities of copy 0's variable under each form (``langevin-ib predict``);
-    ``panels``: form name -> (curves of :func:`predict.density_curves`, the Form, the observable)."""
+    ``panels``: form name -> (curves of :func:`langevin_ib.predictions.curves.density_curves`, the Form, the observable)."""
     labels = {"projected": "projected (no det G_χ factor)", "slice": "on the slice χ = 0"}
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.4), squeeze=False)
     for ax, (name, (curves, form, observable)) in zip(axes[0], panels.items()):

@@ -6,8 +6,8 @@ equilibrium, the effective temperature and, for u·v, the stationary law on the 
   (relu |v_j|/‖W_j‖, attention ‖K_j‖/‖Q_j‖, matrix factorisation ‖V_j‖/‖U_j‖, u·v |v|/|u|); and the
   positions of the first chains, for the drift test (:mod:`langevin_ib.dynamics.chunk_statistics`).
 - χ drift (:func:`drift_test`): from each recorded boundary position θ_t of chain c, the run's next
-  step is re-taken (:func:`one_step`, the run's own step key) and its Δχ (in float64) held against a
-  hypothesis' one-step drift p(θ_t) (:func:`langevin_ib.predictions.chi_drift.drift_terms`):
+  step is re-taken (:func:`langevin_ib.dynamics.replay.one_step`, the run's own step key) and its Δχ
+  (in float64) held against a hypothesis' one-step drift p(θ_t) (:func:`langevin_ib.predictions.sgd_per_chain.increments`):
   E[Δχ | θ_t] = p(θ_t) exactly for quadratic χ, with no window approximation. Binned by deciles of
   χ_t, clustered by chain, X² on bins dof (:func:`langevin_ib.statistics.drift.binned_test`).
   Hypotheses: ``sgd`` (minibatch noise, B, sampling factor c, SGLD temperature) and ``langevin``
@@ -17,25 +17,23 @@ equilibrium, the effective temperature and, for u·v, the stationary law on the 
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.dynamics import chunk_statistics as chunk_lib, kernel as kernel_lib
+from langevin_ib.dynamics import chunk_statistics as chunk_lib, kernel as kernel_lib, replay
 from langevin_ib.dynamics.integrators import Hyperparameters, Integrator
 from langevin_ib.dynamics.kernel import CHI_QUANTILES
 from langevin_ib.geometry import breaking
 from langevin_ib.models.base import Model
-from langevin_ib.predictions import chi_drift
+from langevin_ib.predictions import sgd_per_chain
 from langevin_ib.statistics import drift as drift_lib
 
 DRIFT_BINS = 10
 DRIFT_DRAWS = 8  # one-step draws averaged per recorded position: a single draw's Δχ is heavy-tailed (relu at
 # initialisation: skewness −8, kurtosis 150), which skews the per-bin z of a few hundred chains
-SIGMA_EXAMPLES = 256  # fresh examples per chain and boundary estimating Σ (unbiased) for a generator
 
 
 def chunk_statistics(model: Model) -> dict:
@@ -70,32 +68,7 @@ def band_summary(arrays: dict) -> dict:
     return out
 
 
-def _terms(model: Model, weight_decay: float, unravel, flat_positions: jax.Array, keys: jax.Array) -> dict:
-    """chi_drift.drift_terms per chain (vmapped), with Σ from each chain's own fresh sample when needed."""
-    data = model.data
-    fresh = data.examples is None
-
-    def one(flat, key):
-        examples = data.draw(key, SIGMA_EXAMPLES) if fresh else data.examples
-        return chi_drift.drift_terms(model, unravel(flat), examples, weight_decay, unbiased=fresh)
-
-    return jax.vmap(one)(flat_positions, keys)
-
-
 RESOLUTION = 8  # |χ| ≤ RESOLUTION·eps·|θ|² is below what the positions resolve (float32: ~2e-6 at |θ|² = 2)
-
-
-def one_step(integrator: Integrator, hyperparameters: Hyperparameters):
-    """``(position, key, s) -> position'``: step s of a run with noise key ``key`` (its draws from
-    fold_in(key, s), as :func:`langevin_ib.dynamics.kernel.integrate`) from ``position``, the
-    integrator's state re-initialised from it (exact where the state is the position: gd, sgd and
-    sgld with plain optax.sgd, Euler–Maruyama). Chain i of ``position`` draws as the run's chain i."""
-
-    def step(position, key, s):
-        state = integrator.init(jax.random.key(0), position, hyperparameters)
-        return integrator.position(kernel_lib.integrate(integrator, key, state, hyperparameters, s, 1)[0])
-
-    return jax.jit(step)
 
 
 def draw_keys(noise_key: jax.Array, draws: int) -> list:
@@ -123,7 +96,7 @@ def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_si
     """The χ-drift test of the module docstring on the recorded boundary positions.
 
     Args:
-      step, noise_key: :func:`one_step` of the run and its noise key (``kernel.keys(seed).noise``);
+      step, noise_key: :func:`langevin_ib.dynamics.replay.one_step` of the run and its noise key (``kernel.keys(seed).noise``);
         Δχ is the mean over ``draws`` draws of the next step (:func:`draw_keys`).
       recorded: ``chunk_statistics["positions"]`` of the run.
       temperature: the run's noise temperature (0 for SGD); ``langevin_temperature``: the Langevin
@@ -138,7 +111,7 @@ def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_si
     boundaries, chains = leaves[0].shape[:2]
     unravel = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0, 0], positions))[1]
     flat = np.concatenate([np.asarray(x).reshape(boundaries, chains, -1) for x in leaves], axis=-1)
-    terms_fn = jax.jit(functools.partial(_terms, model, weight_decay, unravel))
+    terms_fn = jax.jit(functools.partial(sgd_per_chain.terms_per_chain, model, weight_decay, unravel))
     root = jax.random.key(seed + 7919)
     keys_of_draws, chi = draw_keys(noise_key, draws), chi64(model)
     terms, start, increment = [], [], []
@@ -151,11 +124,7 @@ def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_si
         increment.append(chi(moved).reshape(draws, chains, -1).mean(axis=0) - start[-1])
     terms = {k: np.stack([np.asarray(d[k], np.float64) for d in terms]) for k in terms[0]}  # (boundaries, chains, m)
     start, increment = np.stack(start), np.stack(increment)
-    eta = step_size
-    common = eta * terms["first"] + 0.5 * eta**2 * terms["curvature"]
-    predicted = {"sgd": common + 0.5 * eta**2 * sampling_factor / batch_size * terms["noise"]
-                 + eta * temperature * terms["laplacian"],
-                 "langevin": common + eta * langevin_temperature * terms["laplacian"]}
+    predicted = sgd_per_chain.increments(terms, step_size, temperature, sampling_factor, batch_size, langevin_temperature)
     alive = ~np.asarray(values["diverged"])[:, :, None] & np.isfinite(increment)
     # χ below the positions' rounding (|χ| ≲ eps·|θ|²) is rounding noise, not dynamics: a balanced chain
     # in float32 sits there, and its Δχ would test the arithmetic. Such samples are left out and counted.
@@ -168,48 +137,6 @@ def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_si
                statistic="X² = Σ_b z_b² on n = bins dof", significance=significance, chains=int(chains),
                below_resolution=int((alive & ~resolved).sum()))
     return out
-
-
-def local_temperature(model: Model, flat_positions: jax.Array, unravel, step_size: float, batch_size: int,
-                      seed: int = 0) -> np.ndarray:
-    """Per chain, the isotropic local effective temperature T_eff = η tr Σ(θ)/(2B·d), d = the number of
-    parameters, Σ the per-example gradient covariance (a finite set's, or 4096 fresh examples')."""
-    data = model.data
-
-    def one(flat, key):
-        examples = data.examples if data.examples is not None else data.draw(key, 4096)
-        return jnp.trace(chi_drift.gradient_moments(data.example_loss, unravel(flat), examples)[1])
-
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 31), jnp.arange(flat_positions.shape[0]))
-    trace = np.asarray(jax.jit(jax.vmap(one))(flat_positions, keys), np.float64)
-    return step_size * trace / (2 * batch_size * flat_positions.shape[1])
-
-
-def noise_equilibria(model: Model, params: Any, step_size: float, temperature: float, weight_decay: float,
-                     batch_size: int, sampling_factor: float, seed: int = 0, bracket: float = 6.0,
-                     iterations: int = 32) -> np.ndarray:
-    """(chains, copies) a*: the orbit point of each copy where the SGD drift of its χ vanishes
-    (:func:`langevin_ib.predictions.chi_drift.noise_equilibrium`, one copy's action at a time; NaN
-    where not bracketed). The balance ratio there is e^{−2a*} times the current one for a pair."""
-    data, group = model.data, model.group
-    copies = group.dim
-
-    def one(params, key, j):
-        examples = data.examples if data.examples is not None else data.draw(key, SIGMA_EXAMPLES)
-        fresh = data.examples is None
-
-        def drift(p):
-            t = chi_drift.drift_terms(model, p, examples, weight_decay, unbiased=fresh)
-            return (step_size * t["first"] + 0.5 * step_size**2 * (t["curvature"] + sampling_factor / batch_size * t["noise"])
-                    + step_size * temperature * t["laplacian"])[j][None]
-
-        single = group._replace(act=lambda a, p: group.act(a[0] * jax.nn.one_hot(j, copies, dtype=a.dtype), p), dim=1)
-        return chi_drift.noise_equilibrium(drift, single, params, bracket, iterations)[0]
-
-    chains = jax.tree.leaves(params)[0].shape[0]
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 97), jnp.arange(chains))
-    per_copy = jax.vmap(one, (None, None, 0))
-    return np.asarray(jax.jit(jax.vmap(per_copy, (0, 0, None)))(params, keys, jnp.arange(copies)), np.float64)
 
 
 def _quantiles(x: np.ndarray) -> dict:
@@ -236,7 +163,7 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
     flat = jax.vmap(lambda p: jax.flatten_util.ravel_pytree(p)[0])(last)
     unravel = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0], last))[1]
     batch = settings.batch_size
-    t_local = local_temperature(model, flat[:1024], unravel, dyn.step_size, batch, run.seed)
+    t_local = sgd_per_chain.local_temperature(model, flat[:1024], unravel, dyn.step_size, batch, run.seed)
     t_eff = float(np.median(t_local[alive[:1024]])) + dyn.temperature
     summary["effective_temperature"] = {
         "definition": "T + η tr Σ(θ)/(2B·d) per chain at the final step, d = number of parameters, Σ the "
@@ -246,12 +173,12 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
     n = model.data.size
     factor = 1.0 if n is None or settings.sampling == "with_replacement" else (n - batch) / (n - 1)
     if plain:
-        step = one_step(integrator, hyperparameters)
+        step = replay.one_step(integrator, hyperparameters)
         summary["chi_drift"] = drift_test(model, step, kernel_lib.keys(run.seed).noise, recorded, dyn.step_size, dyn.temperature, dyn.weight_decay,
                                           batch, factor, t_eff if not dyn.temperature else dyn.temperature,
                                           experiment.analysis.significance, run.seed)
         subset = jax.tree.map(lambda x: x[:16], last)
-        a_star = noise_equilibria(model, subset, dyn.step_size, dyn.temperature, dyn.weight_decay, batch, factor,
+        a_star = sgd_per_chain.noise_equilibria(model, subset, dyn.step_size, dyn.temperature, dyn.weight_decay, batch, factor,
                                   run.seed)
         ratios = np.asarray(chunk_lib.balance_ratios(model, subset), np.float64)[:, 0] if model.chain is not None else None
         entry = {"description": "per copy of 16 final chains, the orbit point where the predicted SGD drift of its χ "

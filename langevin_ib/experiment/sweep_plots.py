@@ -1,10 +1,6 @@
 """Sweep figures: z of each hypothesis of each test against T, η and the batch size, a verdict map over
-(T, η), the measured exponent of the implicit-bias term on u·v's level sets, and the invariant-measure
-bias of a moment against η.
-
-The exponent: on each level set χ, p(θ | χ) ∝ exp(−L/T − λr/T) r^(−a), r = √(θ² + χ²), fitted by
-maximum likelihood to the binned joint counts (a = 1 is the geometric law, 0 the naive one), its
-standard error from the observed Fisher information.
+(T, η), the measured exponent of the implicit-bias term on u·v's level sets
+(:mod:`langevin_ib.statistics.exponent_fit`), and the invariant-measure bias of a moment against η.
 """
 
 from __future__ import annotations
@@ -17,45 +13,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy import optimize
 
 from langevin_ib.experiment.sweep_grid import BATCH_KEY
 from langevin_ib.experiment.sweep_table import hypothesis_tests, largest_z
+from langevin_ib.statistics.exponent_fit import exponent_fit
 
 T_KEY, ETA_KEY = "dynamics.temperature", "dynamics.step_size"
 LABELS = {T_KEY: ("temperature T", "T"), ETA_KEY: ("step size η", "η"), BATCH_KEY: ("batch size B", "B"),
           "dynamics.weight_decay": ("weight decay λ", "λ"), "run.seed": ("seed", "seed")}  # axis label, symbol
 VERDICT_CODE = {"consistent": 0, "rejected": 1}
-_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(8)
-
-
-def _log_cell_masses(a: float, theta_edges, chi_centres, temperature, target, weight_decay) -> np.ndarray:
-    """(bins_θ, bins_χ) log P(θ bin | χ) of the exponent-a family, normalised over the in-range θ bins."""
-    lo, hi = theta_edges[:-1], theta_edges[1:]
-    theta = (lo + hi)[:, None] / 2 + (hi - lo)[:, None] / 2 * _NODES  # (bins, nodes)
-    r = np.sqrt(theta[..., None] ** 2 + chi_centres**2)  # (bins, nodes, χ)
-    log_f = (-0.5 * (theta[..., None] - target) ** 2 - weight_decay * r) / temperature - a * np.log(r)
-    shift = log_f.max()
-    mass = np.einsum("n,bnc->bc", _WEIGHTS, np.exp(log_f - shift)) * ((hi - lo) / 2)[:, None]
-    return np.log(mass) - np.log(mass.sum(axis=0, keepdims=True))
-
-
-def exponent_fit(theta_edges, chi_edges, counts, *, temperature, target, weight_decay=0.0) -> tuple[float, float]:
-    """(a, its standard error): the ML exponent from joint counts (bins_θ, bins_χ) (groups summed)."""
-    counts = np.asarray(counts, float)
-    chi_centres = (chi_edges[:-1] + chi_edges[1:]) / 2
-    keep = counts.sum(axis=0) > 0
-
-    def nll(a):
-        log_p = _log_cell_masses(a, theta_edges, chi_centres[keep], temperature, target, weight_decay)
-        return -np.sum(counts[:, keep] * log_p)
-
-    if not keep.any():
-        return float("nan"), float("nan")
-    a = optimize.minimize_scalar(nll, bounds=(-5, 5), method="bounded", options={"xatol": 1e-6}).x
-    h = 1e-3
-    curvature = (nll(a + h) - 2 * nll(a) + nll(a - h)) / h**2
-    return float(a), float(1 / np.sqrt(curvature)) if curvature > 0 else float("nan")
 
 
 def _axis(content: dict, key: str) -> list:

@@ -15,7 +15,9 @@ A GL(r)-type symmetry whose slice makes the copies of a pair the orthogonal sing
 quotient (U = P√Σ, V = Q√Σ) gives that pair as ``modes``, for :mod:`langevin_ib.predictions.general_linear.singular_modes`.
 A model fitted to data may declare ``data`` (:class:`langevin_ib.models.data.Data`): its per-example
 loss and a finite training set or a generator of examples, whose mean is ``loss`` up to a constant;
-stochastic-gradient dynamics draw minibatches from it.
+stochastic-gradient dynamics draw minibatches from it. A model whose potential has a closed-form
+stationary law declares it as ``closed_form`` (the u·v and harmonic models do), which enables the
+histogram comparisons that law's prediction module declares.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Model(NamedTuple):
     chain: Any = None  # rescaling.RescalingChain of a rescaling symmetry
     modes: Any = None  # rescaling.RescalingChain whose copies are the singular modes on the slice
     data: Any = None  # data.Data: per-example loss and its finite set or generator (loss = its mean − offset)
+    # (law, ((parameter, value), ...)) of a closed-form stationary law of langevin_ib.predictions its potential
+    # has, e.g. ("uv", (("target", 1.0),)): the histogram comparisons that law declares then apply (hashable)
+    closed_form: tuple[str, tuple] | None = None
 
     def potential(self, weight_decay: float) -> Callable[[Params], jax.Array]:
         """U = L + (λ/2)|θ|², the potential the dynamics sample."""

@@ -29,4 +29,5 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
     def loss(params: dict) -> jax.Array:
         return 0.5 * stiffness * jnp.sum(params["x"] ** 2)
 
-    return Model(init, loss, lambda params: {"x": params["x"]}, quotient="x", symmetry=None)
+    return Model(init, loss, lambda params: {"x": params["x"]}, quotient="x", symmetry=None,
+                 closed_form=("harmonic", (("stiffness", stiffness),)))

@@ -37,5 +37,5 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         return {"theta": u * v, "chi": 0.5 * (u**2 - v**2)}
 
     source = data.scalar_regression(lambda params: params["u"] * params["v"], target, copies, cfg["label_noise"], dtype)
-    return Model(init, loss, observe, quotient="theta", symmetry="chi", data=source,
+    return Model(init, loss, observe, quotient="theta", symmetry="chi", data=source, closed_form=("uv", (("target", target),)),
                  **rescaling.declare(rescaling.pair("u", "v", copies, observable="theta", signed=True)))

@@ -2,9 +2,9 @@
 
 jaxlib 0.10.2 and 0.11 hand fused reductions on CPU to YNNPACK (``__ynn_fusion``), which returns
 wrong sums for some vmapped reductions (jax-ml/jax#39103) and hangs on others (jax-ml/jax#39257).
-Here a first version of :mod:`langevin_ib.predictions.general_linear.singular_fibre_qmc` (a log-sum-exp over draws of a
-log-sum-exp over ℓ) came out up to 5 off in log K under ``jit(vmap)`` over four or more samples, with
-every intermediate array right; the upstream reproducer is 0.8% off (tests/test_xla_cpu.py).
+A log-sum-exp over draws of a log-sum-exp, under ``jit(vmap)`` over four or more samples, comes out up
+to 5 off in log with every intermediate array right (docs/engineering.md, "XLA:CPU miscompile"); the
+upstream reproducer is 0.8% off (tests/numerics/test_xla_cpu.py).
 ``--xla_cpu_experimental_ynn_fusion_type=`` (empty) turns the offload off; XLA reads
 XLA_FLAGS when it first starts a backend, so this must run before any JAX computation, and it
 leaves alone a process whose XLA_FLAGS already name the flag. Older jaxlibs do not know the flag

@@ -11,6 +11,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from langevin_ib.dynamics import integrators
+from langevin_ib.models.base import Model
+from langevin_ib.statistics.comparison import Comparison, HistogramTest, one_observable
+
 HYPOTHESES = ("gibbs", "discrete")
 
 
@@ -27,3 +31,14 @@ def bin_probabilities(edges, hypothesis: str, **kwargs) -> np.ndarray:
     """Probability of each bin under N(0, variance), normalised over the binned range."""
     mass = np.diff(stats.norm.cdf(np.asarray(edges, float), scale=np.sqrt(variance(hypothesis, **kwargs))))
     return mass / mass.sum()
+
+
+def _marginal(model: Model, dynamics, result) -> Comparison:
+    return one_observable(result, "x", "x histogram against Gaussian stationary laws", bin_probabilities, HYPOTHESES,
+                          temperature=dynamics.temperature, stiffness=dict(model.closed_form[1])["stiffness"],
+                          step_size=dynamics.step_size, weak_order=integrators.SPECS[dynamics.integrator].weak_order)
+
+
+# x against the discrete and continuous laws, for a model declaring closed_form ("harmonic", (("stiffness", k),))
+MARGINAL = HistogramTest(_marginal, "any", ("x",),
+                         lambda model: model.closed_form is not None and model.closed_form[0] == "harmonic")

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from langevin_ib.models.base import Model
+from langevin_ib.statistics.comparison import Comparison, HistogramTest, one_observable
+
 HYPOTHESES = ("naive", "paper_eq7", "geometric")
 SLICE_HYPOTHESES = ("naive", "projected", "geometric")
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(24)
@@ -128,3 +131,36 @@ def level_set_probabilities(theta_edges, chi_edges, hypothesis: str, *, temperat
     gibbs = np.exp(-loss(theta, target) / temperature)[..., None]
     mass = np.sum(weights[..., None] * gibbs * inner, axis=1)  # (K, C)
     return mass / mass.sum(axis=0, keepdims=True)
+
+
+def declared(model: Model) -> bool:
+    """Whether ``model`` declares the u·v potential (``closed_form`` ("uv", (("target", θ*),)))."""
+    return model.closed_form is not None and model.closed_form[0] == "uv"
+
+
+def _kwargs(model: Model, dynamics) -> dict:
+    return dict(temperature=dynamics.temperature, target=dict(model.closed_form[1])["target"],
+                weight_decay=dynamics.weight_decay)
+
+
+def _slice(model: Model, dynamics, result) -> Comparison:
+    return one_observable(result, "theta", "θ histogram of chains constrained to the slice χ = 0", slice_probabilities,
+                          SLICE_HYPOTHESES, **_kwargs(model, dynamics))
+
+
+def _level_set(model: Model, dynamics, result) -> Comparison:
+    theta_edges, chi_edges = (result.binnings[n].edges for n in result.joint)
+    kwargs = _kwargs(model, dynamics)
+    return Comparison("θ histogram conditioned on level sets of χ (one column per χ bin)", result.histograms.joint,
+                      {h: level_set_probabilities(theta_edges, chi_edges, h, **kwargs) for h in HYPOTHESES},
+                      result.joint)
+
+
+def _marginal(model: Model, dynamics, result) -> Comparison:
+    return one_observable(result, "theta", "θ histogram, all χ: the weight-decayed Gibbs measure is normalisable",
+                          bin_probabilities, HYPOTHESES, **_kwargs(model, dynamics))
+
+
+SLICE = HistogramTest(_slice, "projected", ("theta",), declared)  # θ on the slice
+LEVEL_SET = HistogramTest(_level_set, "free", ("theta", "chi"), declared)  # θ on each level set of χ
+MARGINAL = HistogramTest(_marginal, "weight_decayed", ("theta",), declared)  # θ over all χ (§4b)

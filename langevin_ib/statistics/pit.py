@@ -245,10 +245,7 @@ def tests(sums: np.ndarray, alive: np.ndarray, groups: int, binning: Binning, si
     bins, hypotheses = binning.bins, form.hypotheses
     finite = np.isfinite(sums).all(axis=1)
     kept = alive & finite
-    group_of = np.arange(sums.shape[0]) % groups
-    grouped = np.stack([sums[kept & (group_of == g)].sum(axis=0) for g in range(groups)]).astype(np.float64)
-    per_hypothesis = grouped[:, : len(hypotheses) * (PIT_BINS + bins)].reshape(groups, len(hypotheses), PIT_BINS + bins)
-    empirical = grouped[:, len(hypotheses) * (PIT_BINS + bins): -2]
+    grouped, per_hypothesis, empirical = _grouped(sums, kept, groups, bins, form)
     uniform = np.full(PIT_BINS, 1.0 / PIT_BINS)
     out = {
         "description": form.description,
@@ -262,3 +259,29 @@ def tests(sums: np.ndarray, alive: np.ndarray, groups: int, binning: Binning, si
     arrays = {"pit_counts": per_hypothesis[:, :, :PIT_BINS], "predicted_counts": per_hypothesis[:, :, PIT_BINS:].sum(axis=0),
               "empirical_counts": empirical}
     return out, arrays
+
+
+def _grouped(sums: np.ndarray, kept: np.ndarray, groups: int, bins: int, form: Form):
+    """(grouped sums (G, width), per hypothesis (G, hypotheses, PIT_BINS + bins), empirical (G, bins)) of the
+    kept chains, chain c in group c mod ``groups``."""
+    group_of = np.arange(sums.shape[0]) % groups
+    grouped = np.stack([sums[kept & (group_of == g)].sum(axis=0) for g in range(groups)]).astype(np.float64)
+    size = len(form.hypotheses) * (PIT_BINS + bins)
+    return grouped, grouped[:, :size].reshape(groups, len(form.hypotheses), PIT_BINS + bins), grouped[:, size:-2]
+
+
+def histogram(sums: np.ndarray, alive: np.ndarray, groups: int, bins: int, form: Form) -> tuple[np.ndarray, dict]:
+    """The variable's histogram and each hypothesis' prediction of it, from the same per-chain sums as
+    :func:`tests`: ((G, bins, 1) in-range counts of the observable, hypothesis -> (bins, 1) probabilities).
+
+    The prediction is the mean over the counted samples of each one's conditional bin masses: under the
+    right hypothesis E[1{s ∈ b}] = E[P(s ∈ b | rest)] (tower property), exactly where the conditional's
+    mass outside the observable's range is negligible (the out-of-range count of :func:`tests` says how
+    many samples fell outside). The prediction's own sampling error is not in a Pearson test of these
+    counts; per sample it reduces the residual's variance, Var(1_b − P_b) = Var(1_b) − Var(P_b), so the
+    test tends to the conservative side under the right hypothesis."""
+    kept = alive & np.isfinite(sums).all(axis=1)
+    _, per_hypothesis, empirical = _grouped(sums, kept, groups, bins, form)
+    predicted = per_hypothesis[:, :, PIT_BINS:].sum(axis=0)  # (hypotheses, bins)
+    total = np.maximum(predicted.sum(axis=1, keepdims=True), 1e-300)
+    return empirical[:, :, None], {h: (predicted[i] / total[i])[:, None] for i, h in enumerate(form.hypotheses)}

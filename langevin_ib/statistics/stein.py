@@ -98,7 +98,7 @@ def tests(sums: np.ndarray, snapshots: int, alive: np.ndarray, significance: flo
 
     A snapshot whose statistic is non-finite (the test fields are singular where an orbit
     degenerates, e.g. a neuron with v_j = 0 and W_j = 0, or is tangent to the level set of χ, where
-    J_φ = 0: README, the GL runs) is left out alone and counted (``non_finite_snapshots``): those
+    J_φ = 0: docs/results.md, "The non-finite Stein snapshots of the GL runs") is left out alone and counted (``non_finite_snapshots``): those
     points are a null set of the law, while leaving out the whole chain would select on its
     trajectory. Each chain's mean is over its finite snapshots (all but a handful of chains have
     them all, so the per-chain means stay identically distributed to that precision). Chains that

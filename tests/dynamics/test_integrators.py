@@ -48,7 +48,7 @@ def t_test(per_group: np.ndarray, predicted: float):
 @pytest.mark.parametrize("name", ["euler_maruyama", "leimkuhler_matthews"])
 def test_stationary_variance_matches_exact_discrete_value(name):
     order = {"euler_maruyama": 1, "leimkuhler_matthews": 2}[name]
-    assert integrators.REGISTRY[name].build(MODEL).weak_order == integrators.REGISTRY[name].WEAK_ORDER == order
+    assert integrators.REGISTRY[name].build(MODEL).weak_order == integrators.SPECS[name].weak_order == order
     per_group = group_second_moments(name, TEMPERATURE)
     discrete = em_variance(TEMPERATURE) if order == 1 else TEMPERATURE / STIFFNESS
     ok, t = t_test(per_group, discrete)

@@ -55,7 +55,7 @@ def test_a_projection_that_misses_the_slice_is_reported_failed():
     canonical = functools.partial(geometry.breaking, uv.group)
     model = uv._replace(group=uv.group._replace(breaking=canonical))  # a user-supplied χ: the generic route
     integrator = projected.build(model)
-    assert integrator.constrained and integrator.weak_order == projected.WEAK_ORDER == 1
+    assert integrator.constrained and integrator.weak_order == projected.SPEC.weak_order == 1
     state = projected.State({"u": jnp.asarray([[0.0], [1.0]]), "v": jnp.asarray([[0.0], [1.0]])})  # 2 chains
     hyperparameters = Hyperparameters(jnp.float32(0.1), jnp.float32(0.01), jnp.float32(0.0))
     moved, info = integrator.step(jax.random.key(0), state, hyperparameters)

@@ -11,6 +11,7 @@
 - Bad settings: one ConfigError line naming the field, before anything is compiled (and exit 2 from the CLI).
 """
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,7 +24,7 @@ from langevin_ib.dynamics.integrators import gd, sgd, sgld
 from langevin_ib.dynamics.grid import simulate_run
 from langevin_ib.dynamics.kernel import RunSizes
 from langevin_ib.models import linear
-from langevin_ib.models.fields import ConfigError, section
+from langevin_ib.models.fields import section
 from langevin_ib.predictions import sgd_linear
 
 
@@ -88,7 +89,7 @@ CHAIN_COUNT_CASES = [("hadamard", {"size": 4, "measurements": 10}, sgld, "auto")
 def test_chain_draws_depend_on_seed_and_index_only(name, fields, module, sampling):
     spec = models.REGISTRY[name]
     model = spec.build(section("model", fields, spec.FIELDS))
-    integrator, h = module.build(model, settings(3, sampling=sampling)), hyper(0.1, temperature=0.01 * module.NOISE)
+    integrator, h = module.build(model, settings(3, sampling=sampling)), hyper(0.1, temperature=0.01 * module.SPEC.thermal)
     start = jax.tree.map(lambda x: jnp.stack([x, 1.1 * x, x]), model.init(jax.random.key(0)))
     _, three = run(integrator, start, h, 5)
     _, two = run(integrator, jax.tree.map(lambda x: x[:2], start), h, 5)
@@ -121,8 +122,7 @@ def test_chunking_does_not_change_the_numbers():
         result = simulate_run(model, integrator, hyper(0.05), sizes, binnings={}, progress=False)
         return integrator.position(result.final_state.integrator)
 
-    for a, b in zip(jax.tree.leaves(final(12)), jax.tree.leaves(final(5))):
-        np.testing.assert_array_equal(a, b)
+    chex.assert_trees_all_equal(final(12), final(5))
 
 
 def test_per_chain_step_size():

@@ -17,22 +17,22 @@ CONFIGS = [path for path in sorted(Path("configs").glob("*.yaml")) + sorted(Path
 # the tests each config's run made before the rule was one (summary.json of scripts/behaviour_baseline.json:
 # the keys of "fits", then the non-null snapshot tests), comparisons first, then Stein and the forms
 PLANS = {
-    "attention": ("stein", "conditional", "fibre"),
-    "attention_projected": ("stein", "conditional"),
-    "deep_scalar": ("stein", "conditional", "fibre"),
-    "deep_scalar_projected": ("stein", "conditional"),
-    "hadamard": ("stein", "conditional", "fibre"),
-    "hadamard_projected": ("stein", "conditional"),
-    "matrix_factorisation": ("stein", "conditional", "fibre"),
+    "attention": ("conditional_histogram", "stein", "conditional", "fibre"),
+    "attention_projected": ("conditional_histogram", "stein", "conditional"),
+    "deep_scalar": ("conditional_histogram", "stein", "conditional", "fibre"),
+    "deep_scalar_projected": ("conditional_histogram", "stein", "conditional"),
+    "hadamard": ("conditional_histogram", "stein", "conditional", "fibre"),
+    "hadamard_projected": ("conditional_histogram", "stein", "conditional"),
+    "matrix_factorisation": ("conditional_histogram", "stein", "conditional", "fibre"),
     "matrix_factorisation_gl": ("stein", "singular_level_set", "singular_fibre", "mode_energy_level_set"),
     "matrix_factorisation_gl_projected": ("stein", "singular"),
     "matrix_factorisation_gl_rank3": ("stein", "singular_level_curve", "singular_fibre", "mode_energy_level_set"),
-    "matrix_factorisation_projected": ("stein", "conditional"),
-    "relu": ("stein", "conditional", "fibre", "balance"),
-    "relu_projected": ("stein", "conditional"),
+    "matrix_factorisation_projected": ("conditional_histogram", "stein", "conditional"),
+    "relu": ("conditional_histogram", "stein", "conditional", "fibre", "balance"),
+    "relu_projected": ("conditional_histogram", "stein", "conditional"),
     "uv": ("level_set", "stein", "conditional"),
     "uv_projected": ("slice", "stein", "conditional"),
-    "vector_scalar": ("stein", "conditional"),
+    "vector_scalar": ("conditional_histogram", "stein", "conditional"),
 }
 
 

@@ -24,12 +24,13 @@ import pytest
 from scipy import stats
 
 from langevin_ib import cli, models
-from langevin_ib.dynamics import integrators, kernel
+from langevin_ib.dynamics import integrators, kernel, replay
 from langevin_ib.dynamics.integrators import sgd
 from langevin_ib.dynamics.grid import simulate_run
 from langevin_ib.dynamics.kernel import RunSizes
 from langevin_ib.experiment import sgd_tests
 from langevin_ib.models.fields import section
+from langevin_ib.predictions import sgd_per_chain
 
 THRESHOLD = stats.chi2.ppf(0.99, 10)
 
@@ -45,7 +46,7 @@ def run(model, integrator, temperature, step_size, chains, windows, window):
     sizes = RunSizes(chains=chains, steps=windows * window, chunk_steps=window, chain_groups=8)
     result = simulate_run(model, integrator, hyperparameters, sizes, binnings={},
                       chunk_statistics=sgd_tests.chunk_statistics(model), progress=False)
-    return result.chunk_statistics["positions"], sgd_tests.one_step(integrator, hyperparameters)
+    return result.chunk_statistics["positions"], replay.one_step(integrator, hyperparameters)
 
 
 def test_sgd_chains_follow_the_sgd_drift_not_langevins():
@@ -78,7 +79,7 @@ def test_relu_sgd_chains_follow_the_sgd_drift_not_langevins():
     last = jax.tree.map(lambda x: jnp.asarray(x[-1]), recorded["value"]["position"])
     flat = jax.vmap(lambda p: jax.flatten_util.ravel_pytree(p)[0])(last)
     unravel = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0], last))[1]
-    t_eff = float(np.median(sgd_tests.local_temperature(model, flat, unravel, 0.02, 8)))
+    t_eff = float(np.median(sgd_per_chain.local_temperature(model, flat, unravel, 0.02, 8)))
     out = sgd_tests.drift_test(model, step, kernel.keys(0).noise, recorded, 0.02, 0.0, 0.0, 8, 1.0, t_eff, 0.01)
     assert out["hypotheses"]["sgd"]["statistic"] < THRESHOLD
     assert out["hypotheses"]["langevin"]["statistic"] > THRESHOLD

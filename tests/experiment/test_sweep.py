@@ -13,7 +13,7 @@ import pytest
 
 from langevin_ib import cli
 from langevin_ib.dynamics import memory
-from langevin_ib.experiment import comparisons, job, sweep, sweep_grid
+from langevin_ib.experiment import comparisons, job, plan, sweep, sweep_grid
 from langevin_ib.models.fields import ConfigError
 
 CONFIG = Path(__file__).parents[2] / "configs" / "uv_small.yaml"
@@ -58,8 +58,9 @@ def test_a_grid_that_cannot_fit_is_refused_before_compile(config, monkeypatch):
 
 def single(experiment):
     experiment, model = job.prepare(experiment)
+    statistics = plan.statistics(experiment, model)
     result = job.simulate_model(experiment, model, False)
-    compared = comparisons.build(experiment, result)
+    compared = comparisons.build(experiment, model, result, statistics)
     return job.histogram_arrays(result, compared), comparisons.fit_all(experiment, compared)
 
 
@@ -116,20 +117,6 @@ def test_shape_values_group_into_one_compile_each(config):
     grouped = sweep.groups(points)
     assert [dict(g.shape) for g in grouped] == [{"run.chains": 32}, {"run.chains": 64}]
     assert all(len(g.points) == 2 for g in grouped)
-
-
-def test_the_exponent_fit_recovers_a_known_exponent():
-    """Multinomial counts drawn from the a = 1 law of each column: the ML exponent is within 4 s.e.
-    of 1, and the naive a = 0 is many s.e. away."""
-    from langevin_ib.experiment import sweep_plots
-
-    theta_edges, chi_edges = np.linspace(0, 2, 31), np.linspace(-1, 1, 9)
-    centres = (chi_edges[:-1] + chi_edges[1:]) / 2
-    probabilities = np.exp(sweep_plots._log_cell_masses(1.0, theta_edges, centres, 0.1, 1.0, 0.0))
-    rng = np.random.default_rng(0)
-    counts = np.stack([rng.multinomial(20000, p / p.sum()) for p in probabilities.T], axis=1)
-    a, se = sweep_plots.exponent_fit(theta_edges, chi_edges, counts, temperature=0.1, target=1.0)
-    assert abs(a - 1) < 4 * se and a / se > 10, (a, se)
 
 
 def test_sweep_figures(swept):

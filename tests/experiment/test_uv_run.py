@@ -73,8 +73,8 @@ def test_chi_transient_is_rejected_without_burn_in():
     level-set density (the χ diffusivity 4T√(θ² + χ²) depends on θ), and the same statistic must see
     it: with no burn-in, 16384 chains × 500 steps put the geometric fit at z ≈ 38 (seeds 0 and 1),
     so z > 10 fails only if the transient vanished; with burn-in 3000 the fit above is consistent."""
-    experiment, _ = job.prepare(small_uv(chains=16384, burn_in=0, steps=500))
-    built = comparisons.build(experiment, job.execute(experiment, progress=False))
+    experiment, model = job.prepare(small_uv(chains=16384, burn_in=0, steps=500))
+    built = comparisons.build(experiment, model, job.execute(experiment, progress=False), {})
     geometric = comparisons.fit_all(experiment, built)["level_set"]["hypotheses"]["geometric"]
     assert geometric["verdict"] == "rejected" and geometric["z"] > 10, geometric
 

@@ -11,12 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from langevin_ib.statistics import pit
 from langevin_ib.predictions.rescaling import level_set, fibre
 from langevin_ib import geometry, models
-from langevin_ib.experiment import predict
 from langevin_ib.geometry import checks as symmetry_checks
-from langevin_ib.predictions import theory_uv
+from langevin_ib.predictions import curves as curves_lib, theory_uv
 from langevin_ib.models.fields import section
 
 SETTINGS = settings(max_examples=5, deadline=None)
@@ -129,7 +127,7 @@ def test_deep_scalar_density_exponent(depth):
     model = build("deep_scalar", depth=depth)
     temperature = 0.1
     reference = geometry.project_to_slice(model.group, model.init(jax.random.key(0)))
-    curves = predict.density_curves(model, reference, 0.0, 2.0, temperature, 0.0)
+    curves = curves_lib.density_curves(model, reference, 0.0, 2.0, temperature, 0.0)
     theta = curves["value"]
     closed = np.exp(-0.5 * (theta - 1) ** 2 / temperature) * theta ** (-2 * (depth - 1) / depth)
     closed /= np.trapezoid(closed, theta)
@@ -147,7 +145,7 @@ def test_fibre_curve_of_uv_is_the_bessel_marginal():
     model = build("uv", target=1.0)
     temperature, weight_decay = 0.1, 0.5
     reference = geometry.project_to_slice(model.group, model.init(jax.random.key(0)))
-    curves = predict.density_curves(model, reference, 0.0, 2.0, temperature, weight_decay, fibre.MARGINAL)
+    curves = curves_lib.density_curves(model, reference, 0.0, 2.0, temperature, weight_decay, fibre.MARGINAL)
     theta = curves["value"]
     exact = theory_uv.marginal_density("geometric", theta, temperature=temperature, target=1.0,
                                        weight_decay=weight_decay)

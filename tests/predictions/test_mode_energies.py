@@ -10,7 +10,6 @@ import pytest
 from test_singular_values import GROUPS, TEMPERATURE, WEIGHT_DECAY, exact_gibbs_samples
 
 from langevin_ib.statistics import pit
-from langevin_ib.predictions.rescaling import level_set
 from langevin_ib import geometry
 from langevin_ib.predictions.general_linear import mode_energies, singular_modes
 from langevin_ib.dynamics.accumulators import Binning

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from langevin_ib.statistics import pit
-from langevin_ib.predictions.rescaling import level_set
 from langevin_ib.predictions.general_linear import singular_fibre, singular_fibre_qmc, singular_level_sets, singular_modes
 from langevin_ib.dynamics.accumulators import Binning
 from langevin_ib.models import matrix_factorisation

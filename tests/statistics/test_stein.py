@@ -71,7 +71,8 @@ def test_projected_dynamics_lack_the_correction():
     result = job.execute(experiment, progress=False)
     chi = np.asarray(result.final_state.integrator.position["u"] ** 2 - result.final_state.integrator.position["v"] ** 2)
     assert np.abs(chi).max() < 1e-4  # the chains stay on the slice (orthogonal projection, float32)
-    fits = comparisons.fit_all(experiment, comparisons.build(experiment, result))["slice"]["hypotheses"]
+    built = comparisons.build(experiment, model, result, plan.statistics(experiment, model))
+    fits = comparisons.fit_all(experiment, built)["slice"]["hypotheses"]
     assert fits["projected"]["verdict"] == "consistent", fits["projected"]
     assert fits["geometric"]["verdict"] == "rejected" and fits["geometric"]["z"] > 10, fits["geometric"]
     assert fits["naive"]["verdict"] == "rejected", fits["naive"]

@@ -1,12 +1,13 @@
 """The integrator protocol (optax's ``init``/``update`` pair, blackjax's ``(state, info)`` step).
 
-A module per integrator exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED`` and
-``build(model) -> Integrator``; one that can draw the discrete noises of
-:mod:`langevin_ib.dynamics.noise` also exports ``NOISES`` and takes ``build(model, noise=name)``
-(default ``"gaussian"``). ``init`` and ``step`` act on the whole ensemble: every leaf of a
-position has a leading chain axis. The key is always the first argument and is never stored; the
-noise of all chains comes from one draw per step, so with JAX's partitionable threefry a chain's
-noise depends on its index alone, not on how the chain axis is chunked or sharded. The
+A module per integrator exports ``State``, ``Info``, ``SPEC`` (its :class:`IntegratorSpec`, the
+facts diffrax's ``AbstractSolver`` declares) and ``build(model) -> Integrator``; one whose spec
+lists discrete noises of :mod:`langevin_ib.dynamics.noise` takes ``build(model, noise=name)``
+(default ``"gaussian"``), one whose spec has ``settings`` takes ``build(model, settings)``.
+``init`` and ``step`` act on the whole ensemble: every leaf of a position has a leading chain axis.
+The key is always the first argument and is never stored; the noise of all chains comes from one
+draw per step, so with JAX's partitionable threefry a chain's noise depends on its index alone, not
+on how the chain axis is chunked or sharded. The
 hyperparameters are data passed at call time (jax-md's ``apply_fn(state, kT=...)``), each a scalar
 or one value per chain, so a sweep runs inside one compiled program. The state is opaque to the
 runner, which reads only ``position(state)`` and ``info.failed``; an optimiser's state (an optax
@@ -26,6 +27,16 @@ from langevin_ib.models.base import Model
 
 Params = Any
 State = Any
+
+
+class IntegratorSpec(NamedTuple):
+    """What an integrator declares, read by the config, the planner and the tests."""
+
+    weak_order: int  # p in the invariant-measure error O(η^p) (STYLE.md, exact references)
+    constrained: bool  # whether chains stay on the slice χ = 0 (docs/theory.md §4(c))
+    noises: tuple[str, ...] = ("gaussian",)  # the laws of ξ it can draw (:mod:`langevin_ib.dynamics.noise`)
+    thermal: bool = True  # whether the step adds √(2ηT)ξ (dynamics.temperature is then required positive)
+    settings: type | None = None  # its static settings (gd, sgd, sgld: ``sgd.Settings``), passed to build
 
 
 class Hyperparameters(NamedTuple):

@@ -3,7 +3,7 @@
 Discretises dθ = −∇U dt + √(2T) dW (docs/theory.md §1). Its invariant measure carries an O(η) bias
 (Talay–Tubaro 1990); on U = kx²/2 the exact discrete stationary variance is T/(k(1 − ηk/2)).
 
-Exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED``, ``NOISES``, ``build``.
+Exports ``State``, ``Info``, ``SPEC``, ``build``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from typing import NamedTuple
 import jax
 
 from langevin_ib.dynamics import noise as noise_lib
-from langevin_ib.dynamics.integrators.base import (Hyperparameters, Info, Integrator, Params, euler_maruyama_proposal,
-                                                   no_failure, potential_gradient)
+from langevin_ib.dynamics.integrators.base import (Hyperparameters, Info, Integrator, IntegratorSpec, Params,
+                                                   euler_maruyama_proposal, no_failure, potential_gradient)
 from langevin_ib.models.base import Model
 
-WEAK_ORDER = 1
-CONSTRAINED = False
-NOISES = ("gaussian", "two_point", "three_point")  # weak order 1 needs ξ's moments through the third
+# weak order 1 needs ξ's moments through the third
+SPEC = IntegratorSpec(weak_order=1, constrained=False, noises=("gaussian", "two_point", "three_point"))
 
 
 class State(NamedTuple):
@@ -29,7 +28,7 @@ class State(NamedTuple):
 def build(model: Model, noise: str = "gaussian") -> Integrator:
     """Args:
       model: gives U = L + (λ/2)|θ|² as ``model.potential(λ)``.
-      noise: the law of ξ, one of ``NOISES`` (:mod:`langevin_ib.dynamics.noise`).
+      noise: the law of ξ, one of ``SPEC.noises`` (:mod:`langevin_ib.dynamics.noise`).
 
     Returns:
       An Integrator stepping θ − η∇U(θ) + √(2Tη)·ξ; its Info never reports a failure.
@@ -42,4 +41,4 @@ def build(model: Model, noise: str = "gaussian") -> Integrator:
         return State(position), no_failure(position)
 
     return Integrator(lambda key, position, hyperparameters: State(position), step, lambda state: state.position,
-                      WEAK_ORDER, CONSTRAINED)
+                      SPEC.weak_order, SPEC.constrained)

@@ -3,7 +3,7 @@
 Same cost as Euler–Maruyama, O(η²) invariant-measure error; exact stationary variance T/k on
 U = kx²/2. The state carries the previous step's noise ξ_n (not a key).
 
-Exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED``, ``NOISES``, ``build``.
+Exports ``State``, ``Info``, ``SPEC``, ``build``.
 """
 
 from __future__ import annotations
@@ -14,15 +14,13 @@ import jax
 import jax.numpy as jnp
 
 from langevin_ib.dynamics import noise as noise_lib
-from langevin_ib.dynamics.integrators.base import (Hyperparameters, Info, Integrator, Params, no_failure, per_chain,
-                                                   potential_gradient)
+from langevin_ib.dynamics.integrators.base import (Hyperparameters, Info, Integrator, IntegratorSpec, Params, no_failure,
+                                                   per_chain, potential_gradient)
 from langevin_ib.models.base import Model
 
-WEAK_ORDER = 2
-CONSTRAINED = False
 # O(η²) needs ξ's moments through the fifth: with two_point noise (build(model, noise="two_point") still runs it)
 # the bias of E[x²] on U = x⁴/4 falls as O(η) (docs/noise_order.md), so the config does not offer it
-NOISES = ("gaussian", "three_point")
+SPEC = IntegratorSpec(weak_order=2, constrained=False, noises=("gaussian", "three_point"))
 
 
 class State(NamedTuple):
@@ -33,7 +31,7 @@ class State(NamedTuple):
 def build(model: Model, noise: str = "gaussian") -> Integrator:
     """Args:
       model: its ``potential(λ)`` is U = L + (λ/2)|θ|².
-      noise: the law of ξ, one of ``NOISES`` (:mod:`langevin_ib.dynamics.noise`).
+      noise: the law of ξ, one of ``SPEC.noises`` (:mod:`langevin_ib.dynamics.noise`).
 
     Returns:
       The Leimkuhler–Matthews :class:`~langevin_ib.dynamics.integrators.base.Integrator` on U.
@@ -56,5 +54,5 @@ def build(model: Model, noise: str = "gaussian") -> Integrator:
         )
         return State(position, noise), no_failure(position)
 
-    return Integrator(init, step, lambda state: state.position, WEAK_ORDER, CONSTRAINED,
+    return Integrator(init, step, lambda state: state.position, SPEC.weak_order, SPEC.constrained,
                       lambda state, position: state._replace(position=position))

@@ -26,9 +26,9 @@ u₁u₂u₃ chains lost in 8000 steps); a projection that has not converged is 
 (``Info.failed``), so the runner counts the chain as diverged. The closed form has no such
 failure. What a chain does at the apex is a choice of the scheme: projecting onto the nearest of the
 lines that cross there undersampled the apex by 25% at every η tried; keeping the anchor's line, as
-:func:`nearest_on_slice` does, showed no deficit (README, "Projected dynamics isolate the correction").
+:func:`nearest_on_slice` does, showed no deficit (docs/results.md, "Which projection at the apex").
 
-Exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED``, ``NOISES``, ``build``.
+Exports ``State``, ``Info``, ``SPEC``, ``build``.
 """
 
 from __future__ import annotations
@@ -42,15 +42,14 @@ from jax.flatten_util import ravel_pytree
 
 from langevin_ib import geometry
 from langevin_ib.dynamics import noise as noise_lib
-from langevin_ib.dynamics.integrators.base import (Hyperparameters, Info, Integrator, Params, UnsupportedModel,
+from langevin_ib.dynamics.integrators.base import (Hyperparameters, Info, Integrator, IntegratorSpec, Params,
+                                                   UnsupportedModel,
                                                    euler_maruyama_proposal, largest_magnitude, per_chain,
                                                    potential_gradient)
 from langevin_ib.models.base import Model
 from langevin_ib.models.rescaling import RescalingChain
 
-WEAK_ORDER = 1
-CONSTRAINED = True
-NOISES = ("gaussian", "two_point", "three_point")
+SPEC = IntegratorSpec(weak_order=1, constrained=True, noises=("gaussian", "two_point", "three_point"))
 
 NEWTON_ITERATIONS = 4  # quadratic convergence from |χ(Y)| = O(√η): float32 precision after 3
 # a projection left with max|χ| > RESIDUAL_TOLERANCE·(1 + |θ|²) did not converge (float32 leaves
@@ -112,7 +111,7 @@ def build(model: Model, noise: str = "gaussian") -> Integrator:
         (:func:`langevin_ib.geometry.breaking`). A rescaling ``chain`` with the canonical χ
         (``group.breaking`` None) projects by :func:`nearest_on_slice` and starts at :func:`balance`;
         any other χ by :func:`project`, starting at the projection of the initial point.
-      noise: the law of ξ in the Euler–Maruyama proposal, one of ``NOISES``
+      noise: the law of ξ in the Euler–Maruyama proposal, one of ``SPEC.noises``
         (:mod:`langevin_ib.dynamics.noise`).
 
     Returns:
@@ -151,4 +150,4 @@ def build(model: Model, noise: str = "gaussian") -> Integrator:
         position, failed = onto_slice(state.position, proposal)
         return State(position), Info(failed)
 
-    return Integrator(init, step, lambda state: state.position, WEAK_ORDER, CONSTRAINED)
+    return Integrator(init, step, lambda state: state.position, SPEC.weak_order, SPEC.constrained)

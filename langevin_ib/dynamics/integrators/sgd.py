@@ -11,7 +11,7 @@ The ensemble's minibatches are one draw per step (:func:`sampler`) and its noise
 ``gaussian_like``, so XLA fuses the data generation, the gradients and the update over all chains;
 chain c's minibatch and noise still depend on the step key and c alone, so its trajectory depends
 on the seed and its index only, not on the chunking or the chain count.
-Exports ``State``, ``Info``, ``WEAK_ORDER``, ``CONSTRAINED``, ``NOISE``, ``Settings``, ``build``;
+Exports ``State``, ``Info``, ``Settings``, ``SPEC``, ``build``;
 :mod:`.gd` and :mod:`.sgld` are the same update with a full batch and with noise.
 """
 
@@ -24,13 +24,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from langevin_ib.dynamics.integrators.base import Hyperparameters, Integrator, Params, gaussian_like, per_chain
+from langevin_ib.dynamics.integrators.base import (Hyperparameters, Integrator, IntegratorSpec, Params, gaussian_like,
+                                                   per_chain)
 from langevin_ib.models.base import Model
 from langevin_ib.models.fields import ConfigError
 
-WEAK_ORDER = 1
-CONSTRAINED = False
-NOISE = False  # whether the step adds √(2ηT)ξ (dynamics.temperature is then required positive)
 SAMPLING = ("auto", "fresh", "with_replacement", "without_replacement")
 
 
@@ -41,6 +39,9 @@ class Settings(NamedTuple):
     sampling: str = "auto"  # one of SAMPLING; auto: fresh for a generator, without_replacement for a finite set
     optimizer: str = "sgd"  # an optax alias, called with learning_rate=1.0 and ``optimizer_args``
     optimizer_args: tuple = ()  # ((name, value), ...), e.g. (("momentum", 0.9), ("nesterov", True))
+
+
+SPEC = IntegratorSpec(weak_order=1, constrained=False, thermal=False, settings=Settings)
 
 
 class State(NamedTuple):
@@ -116,8 +117,8 @@ def sampler(model: Model, settings: Settings, integrator: str = "sgd"):
     return lambda key, chains: jax.tree.map(lambda x: x[pick(key, chains)], data.examples)
 
 
-def make(model: Model, settings: Settings, noise: bool, integrator: str) -> Integrator:
-    """The update of the module docstring, with (``noise``) or without the √(2ηT)ξ term."""
+def make(model: Model, settings: Settings, spec: IntegratorSpec, integrator: str) -> Integrator:
+    """The update of the module docstring, with (``spec.thermal``) or without the √(2ηT)ξ term."""
     draw = sampler(model, settings, integrator)
     transform = optimizer(settings)
     loss_and_grad = jax.vmap(jax.value_and_grad(model.loss) if draw is None else model.data.batch_loss_and_gradient)
@@ -137,13 +138,13 @@ def make(model: Model, settings: Settings, noise: bool, integrator: str) -> Inte
         grad = jax.tree.map(lambda g, p: g + per_chain(weight_decay, p) * p, grad, state.position)
         updates, opt_state = jax.vmap(transform.update)(grad, state.optimizer, state.position)
         position = jax.tree.map(lambda p, u: p + per_chain(step_size, p) * u, state.position, updates)
-        if noise:
+        if spec.thermal:
             scale = jnp.sqrt(2.0 * temperature * step_size)
             xi = gaussian_like(noise_key, position)
             position = jax.tree.map(lambda p, n: p + per_chain(scale, p) * n, position, xi)
         return State(position, opt_state), Info(jnp.zeros(chains, bool), loss)
 
-    return Integrator(init, step, lambda state: state.position, WEAK_ORDER, CONSTRAINED)
+    return Integrator(init, step, lambda state: state.position, spec.weak_order, spec.constrained)
 
 
 def build(model: Model, settings: Settings = Settings()) -> Integrator:
@@ -154,4 +155,4 @@ def build(model: Model, settings: Settings = Settings()) -> Integrator:
     Returns:
       An Integrator stepping θ − η·u(g_B + λθ); ConfigError where the settings do not fit the model.
     """
-    return make(model, settings, NOISE, "sgd")
+    return make(model, settings, SPEC, "sgd")

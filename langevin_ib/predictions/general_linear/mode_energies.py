@@ -20,7 +20,7 @@ b² = b₀² + δ at d_j + δ (det M₁ ∝ a², det M₂ ∝ b²). Densities of
   coordinates (σ, P, Q, A) of :mod:`singular_level_sets`, dX / [Gibbs conditioned on χ] =
   Πσ^{(n+p−2r)/2} |det ∂_Aχ| / |det A|^{n−p−r}, with |det ∂_Aχ| = |det(Dχ Ξᵀ)| / |det A|^r (Ξ the
   generators at θ), Πσ² = det M₁ det M₂ and det A⁴ = det M₁ / det M₂
-  (tests/test_mode_energies.py checks it against the area Jacobian J_φ√det G_χ by autodiff).
+  (tests/predictions/test_mode_energies.py checks it against the area Jacobian J_φ√det G_χ by autodiff).
 
 The support is δ > −min(a₀², b₀²), where M₁ or M₂ becomes singular; for n = r or p = r the
 geometric density diverges there like 1/√, which the PIT's trapezoid does not resolve, so the form

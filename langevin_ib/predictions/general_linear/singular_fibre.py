@@ -54,7 +54,7 @@ from langevin_ib.models.base import Model
 HYPOTHESES = ("geometric", "naive", "slice")
 RANK = 2
 STEP = 0.2  # quadrature step in (u, w); the peak in u narrows like x^{−1/4}: at σ ≈ 30, 0.3 was 0.01
-# off and 0.2 is 2e-5 off the limit (halving the step: tests/test_singular_values.py)
+# off and 0.2 is 2e-5 off the limit (halving the step: tests/predictions/test_singular_values.py)
 GRID_STEP = 0.1  # table step in log x
 WALL = 5.0  # e^{−e^5} = e^{−148}: the cut-offs e^{−x/2ca} and e^{−a/2c} beyond which nothing is summed
 REACH = 4.0  # the table covers the other singular value up to REACH × the histogram's upper end

@@ -39,16 +39,15 @@ mixture over SHIFTS of the powers raised by 0 and 1, each on all the points, and
 by the mixture density. G = Y diag(√x), Y the inverse of the leading block, is built directly, row i
 being e^{−ℓ_i}(−ρ_iᵀG_{<i}, √x_i): its entries are O(√c) where Y's reach 1e8 at σ ~ 1e-6 of the range,
 and I + B_i/a_i is factored by rank-one updates, as its Cholesky factorisation cancels in float32.
-The first version, a product of Student-t proposals for ℓ_i and L_ik, had an error estimate of
-0.12 (5 × 4), 0.85 (4 × 4) and 1.5 (6 × 5) in log K at rank 4–5; this one 0.003–0.005 (rank 4)
-and 0.012–0.029 (rank 5), MAX_RANK; 0.03–0.11 at rank 6 (n = p + 1, n = p; c = 1, σ log-uniform
+Its error estimate in log K is 0.003–0.005 at rank 4 and 0.012–0.029 at rank 5, MAX_RANK (a product
+of Student-t proposals for ℓ_i and L_ik gave 0.12–1.5: docs/engineering.md); 0.03–0.11 at rank 6 (n = p + 1, n = p; c = 1, σ log-uniform
 down to 1e-6 of the range, the default floor).
 
 The points are a scrambled Sobol sequence (2^POINTS_LOG2 per proposal, uniform for ℓ, through the
 normal quantile for ρ), the same for every sample and every t, so K is smooth in t; its error is
 that of randomised QMC, the spread over independent scramblings (:func:`error`). Checked at r = 2 against the quadrature of
 singular_fibre (shape of log K within 1e-4, as :func:`error` says) and at r = 3, 4 by the n ↔ p symmetry
-of π_x, which the formula does not show (tests/test_singular_values.py). The callers order n ≥ p,
+of π_x, which the formula does not show (tests/predictions/test_singular_values.py). The callers order n ≥ p,
 where the powers are larger. Sampling ℓ_r or ρ instead of integrating them failed when t ≪ the other
 singular values and n − p < r − 1: the integrand then has a plateau of length ~log(1/t) in ℓ_r, and
 the spread over scramblings was 1 in log K.
@@ -240,7 +239,7 @@ def error(rows: int, cols: int, rank: int, scale: float, low: float, high: float
     configurations log-uniform on [low, high] and 64 values of t, the largest standard deviation
     across SCRAMBLINGS scramblings of log K(t) − mean_t log K(t) (the constant is irrelevant to a
     conditional). The trapezoid in ℓ_r converges much faster (halving STEP moves the shape of log K by
-    < 1e-4, measured 5e-7: tests/test_singular_values.py)."""
+    < 1e-4, measured 5e-7: tests/predictions/test_singular_values.py)."""
     rng = np.random.default_rng(0)
     sigma = jnp.asarray(np.exp(rng.uniform(np.log(low), np.log(high), (probes, rank))), jnp.float32)
     values = jnp.asarray(np.geomspace(low, high, 64), jnp.float32)

@@ -37,7 +37,7 @@ level set through the sample as well, a function of the state, so the PIT stays 
 level set has several. A trace that ends none of these ways in MAX_STEPS, or where no step can be
 taken, leaves the value undefined (counted in the summary; 0.3% of values at the rank-3 config).
 Quartering SPACING and LOG_STEP moves 4% of the geometric PIT values of exact samples to a
-neighbouring PIT bin (tests/test_singular_level_curves.py). The form needs n, p ≥ r + 1, as
+neighbouring PIT bin (tests/predictions/test_singular_level_curves.py). The form needs n, p ≥ r + 1, as
 :mod:`mode_energies` does (at n = r the geometric density has a 1/√ edge where Γ ends), and uses
 the GL(r) model's χ (:func:`breaking_gram`).
 """

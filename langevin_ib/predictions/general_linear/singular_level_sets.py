@@ -26,8 +26,8 @@ orders the singular values, so one copy alone is not exchangeable, the two toget
 of a randomly chosen copy is uniform, so the pooled histogram is uniform in expectation).
 
 The conditional has gaps: where two points of the level set merge, its density goes as
-1/√|σ_j − σ_e|, so :func:`edge_nodes` packs PIT nodes onto each such edge (README, "Singular values
-on level sets of χ").
+1/√|σ_j − σ_e|, so :func:`edge_nodes` packs PIT nodes onto each such edge (docs/results.md, "Singular
+values on level sets of χ, rank 2").
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ slice by projected dynamics (docs/theory.md §4c).
 On the slice UᵀU = VᵀV diagonal, U = P√Σ and V = Q√Σ with P (rows × r), Q (cols × r) orthonormal,
 so column j of U and V is singular mode j and σ_j = |U_j||V_j|. In the coordinates (σ, P, Q), with
 n = rows, p = cols and dP, dQ the Stiefel measures, the slice's surface measure and the Lebesgue
-measure of rank-r matrices are (tests/test_singular_modes.py checks both by autodiff)
+measure of rank-r matrices are (tests/predictions/test_singular_modes.py checks both by autodiff)
 
     dσ_S = Π_j σ_j^{(n+p−2r−1)/2} Π_{i<j}(σ_i + σ_j) dσ dP dQ,
     dX   = Π_j σ_j^{n+p−2r} Π_{i<j}|σ_i² − σ_j²| dσ dP dQ,

@@ -1,0 +1,91 @@
+"""Per-chain predictions for stochastic-gradient runs (docs/sgd.md): the one-step χ drift of SGD, SGLD
+and of the isotropic Langevin step, the local effective temperature, and the noise equilibria.
+
+The drift pieces are :func:`langevin_ib.predictions.chi_drift.drift_terms`; one step of size η has
+
+    E[Δχ | θ] = η·first + ½η²(curvature + (c/B)·noise) + ηT·laplacian          (SGD/SGLD, B, c, T)
+    E[Δχ | θ] = η·first + ½η²·curvature + ηT_L·laplacian                        (Euler–Maruyama at T_L)
+
+(:func:`increments`). The noise equilibrium (Ziyin et al., NeurIPS 2024, arXiv 2402.07193) is the
+orbit point where the first vanishes (:func:`noise_equilibria`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from langevin_ib.models.base import Model
+from langevin_ib.predictions import chi_drift
+
+SIGMA_EXAMPLES = 256  # fresh examples per chain and boundary estimating Σ (unbiased) for a generator
+TEMPERATURE_EXAMPLES = 4096  # fresh examples per chain estimating tr Σ for the local temperature
+
+
+def increments(terms: dict, step_size: float, temperature: float, sampling_factor: float, batch_size: int,
+               langevin_temperature: float) -> dict:
+    """Per hypothesis, E[Δχ | θ] of one step (module docstring) from :func:`chi_drift.drift_terms`: ``sgd``
+    (minibatch noise, B, sampling factor c, SGLD temperature T) and ``langevin`` (the isotropic
+    Euler–Maruyama step at ``langevin_temperature``)."""
+    eta = step_size
+    common = eta * terms["first"] + 0.5 * eta**2 * terms["curvature"]
+    return {"sgd": common + 0.5 * eta**2 * sampling_factor / batch_size * terms["noise"]
+            + eta * temperature * terms["laplacian"],
+            "langevin": common + eta * langevin_temperature * terms["laplacian"]}
+
+
+def terms_per_chain(model: Model, weight_decay: float, unravel, flat_positions: jax.Array, keys: jax.Array) -> dict:
+    """chi_drift.drift_terms per chain (vmapped), with Σ from each chain's own fresh sample when needed."""
+    data = model.data
+    fresh = data.examples is None
+
+    def one(flat, key):
+        examples = data.draw(key, SIGMA_EXAMPLES) if fresh else data.examples
+        return chi_drift.drift_terms(model, unravel(flat), examples, weight_decay, unbiased=fresh)
+
+    return jax.vmap(one)(flat_positions, keys)
+
+
+def local_temperature(model: Model, flat_positions: jax.Array, unravel, step_size: float, batch_size: int,
+                      seed: int = 0) -> np.ndarray:
+    """Per chain, the isotropic local effective temperature T_eff = η tr Σ(θ)/(2B·d), d = the number of
+    parameters, Σ the per-example gradient covariance (a finite set's, or TEMPERATURE_EXAMPLES fresh ones')."""
+    data = model.data
+
+    def one(flat, key):
+        examples = data.examples if data.examples is not None else data.draw(key, TEMPERATURE_EXAMPLES)
+        return jnp.trace(chi_drift.gradient_moments(data.example_loss, unravel(flat), examples)[1])
+
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 31), jnp.arange(flat_positions.shape[0]))
+    trace = np.asarray(jax.jit(jax.vmap(one))(flat_positions, keys), np.float64)
+    return step_size * trace / (2 * batch_size * flat_positions.shape[1])
+
+
+def noise_equilibria(model: Model, params: Any, step_size: float, temperature: float, weight_decay: float,
+                     batch_size: int, sampling_factor: float, seed: int = 0, bracket: float = 6.0,
+                     iterations: int = 32) -> np.ndarray:
+    """(chains, copies) a*: the orbit point of each copy where the SGD drift of its χ vanishes
+    (:func:`langevin_ib.predictions.chi_drift.noise_equilibrium`, one copy's action at a time; NaN
+    where not bracketed). The balance ratio there is e^{−2a*} times the current one for a pair."""
+    data, group = model.data, model.group
+    copies = group.dim
+
+    def one(params, key, j):
+        examples = data.examples if data.examples is not None else data.draw(key, SIGMA_EXAMPLES)
+        fresh = data.examples is None
+
+        def drift(p):
+            t = chi_drift.drift_terms(model, p, examples, weight_decay, unbiased=fresh)
+            return (step_size * t["first"] + 0.5 * step_size**2 * (t["curvature"] + sampling_factor / batch_size * t["noise"])
+                    + step_size * temperature * t["laplacian"])[j][None]
+
+        single = group._replace(act=lambda a, p: group.act(a[0] * jax.nn.one_hot(j, copies, dtype=a.dtype), p), dim=1)
+        return chi_drift.noise_equilibrium(drift, single, params, bracket, iterations)[0]
+
+    chains = jax.tree.leaves(params)[0].shape[0]
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 97), jnp.arange(chains))
+    per_copy = jax.vmap(one, (None, None, 0))
+    return np.asarray(jax.jit(jax.vmap(per_copy, (0, 0, None)))(params, keys, jnp.arange(copies)), np.float64)
