@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from langevin_ib.dynamics import kernel as kernel_lib
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.dynamics.integrators.base import Hyperparameters, Integrator
 from langevin_ib.models.base import Model
 

@@ -28,7 +28,8 @@ import yaml
 
 from langevin_ib.experiment import config as config_lib, output, sweep, sweep_grid, sweep_table
 from langevin_ib.experiment.sweep_grid import Point
-from langevin_ib.models.fields import ConfigError, short
+from langevin_ib.base import ConfigError
+from langevin_ib.models.fields import short
 
 POINT_KEYS = ("config", "overrides", "out")
 NAME_BYTES = 255  # the longest file name of common file systems (ext4, APFS, NTFS)

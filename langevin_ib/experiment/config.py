@@ -22,8 +22,9 @@ import yaml
 
 from langevin_ib.dynamics import integrators, noise
 from langevin_ib import models
-from langevin_ib.dynamics.accumulators import Binning
-from langevin_ib.models.fields import ConfigError, Field, non_negative, positive, section, short
+from langevin_ib.base import Binning
+from langevin_ib.base import ConfigError
+from langevin_ib.models.fields import Field, non_negative, positive, section, short
 
 SEED_LIMIT = 2**32  # the same key whether or not run.dtype=float64 enables 64-bit integers
 DEFAULT = "default.yaml"  # package data: the u·v experiment of configs/uv.yaml
@@ -194,9 +195,9 @@ def _dynamics(raw: Any) -> Dynamics:
     minibatch_raw = {k: raw.pop(k) for k in MINIBATCH if isinstance(raw, dict) and k in raw}
     dynamics = Dynamics(**section("dynamics", raw, DYNAMICS))
     name = dynamics.integrator
-    laws = _noises(name)
+    laws = integrators.SPECS[name].noises
     if dynamics.noise not in laws:
-        others = [n for n in integrators.REGISTRY if dynamics.noise in _noises(n)]
+        others = [n for n, spec in integrators.SPECS.items() if dynamics.noise in spec.noises]
         raise ConfigError(f"dynamics.noise: got {dynamics.noise!r}; {name} draws only {list(laws)} "
                           f"({dynamics.noise} noise: {others})")
     if integrators.noisy(name) and dynamics.temperature <= 0:
@@ -219,11 +220,6 @@ def _dynamics(raw: Any) -> Dynamics:
                                         fields["optimizer"], tuple(sorted(args.items())))
     _trial_step(settings)
     return dataclasses.replace(dynamics, minibatch=settings)
-
-
-def _noises(integrator: str) -> tuple[str, ...]:
-    """The laws of ξ the integrator draws (its ``NOISES``; Gaussian only where it declares none)."""
-    return getattr(integrators.REGISTRY[integrator], "NOISES", ("gaussian",))
 
 
 def _trial_step(settings: integrators.sgd.Settings) -> None:

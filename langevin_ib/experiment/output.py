@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 
 class OutputError(ConfigError):

@@ -7,6 +7,8 @@ import math
 import reprlib
 from typing import Any, Callable, Mapping
 
+from langevin_ib.base import ConfigError
+
 REQUIRED = object()
 
 
@@ -21,10 +23,6 @@ class _Repr(reprlib.Repr):
 _REPR = _Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 3, 6, 6, 6
 _REPR.maxstring = _REPR.maxother = _REPR.maxlong = 80
-
-
-class ConfigError(ValueError):
-    """A user mistake in a config or an override; the message names the field."""
 
 
 @dataclasses.dataclass(frozen=True)

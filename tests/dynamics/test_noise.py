@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from langevin_ib.dynamics import integrators, noise
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.dynamics.grid import simulate_run
 from langevin_ib.dynamics.kernel import RunSizes
 from langevin_ib.models import harmonic
@@ -64,7 +64,7 @@ def test_chain_noise_depends_on_its_index_only(name):
 DEVICES_RUN = """
 import sys, jax, jax.numpy as jnp, numpy as np
 from langevin_ib.dynamics import integrators
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.dynamics.grid import simulate_run
 from langevin_ib.dynamics.kernel import RunSizes
 from langevin_ib.models import uv

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.dynamics.integrators import Hyperparameters, Info, Integrator
 from langevin_ib.dynamics.grid import simulate_run
 from langevin_ib.dynamics.kernel import RunSizes

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from langevin_ib.experiment import batch, config as config_lib, sweep_grid
 from langevin_ib.experiment.config import Experiment
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 ROOT = Path(__file__).parents[2]
 SMALL = ROOT / "configs" / "uv_small.yaml"

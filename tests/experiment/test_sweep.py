@@ -14,7 +14,7 @@ import pytest
 from langevin_ib import cli
 from langevin_ib.dynamics import memory
 from langevin_ib.experiment import comparisons, job, plan, sweep, sweep_grid
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 CONFIG = Path(__file__).parents[2] / "configs" / "uv_small.yaml"
 

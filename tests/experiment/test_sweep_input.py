@@ -16,7 +16,7 @@ import pytest
 from langevin_ib import cli, geometry, models
 from langevin_ib.dynamics import checkpoint
 from langevin_ib.experiment import config as config_lib, job, sweep, sweep_grid, sweep_table
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 ROOT = Path(__file__).parents[2]
 SMALL = ROOT / "configs" / "uv_small.yaml"
