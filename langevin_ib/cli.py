@@ -8,7 +8,7 @@ from pathlib import Path
 
 from langevin_ib.experiment import config as config_lib
 from langevin_ib.numerics import host_memory
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 
 def _hypothesis(name: str, result: dict, numbers: str) -> str:

@@ -33,7 +33,7 @@ VARIANTS = (("euler_maruyama", "gaussian"), ("euler_maruyama", "two_point"), ("e
 def engine(integrator: str, noise: str):
     """A function (chains, steps) -> chain-steps/s of the engine's measured run, compile excluded."""
     from langevin_ib.dynamics import integrators
-    from langevin_ib.dynamics.accumulators import Binning
+    from langevin_ib.base import Binning
     from langevin_ib.dynamics.runner import RunSizes, simulate
     from langevin_ib.models import uv
 

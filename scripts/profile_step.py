@@ -35,7 +35,7 @@ def main() -> None:
     import jax.numpy as jnp
 
     from langevin_ib.dynamics import accumulators, integrators, kernel, noise
-    from langevin_ib.dynamics.accumulators import Binning
+    from langevin_ib.base import Binning
     from langevin_ib.dynamics.runner import RunSizes
     from langevin_ib.models import uv
 

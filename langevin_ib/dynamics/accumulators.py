@@ -15,17 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from langevin_ib.base import Binning
 from langevin_ib.dynamics import sharding
-
-
-class Binning(NamedTuple):
-    low: float
-    high: float
-    bins: int
-
-    @property
-    def edges(self) -> np.ndarray:
-        return np.linspace(self.low, self.high, self.bins + 1)
 
 
 class Histograms(NamedTuple):

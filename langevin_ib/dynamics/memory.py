@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.dynamics.integrators.base import Hyperparameters, Integrator
 from langevin_ib.models.base import Model
 

@@ -26,7 +26,7 @@ import yaml
 from langevin_ib.dynamics.checkpoint import flat
 from langevin_ib.experiment import config as config_lib, sweep, sweep_grid, sweep_table
 from langevin_ib.experiment.config import Experiment
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 POINT_KEYS = ("config", "overrides", "out")
 SPEC_KEYS = ("points", "configs", "overrides", "slurm")

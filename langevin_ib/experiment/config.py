@@ -20,8 +20,9 @@ import yaml
 
 from langevin_ib.dynamics import integrators, noise
 from langevin_ib import models
-from langevin_ib.dynamics.accumulators import Binning
-from langevin_ib.models.fields import ConfigError, Field, non_negative, positive, section
+from langevin_ib.base import Binning
+from langevin_ib.base import ConfigError
+from langevin_ib.models.fields import Field, non_negative, positive, section
 
 SEED_LIMIT = 2**32  # the same key whether or not run.dtype=float64 enables 64-bit integers
 DEFAULT = "default.yaml"  # package data: the u·v experiment of configs/uv.yaml

@@ -18,7 +18,7 @@ from langevin_ib.experiment import comparisons as comparisons_lib, plan, plots, 
 from langevin_ib.experiment.config import Experiment
 from langevin_ib import models
 from langevin_ib.dynamics import integrators, memory
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 from langevin_ib.models.base import Model
 from langevin_ib.dynamics.runner import CHI_QUANTILES, RunResult, RunSizes, simulate
 

@@ -30,7 +30,7 @@ from langevin_ib import geometry, models
 from langevin_ib.experiment import plan
 from langevin_ib.experiment.config import Experiment
 from langevin_ib.geometry import checks as symmetry_checks
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 def predict(experiment: Experiment, out: Path) -> dict:
     """Write prediction.json (and prediction.npz, prediction.png for the planned forms) into ``out``."""

@@ -23,7 +23,7 @@ import numpy as np
 from langevin_ib.experiment.config import Experiment
 from langevin_ib.experiment.sweep_grid import DATA_KEYS, Point
 from langevin_ib.experiment.sweep_table import csv_rows, write
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 MEMORY_ENV = "LANGEVIN_IB_MEMORY_BYTES"  # overrides the memory the grid may use
 MEMORY_FRACTION = 0.5  # of the available memory, for the grid's state between chunks

@@ -19,7 +19,7 @@ import yaml
 from langevin_ib import models
 from langevin_ib.experiment import config as config_lib
 from langevin_ib.experiment.config import Experiment
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 DATA_KEYS = ("dynamics.temperature", "dynamics.step_size", "dynamics.weight_decay", "run.seed")
 SHAPE_KEYS = ("run.chains",)  # and every int field of the model (model.<field>)

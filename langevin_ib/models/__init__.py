@@ -7,7 +7,7 @@ from pathlib import Path
 
 from langevin_ib.models import attention, deep_scalar, hadamard, harmonic, matrix_factorisation, relu, uv
 from langevin_ib.models.base import Model
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 REGISTRY = {
     "uv": uv,

@@ -6,11 +6,9 @@ import dataclasses
 import math
 from typing import Any, Callable, Mapping
 
+from langevin_ib.base import ConfigError
+
 REQUIRED = object()
-
-
-class ConfigError(ValueError):
-    """A user mistake in a config or an override; the message names the field."""
 
 
 @dataclasses.dataclass(frozen=True)

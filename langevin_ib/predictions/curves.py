@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.predictions.rescaling import level_set
 from langevin_ib.statistics import pit
 

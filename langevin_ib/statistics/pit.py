@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from langevin_ib.statistics import goodness_of_fit
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.models import rescaling
 

@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from langevin_ib.dynamics import integrators
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.dynamics.runner import RunSizes, simulate
 from langevin_ib.models import harmonic
 

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from langevin_ib.dynamics import integrators, noise
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.dynamics.runner import RunSizes, simulate
 from langevin_ib.models import harmonic
 
@@ -63,7 +63,7 @@ def test_chain_noise_depends_on_its_index_only(name):
 DEVICES_RUN = """
 import sys, jax, jax.numpy as jnp, numpy as np
 from langevin_ib.dynamics import integrators
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.dynamics.runner import RunSizes, simulate
 from langevin_ib.models import uv
 model = uv.build({"target": 1.0, "copies": 3, "init_u": 1.0, "init_v": 1.0, "init_noise": 0.0, "label_noise": 0.0})

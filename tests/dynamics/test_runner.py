@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.dynamics.integrators import Hyperparameters, Info, Integrator
 from langevin_ib.dynamics.runner import RunSizes, simulate
 from langevin_ib.models import harmonic

@@ -9,7 +9,7 @@ import pytest
 
 from langevin_ib import cli
 from langevin_ib.experiment import config as config_lib, plan
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 SMALL = ["run.chains=64", "run.burn_in=0", "run.steps=20", "run.thin=10", "run.chunk_steps=20", "run.chain_groups=8",
          "analysis.snapshot_every=1"]

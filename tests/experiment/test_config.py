@@ -8,7 +8,7 @@ import yaml
 
 from langevin_ib import cli
 from langevin_ib.experiment import config as config_lib
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 BASE = yaml.safe_load(open("configs/uv.yaml"))
 

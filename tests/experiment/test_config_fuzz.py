@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from langevin_ib import models
 from langevin_ib.experiment import config as config_lib
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 BASE = yaml.safe_load(open("configs/uv.yaml"))
 SECTIONS = ("model", "dynamics", "run", "observables", "analysis")

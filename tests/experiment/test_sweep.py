@@ -15,7 +15,7 @@ from langevin_ib import cli
 from langevin_ib.dynamics import grid, integrators
 from langevin_ib.dynamics.runner import RunSizes
 from langevin_ib.experiment import comparisons, job, plan, sweep, sweep_grid
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 CONFIG = Path(__file__).parents[2] / "configs" / "uv_small.yaml"
 

@@ -11,7 +11,7 @@ from scipy.special import kv
 
 from langevin_ib.predictions.rescaling import balance, level_set, fibre
 from langevin_ib.statistics import pit
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.models import deep_scalar, matrix_factorisation
 
 ROWS, COLS, TEMPERATURE, WEIGHT_DECAY, CHAINS, GROUPS = 3, 2, 0.05, 0.1, 4000, 40

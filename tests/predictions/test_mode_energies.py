@@ -12,7 +12,7 @@ from test_singular_values import GROUPS, TEMPERATURE, WEIGHT_DECAY, exact_gibbs_
 from langevin_ib.statistics import pit
 from langevin_ib import geometry
 from langevin_ib.predictions.general_linear import mode_energies, singular_modes
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.models import matrix_factorisation
 from langevin_ib.numerics.small_linalg import log_abs_det
 

@@ -9,7 +9,7 @@ import pytest
 
 from langevin_ib import geometry
 from langevin_ib.predictions.general_linear import singular_modes
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.models import matrix_factorisation
 
 

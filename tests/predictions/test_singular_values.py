@@ -11,7 +11,7 @@ import pytest
 
 from langevin_ib.statistics import pit
 from langevin_ib.predictions.general_linear import singular_fibre, singular_fibre_qmc, singular_level_sets, singular_modes
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.models import matrix_factorisation
 
 TEMPERATURE, WEIGHT_DECAY, CHAINS, GROUPS = 0.05, 0.1, 4000, 40

@@ -13,7 +13,7 @@ from langevin_ib.experiment import comparisons, job, plan
 from langevin_ib import models
 from langevin_ib.statistics import stein
 from langevin_ib.experiment import config as config_lib
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 
 def test_hotelling_is_calibrated_and_has_power():

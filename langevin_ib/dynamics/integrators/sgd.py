@@ -27,7 +27,7 @@ import optax
 from langevin_ib.dynamics.integrators.base import (Hyperparameters, Integrator, IntegratorSpec, Params, gaussian_like,
                                                    per_chain)
 from langevin_ib.models.base import Model
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.base import ConfigError
 
 SAMPLING = ("auto", "fresh", "with_replacement", "without_replacement")
 

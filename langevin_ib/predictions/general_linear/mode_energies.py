@@ -39,7 +39,7 @@ import numpy as np
 from langevin_ib import geometry
 from langevin_ib.statistics.pit import Form, Variable
 from langevin_ib.models.rescaling import factor_dims
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.numerics.small_linalg import log_abs_det
 

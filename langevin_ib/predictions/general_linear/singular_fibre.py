@@ -48,7 +48,7 @@ import numpy as np
 from langevin_ib.predictions.general_linear import singular_fibre_qmc
 from langevin_ib.statistics.pit import Form, Variable, strength_range
 from langevin_ib.models.rescaling import factor_dims
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.models.base import Model
 
 HYPOTHESES = ("geometric", "naive", "slice")

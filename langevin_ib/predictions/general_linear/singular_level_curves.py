@@ -52,7 +52,7 @@ import numpy as np
 
 from langevin_ib.predictions.general_linear import mode_energies
 from langevin_ib.statistics.pit import Form, strength_range
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.predictions.general_linear.singular_fibre import SINGULAR_VALUES, decomposition
 from langevin_ib.predictions.general_linear.singular_level_sets import FLOOR

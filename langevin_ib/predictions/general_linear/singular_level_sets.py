@@ -39,7 +39,7 @@ import jax.numpy as jnp
 
 from langevin_ib import geometry
 from langevin_ib.statistics.pit import Form
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.predictions.general_linear.singular_fibre import RANK, SINGULAR_VALUES, decomposition, rank_two
 from langevin_ib.numerics.small_linalg import log_abs_det

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from langevin_ib.statistics.pit import Form, Variable
 from langevin_ib.models.rescaling import strengths
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.models.rescaling import RescalingChain
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from langevin_ib.statistics.pit import Form, strength_range
 from langevin_ib.models.rescaling import factor_dims, strengths
-from langevin_ib.dynamics.accumulators import Binning
+from langevin_ib.base import Binning
 from langevin_ib.models.base import Model
 
 HYPOTHESES = ("geometric", "naive", "slice")
