@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from langevin_ib.statistics import pit
+from langevin_ib.predictions import implied_bias
 from langevin_ib.predictions.rescaling import level_set
 from langevin_ib import geometry, models
 from langevin_ib.experiment import plan
@@ -85,6 +86,8 @@ def predict(experiment: Experiment, out: Path) -> dict:
         "chi_drift_on_slice": np.asarray(stability["drift_on_slice"]).tolist(),
         "radial_chi_drift_off_slice": stability["radial_drift_off_slice"],
     }
+    if model.synthesis is not None:
+        summary["implied_bias"] = implied_bias.summary(model.synthesis, model.readout.truth["signal"], temperature)
     out.mkdir(parents=True, exist_ok=True)
     panels = {}
     for form_name, form in plan.forms(experiment).items():

@@ -40,6 +40,8 @@ SIGMA_EXAMPLES = 256  # fresh examples per chain and boundary estimating Σ (unb
 
 def chunk_statistics(model: Model) -> dict:
     """The runner's chunk statistics of a stochastic-gradient run of ``model``."""
+    if model.symmetry is None:
+        return {}
     out = {"chi": kernel_lib.chi_quantiles}
     if model.symmetry is not None:
         out.update(bands=chunk_lib.bands)

@@ -15,7 +15,9 @@ A GL(r)-type symmetry whose slice makes the copies of a pair the orthogonal sing
 quotient (U = P√Σ, V = Q√Σ) gives that pair as ``modes``, for :mod:`langevin_ib.predictions.general_linear.singular_modes`.
 A model fitted to data may declare ``data`` (:class:`langevin_ib.models.data.Data`): its per-example
 loss and a finite training set or a generator of examples, whose mean is ``loss`` up to a constant;
-stochastic-gradient dynamics draw minibatches from it.
+stochastic-gradient dynamics draw minibatches from it. A model may give a ``readout`` of end-of-run
+metrics (:class:`langevin_ib.models.readout.Readout`) and, for a signal synthesised from factored
+coefficients, its ``synthesis`` matrix (:mod:`langevin_ib.predictions.implied_bias`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class Model(NamedTuple):
     chain: Any = None  # rescaling.RescalingChain of a rescaling symmetry
     modes: Any = None  # rescaling.RescalingChain whose copies are the singular modes on the slice
     data: Any = None  # data.Data: per-example loss and its finite set or generator (loss = its mean − offset)
+    readout: Any = None  # readout.Readout: per-chain end-of-run metrics and profiles against the truth
+    synthesis: Any = None  # (p, n) numpy S of a signal x = S c whose coefficients c carry the bias (eq. 16)
 
     def potential(self, weight_decay: float) -> Callable[[Params], jax.Array]:
         """U = L + (λ/2)|θ|², the potential the dynamics sample."""
