@@ -298,7 +298,7 @@ def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunR
                                                  hyperparameters_of(experiment))
                                if experiment.dynamics.stochastic_gradient else ({}, {}))
     readout_summary, readout_arrays = paper_metrics.readout(
-        model, build_integrator(experiment, model).position(result.final_state.integrator), result.final_state.diverged)
+        model, result, build_integrator(experiment, model).position(result.final_state.integrator))
     summary = summarise(experiment, result, fits, snapshot_tests, time.perf_counter() - started)
     summary.update(sgd_summary, **readout_summary)
     summary["conclusion"] = verdicts.conclusion(summary)
@@ -321,5 +321,6 @@ def write_figures(out: Path, analysed: Analysis) -> None:
     if "readout" in analysed.summary:
         paper_plots.plot_readout(out / "readout.png", analysed.arrays, analysed.summary["readout"]["metrics"],
                                  experiment.model.name)
+        paper_plots.plot_readout_bands(out / "readout_bands.png", analysed.arrays, experiment.run.burn_in)
     if len(result.chi_trace["step"]):
         plots.plot_chi_trace(out / "chi.png", result.chi_trace, experiment.run.burn_in)

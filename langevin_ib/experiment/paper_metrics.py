@@ -3,7 +3,8 @@
 
 summary.json ``readout``: per metric (e.g. test MSE, total variation) its quantiles q5…q95 and mean over
 chains, with the truth where the model gives one; histograms.npz ``readout_<profile>`` (len, 5): per
-index the quantiles of a profile (e.g. the recovered signal), ``readout_<profile>_truth`` beside it.
+index the quantiles of a profile (e.g. the recovered signal), ``readout_<profile>_truth`` beside it;
+``readout_bands_step`` and ``readout_bands_<name>`` (boundaries, [len,] 5): the same quantiles over time.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from langevin_ib.models.base import Model
 LEVELS = np.asarray(CHI_QUANTILES)
 
 
-def readout(model: Model, position, diverged) -> tuple[dict, dict]:
-    """(summary entries, histograms.npz arrays) of the final ``position`` (chains leading) of a run."""
+def readout(model: Model, result, position) -> tuple[dict, dict]:
+    """(summary entries, histograms.npz arrays) of a run's final ``position`` (chains leading) and, where
+    recorded, its readout bands over time (:mod:`langevin_ib.dynamics.readout_bands`)."""
     if model.readout is None:
         return {}, {}
-    alive = ~np.asarray(diverged)
+    alive = ~np.asarray(result.final_state.diverged)
     values = {k: np.asarray(v, np.float64)[alive] for k, v in jax.jit(jax.vmap(model.readout.of))(position).items()}
     metrics, arrays = {}, {}
     for name, value in values.items():
@@ -42,4 +44,8 @@ def readout(model: Model, position, diverged) -> tuple[dict, dict]:
                 arrays[f"readout_{name}_truth"] = np.asarray(model.readout.truth[name], np.float64)
     description = ("per alive chain at the final step, quantiles q5..q95 and mean over chains (non-finite chains "
                    "left out and counted by 'chains')")
+    recorded = result.chunk_statistics.get("readout")
+    if recorded is not None:
+        arrays["readout_bands_step"] = np.asarray(recorded["step"])
+        arrays.update({f"readout_bands_{k}": np.asarray(v, np.float64) for k, v in recorded["value"].items()})
     return {"readout": {"description": description, "metrics": metrics}}, {"readout_levels": LEVELS, **arrays}

@@ -24,7 +24,7 @@ import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.dynamics import chunk_statistics as chunk_lib, kernel as kernel_lib
+from langevin_ib.dynamics import chunk_statistics as chunk_lib, kernel as kernel_lib, readout_bands
 from langevin_ib.dynamics.integrators import Hyperparameters, Integrator
 from langevin_ib.dynamics.kernel import CHI_QUANTILES
 from langevin_ib.geometry import breaking
@@ -40,9 +40,10 @@ SIGMA_EXAMPLES = 256  # fresh examples per chain and boundary estimating Σ (unb
 
 def chunk_statistics(model: Model) -> dict:
     """The runner's chunk statistics of a stochastic-gradient run of ``model``."""
+    out = {} if model.readout is None else {"readout": readout_bands.bands}
     if model.symmetry is None:
-        return {}
-    out = {"chi": kernel_lib.chi_quantiles}
+        return out
+    out["chi"] = kernel_lib.chi_quantiles
     if model.symmetry is not None:
         out.update(bands=chunk_lib.bands)
         if model.group is not None:

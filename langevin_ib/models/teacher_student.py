@@ -28,13 +28,16 @@ from langevin_ib.numerics import fused_random
 def regression(network: nn.Module, teacher: nn.Module, input_shape: tuple[int, ...], label_noise: float,
                data_seed: int, to_flax: Callable, from_flax: Callable, dtype,
                fresh: bool = False, teacher_scale: float = 0.0,
-               init_scale: float = 0.0) -> tuple[Callable, Callable, Data]:
-    """(init(key) -> params, loss(params) -> scalar, data) for ``network`` fitted to ``teacher``'s labels."""
+               init_scale: float = 0.0, teacher_map: Callable | None = None) -> tuple[Callable, Callable, Data]:
+    """(init(key) -> params, loss(params) -> scalar, data) for ``network`` fitted to ``teacher``'s labels;
+    ``teacher_map(variables, rng)``, if given, transforms the teacher's variables (drawing from ``rng``)."""
     rng = np.random.default_rng(data_seed)
     inputs = rng.standard_normal(input_shape)
     teacher_params = teacher.init(jax.random.key(data_seed), jnp.zeros((1, *input_shape[1:])))
     if teacher_scale > 0:
         teacher_params = jax.tree.map(lambda x: teacher_scale * rng.standard_normal(x.shape), teacher_params)
+    if teacher_map is not None:
+        teacher_params = teacher_map(teacher_params, rng)
     clean = np.asarray(teacher.apply(teacher_params, inputs))
     labels = clean + label_noise * rng.standard_normal(clean.shape)
     inputs, labels = jnp.asarray(inputs, dtype), jnp.asarray(labels, dtype)

@@ -17,7 +17,7 @@ import pytest
 
 from langevin_ib import cli, models
 from langevin_ib.models import signal_recovery
-from langevin_ib.models.fields import ConfigError, section
+from langevin_ib.models.fields import section
 from langevin_ib.predictions import implied_bias
 
 FIG6 = {"size": 200, "operator": "difference", "measurements": 60, "signal": "piecewise",
