@@ -40,7 +40,7 @@ def log_penalty(synthesis: np.ndarray, signal: np.ndarray) -> tuple[float, int]:
 def summary(synthesis: np.ndarray, target: np.ndarray, temperature: float) -> dict:
     """prediction.json's ``implied_bias``: the penalty, its coefficient T/2 and its value at the target."""
     value, features = log_penalty(synthesis, target)
-    return {"penalty": f"R(x) = (T/2) * {name(synthesis)} (paper eq. 16)", "coefficient": 0.5 * temperature,
+    return {"penalty": f"R(x) = (T/2) * [{name(synthesis)}] (paper eq. 16)", "coefficient": 0.5 * temperature,
             "log_penalty_at_target": value, "nonzero_features_at_target": features,
             "features": int(synthesis.shape[1]),
             "note": "T is the noise temperature; for SGD/GD runs T = 0 here and the run's effective temperature "

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import yaml
 
 from langevin_ib import cli, models
 from langevin_ib.models import signal_recovery
@@ -119,3 +120,15 @@ def test_fig6_cumsum_hadamard_beats_plain_weights_per_chain(tmp_path):
     for metric in ("total_variation", "reconstruction_mse"):
         assert results["paper_fig6"][metric]["q95"] < results["paper_fig6_plain"][metric]["q5"]
     assert (tmp_path / "paper_fig6" / "readout.png").is_file()
+
+
+@pytest.mark.slow
+def test_predict_prints_the_implied_bias(tmp_path, capsys):
+    """configs/hadamard.yaml with S = cumsum: the penalty counts the target's jumps (and x₀), A = ∇."""
+    assert cli.main(["predict", "configs/hadamard.yaml", "model.operator=difference", "--out", str(tmp_path)]) == 0
+    bias = json.loads((tmp_path / "prediction.json").read_text())["implied_bias"]
+    fields = yaml.safe_load(open("configs/hadamard.yaml"))["model"]
+    cfg = config(**{**{k: v for k, v in fields.items() if k != "name"}, "operator": "difference"})
+    signal = signal_recovery.problem(cfg).signal
+    assert bias["nonzero_features_at_target"] == np.count_nonzero(np.diff(signal, prepend=0.0))
+    assert "discrete gradient" in bias["penalty"] and "implied bias on the signal" in capsys.readouterr().out
