@@ -4,7 +4,7 @@ Gaussian inputs of ``input_shape`` and the labels of a random ``teacher`` (initi
 ``data_seed``) plus Gaussian label noise are drawn once on the host; L = ½·mean((f(x) − y)²).
 ``to_flax``/``from_flax`` convert between the engine's pytree and the module's variables. A positive
 ``teacher_scale`` (``init_scale``) replaces Flax's initialiser of the teacher (the student) by i.i.d.
-N(0, scale²) entries, as in the paper's Experimental Setup (docs/paper_experiments.md).
+N(0, scale²) entries, as in the paper's Experimental Setup (docs/paper.md).
 
 Data: the finite set {(x_i, y_i)}, ℓ = ½·mean over the output's entries of (f(x_i) − y_i)², whose
 mean is L exactly; or, with ``fresh``, a generator of fresh x ~ N(0, I) and teacher labels plus noise
