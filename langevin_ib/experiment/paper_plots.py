@@ -16,7 +16,7 @@ def plot_readout(path, arrays: dict, metrics: dict, title: str) -> None:
                    and not k.startswith("readout_bands_"))
     if not names:
         return
-    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(max(5.5 * len(names), 7.0), 3.8), squeeze=False)
     for ax, name in zip(axes[0], names):
         q = arrays[f"readout_{name}"]
         x = np.linspace(0, 1, q.shape[0]) if name == "fit" else np.arange(q.shape[0])
@@ -29,7 +29,7 @@ def plot_readout(path, arrays: dict, metrics: dict, title: str) -> None:
         ax.set_ylabel(AXES.get(name, ("index", name))[1])
         ax.legend(fontsize=8)
     medians = ", ".join(f"{k} {v['q50']:.3g}" for k, v in sorted(metrics.items()) if "q50" in v)
-    fig.suptitle(f"{title}: medians {medians}", fontsize=9)
+    fig.suptitle(f"{title}, medians over chains:\n{medians}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
