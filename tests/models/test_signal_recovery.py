@@ -119,7 +119,9 @@ def test_fig6_cumsum_hadamard_beats_plain_weights_per_chain(tmp_path):
         results[name] = json.loads((tmp_path / name / "summary.json").read_text())["readout"]["metrics"]
     for metric in ("total_variation", "reconstruction_mse"):
         assert results["paper_fig6"][metric]["q95"] < results["paper_fig6_plain"][metric]["q5"]
-    assert (tmp_path / "paper_fig6" / "readout.png").is_file()
+    assert (tmp_path / "paper_fig6" / "readout.png").is_file() and (tmp_path / "paper_fig6" / "readout_bands.png").is_file()
+    bands = np.load(tmp_path / "paper_fig6" / "histograms.npz")
+    assert bands["readout_bands_step"].tolist() == [0, 2000, 4000] and bands["readout_bands_signal"].shape == (3, 200, 5)
 
 
 @pytest.mark.slow
