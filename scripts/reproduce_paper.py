@@ -121,6 +121,7 @@ def main(argv=None) -> int:
         sizes = f"{experiment.run.chains} × {experiment.run.steps}"
         for quantity, ours in rows_of(figure, run, folder):
             paper = PAPER.get((figure, run, quantity), "")
+            quantity = quantity.replace("|", "\\|")  # a norm's bars would split the Markdown cell
             table.append(f"| {figure} | {run} ({config}) | {quantity} | {paper} | {ours} | {sizes} | {seconds:.0f} |")
         bar.update()
     bar.close()
