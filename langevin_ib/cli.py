@@ -160,6 +160,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(f"  L_IB = (T/2) log det G_chi = {summary['correction_at_reference']:.6g} at the reference slice point "
           f"(log det G_chi = {summary['log_det_breaking_gram']:.6g}, log det H = {summary['log_det_orbit_gram']:.6g})")
     print(f"  Ito drift of chi: {STABILITY[summary['slice']]}")
+    if "implied_bias" in summary:
+        bias = summary["implied_bias"]
+        print(f"  implied bias on the signal: {bias['penalty']}; at the target {bias['log_penalty_at_target']:.6g} "
+              f"({bias['nonzero_features_at_target']} of {bias['features']} features non-zero)")
     print(f"wrote {out}/: " + " ".join(sorted(p.name for p in out.iterdir())))
     return 0
 

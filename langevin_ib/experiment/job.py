@@ -13,7 +13,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import numpy as np
 
-from langevin_ib.experiment import comparisons as comparisons_lib, plan, plots, sgd_tests, verdicts
+from langevin_ib.experiment import comparisons as comparisons_lib, paper_metrics, paper_plots, plan, plots, sgd_tests, verdicts
 from langevin_ib.experiment.config import Experiment
 from langevin_ib import models
 from langevin_ib.dynamics import grid, integrators, memory
@@ -272,10 +272,12 @@ def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunR
     sgd_summary, sgd_arrays = (sgd_tests.analyse(experiment, model, result, build_integrator(experiment, model),
                                                  hyperparameters_of(experiment))
                                if experiment.dynamics.stochastic_gradient else ({}, {}))
+    readout_summary, readout_arrays = paper_metrics.readout(
+        model, result, build_integrator(experiment, model).position(result.final_state.integrator))
     summary = summarise(experiment, result, fits, snapshot_tests, time.perf_counter() - started)
-    summary.update(sgd_summary)
+    summary.update(sgd_summary, **readout_summary)
     summary["conclusion"] = verdicts.conclusion(summary)
-    arrays = {**histogram_arrays(result, comparisons), **snapshot_arrays, **sgd_arrays}
+    arrays = {**histogram_arrays(result, comparisons), **snapshot_arrays, **sgd_arrays, **readout_arrays}
     return Analysis(experiment, model, result, comparisons, fits, snapshot_tests, snapshot_arrays, sgd_arrays,
                     summary, arrays)
 
@@ -291,5 +293,9 @@ def write_figures(out: Path, analysed: Analysis) -> None:
                                    result.binnings[observable].edges, observable, name, form)
     if analysed.sgd_arrays.get("bands_step") is not None:
         sgd_tests.plot_bands(out / "bands.png", analysed.sgd_arrays, model, experiment.run.burn_in)
+    if "readout" in analysed.summary:
+        paper_plots.plot_readout(out / "readout.png", analysed.arrays, analysed.summary["readout"]["metrics"],
+                                 experiment.model.name)
+        paper_plots.plot_readout_bands(out / "readout_bands.png", analysed.arrays, experiment.run.burn_in)
     if len(result.chi_trace["step"]):
         plots.plot_chi_trace(out / "chi.png", result.chi_trace, experiment.run.burn_in)

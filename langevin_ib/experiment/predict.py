@@ -26,6 +26,7 @@ import numpy as np
 
 from langevin_ib.statistics import pit
 from langevin_ib.predictions.curves import density_curves
+from langevin_ib.predictions import implied_bias
 from langevin_ib import geometry, models
 from langevin_ib.experiment import plan
 from langevin_ib.experiment.config import Experiment
@@ -56,6 +57,8 @@ def predict(experiment: Experiment, out: Path) -> dict:
         "chi_drift_on_slice": np.asarray(stability["drift_on_slice"]).tolist(),
         "radial_chi_drift_off_slice": stability["radial_drift_off_slice"],
     }
+    if model.synthesis is not None:
+        summary["implied_bias"] = implied_bias.summary(model.synthesis, model.readout.truth["signal"], temperature)
     out.mkdir(parents=True, exist_ok=True)
     panels = {}
     for form_name, form in plan.forms(experiment).items():

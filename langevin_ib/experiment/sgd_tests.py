@@ -23,7 +23,7 @@ import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.dynamics import chunk_statistics as chunk_lib, kernel as kernel_lib, replay
+from langevin_ib.dynamics import chunk_statistics as chunk_lib, kernel as kernel_lib, readout_bands, replay
 from langevin_ib.dynamics.integrators import Hyperparameters, Integrator
 from langevin_ib.dynamics.kernel import CHI_QUANTILES
 from langevin_ib.geometry import breaking
@@ -38,7 +38,10 @@ DRIFT_DRAWS = 8  # one-step draws averaged per recorded position: a single draw'
 
 def chunk_statistics(model: Model) -> dict:
     """The runner's chunk statistics of a stochastic-gradient run of ``model``."""
-    out = {"chi": kernel_lib.chi_quantiles}
+    out = {} if model.readout is None else {"readout": readout_bands.bands}
+    if model.symmetry is None:
+        return out
+    out["chi"] = kernel_lib.chi_quantiles
     if model.symmetry is not None:
         out.update(bands=chunk_lib.bands)
         if model.group is not None:

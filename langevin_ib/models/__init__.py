@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from langevin_ib.models import attention, deep_scalar, hadamard, harmonic, matrix_factorisation, relu, uv
+from langevin_ib.models import attention, deep_scalar, hadamard, harmonic, matrix_factorisation, plain_signal, relu, uv
 from langevin_ib.models.base import Model
 from langevin_ib.base import ConfigError
 
@@ -13,6 +13,7 @@ REGISTRY = {
     "uv": uv,
     "harmonic": harmonic,
     "hadamard": hadamard,
+    "plain_signal": plain_signal,
     "deep_scalar": deep_scalar,
     "matrix_factorisation": matrix_factorisation,
     "relu": relu,

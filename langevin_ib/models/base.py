@@ -17,7 +17,9 @@ A model fitted to data may declare ``data`` (:class:`langevin_ib.models.data.Dat
 loss and a finite training set or a generator of examples, whose mean is ``loss`` up to a constant;
 stochastic-gradient dynamics draw minibatches from it. A model whose potential has a closed-form
 stationary law declares it as ``closed_form`` (the u·v and harmonic models do), which enables the
-histogram comparisons that law's prediction module declares.
+histogram comparisons that law's prediction module declares. A model may give a ``readout`` of end-of-run
+metrics (:class:`langevin_ib.models.readout.Readout`) and, for a signal synthesised from factored
+coefficients, its ``synthesis`` matrix (:mod:`langevin_ib.predictions.implied_bias`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class Model(NamedTuple):
     # (law, ((parameter, value), ...)) of a closed-form stationary law of langevin_ib.predictions its potential
     # has, e.g. ("uv", (("target", 1.0),)): the histogram comparisons that law declares then apply (hashable)
     closed_form: tuple[str, tuple] | None = None
+    readout: Any = None  # readout.Readout: per-chain end-of-run metrics and profiles against the truth
+    synthesis: Any = None  # (p, n) numpy S of a signal x = S c whose coefficients c carry the bias (eq. 16)
 
     def potential(self, weight_decay: float) -> Callable[[Params], jax.Array]:
         """U = L + (λ/2)|θ|², the potential the dynamics sample."""

@@ -32,6 +32,7 @@ from langevin_ib.models import rescaling
 from langevin_ib.models.base import Model
 from langevin_ib.models.data import Data
 from langevin_ib.models.fields import Field, non_negative, positive
+from langevin_ib.models.readout import Readout
 
 FIELDS = {
     "rows": positive(int, 6),
@@ -85,16 +86,39 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
     source = Data(example_loss, examples={"row": jnp.asarray(row), "col": jnp.asarray(col),
                                           "value": target[row, col]})
 
+    readout = completion_readout(target, mask, cfg["singular_values"], rank)
+
     def rank_one_terms(params: dict) -> jax.Array:
         return jnp.einsum("ij,kj->jik", params["U"], params["V"])
 
     if cfg["symmetry"] == "general_linear":
         return Model(init, loss, observe, quotient="sigma", symmetry="chi", group=general_linear(rank), data=source,
                      quotient_map=lambda params: params["U"] @ params["V"].T,
-                     modes=rescaling.pair("U", "V", rank, up_axis=1, down_axis=1, observable="sigma"))
+                     modes=rescaling.pair("U", "V", rank, up_axis=1, down_axis=1, observable="sigma"), readout=readout)
     return Model(init, loss, observe, quotient="sigma", symmetry="chi", data=source,
                  **rescaling.declare(rescaling.pair("U", "V", rank, up_axis=1, down_axis=1)),
-                 quotient_map=rank_one_terms)
+                 quotient_map=rank_one_terms, readout=readout)
+
+
+def completion_readout(target: jax.Array, mask: jax.Array, singular_values: list, rank: int) -> Readout:
+    """Per chain (the paper's Fig. 4 panels, docs/paper.md): the sorted singular values σ_i(UVᵀ) against
+    the target's (zeros past its rank), the per-column ratios ‖U_j‖/‖V_j‖ (truth 1, the balanced
+    factorisation), and the MSE over observed, unobserved and all entries."""
+    observed = mask.astype(target.dtype)
+
+    def of(params: dict) -> dict:
+        U, V = params["U"], params["V"]
+        error = (U @ V.T - target) ** 2
+        return {"sigma": jnp.linalg.svd(U @ V.T, compute_uv=False)[:rank],
+                "ratio": jnp.linalg.norm(U, axis=0) / jnp.linalg.norm(V, axis=0),
+                "train_mse": jnp.sum(observed * error) / jnp.maximum(observed.sum(), 1.0),
+                "unobserved_mse": jnp.sum((1 - observed) * error) / jnp.maximum((1 - observed).sum(), 1.0),
+                "reconstruction_mse": jnp.mean(error)}
+
+    truth = np.zeros(rank)
+    spectrum = sorted(singular_values, reverse=True)[:rank]
+    truth[:len(spectrum)] = spectrum
+    return Readout(of, {"sigma": truth, "ratio": np.ones(rank)})
 
 
 def general_linear(rank: int) -> GroupAction:

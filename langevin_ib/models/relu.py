@@ -10,7 +10,7 @@ fresh minibatches instead (:mod:`langevin_ib.models.teacher_student`). The paper
 (eqs. 62–63): teacher entries N(0, 1.5²) (``teacher_scale``), student entries N(0, 0.05²)
 (``init_scale``), then imbalanced as W_j ← s_j W_j, v_j ← v_j/s_j with
 s_j = exp(2λ(j − 1)/(h − 1) − λ) (``imbalance`` λ, 1.2 in the paper), so that the initial ratios
-|v_j|/‖W_j‖ spread over decades (docs/paper_experiments.md).
+|v_j|/‖W_j‖ spread over decades (docs/paper.md).
 Quotient chart: the per-neuron vectors w_j = v_j W_j; observables: the strength ‖w_j‖ = |v_j|‖W_j‖,
 the balance ratio |v_j|/‖W_j‖ and χ_j.
 """

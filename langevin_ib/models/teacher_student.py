@@ -4,7 +4,7 @@ Gaussian inputs of ``input_shape`` and the labels of a random ``teacher`` (initi
 ``data_seed``) plus Gaussian label noise are drawn once on the host; L = ½·mean((f(x) − y)²).
 ``to_flax``/``from_flax`` convert between the engine's pytree and the module's variables. A positive
 ``teacher_scale`` (``init_scale``) replaces Flax's initialiser of the teacher (the student) by i.i.d.
-N(0, scale²) entries, as in the paper's Experimental Setup (docs/paper_experiments.md).
+N(0, scale²) entries, as in the paper's Experimental Setup (docs/paper.md).
 
 Data: the finite set {(x_i, y_i)}, ℓ = ½·mean over the output's entries of (f(x_i) − y_i)², whose
 mean is L exactly; or, with ``fresh``, a generator of fresh x ~ N(0, I) and teacher labels plus noise
@@ -28,13 +28,16 @@ from langevin_ib.numerics import fused_random
 def regression(network: nn.Module, teacher: nn.Module, input_shape: tuple[int, ...], label_noise: float,
                data_seed: int, to_flax: Callable, from_flax: Callable, dtype,
                fresh: bool = False, teacher_scale: float = 0.0,
-               init_scale: float = 0.0) -> tuple[Callable, Callable, Data]:
-    """(init(key) -> params, loss(params) -> scalar, data) for ``network`` fitted to ``teacher``'s labels."""
+               init_scale: float = 0.0, teacher_map: Callable | None = None) -> tuple[Callable, Callable, Data]:
+    """(init(key) -> params, loss(params) -> scalar, data) for ``network`` fitted to ``teacher``'s labels;
+    ``teacher_map(variables, rng)``, if given, transforms the teacher's variables (drawing from ``rng``)."""
     rng = np.random.default_rng(data_seed)
     inputs = rng.standard_normal(input_shape)
     teacher_params = teacher.init(jax.random.key(data_seed), jnp.zeros((1, *input_shape[1:])))
     if teacher_scale > 0:
         teacher_params = jax.tree.map(lambda x: teacher_scale * rng.standard_normal(x.shape), teacher_params)
+    if teacher_map is not None:
+        teacher_params = teacher_map(teacher_params, rng)
     clean = np.asarray(teacher.apply(teacher_params, inputs))
     labels = clean + label_noise * rng.standard_normal(clean.shape)
     inputs, labels = jnp.asarray(inputs, dtype), jnp.asarray(labels, dtype)

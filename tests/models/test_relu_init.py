@@ -1,4 +1,4 @@
-"""The paper's Fig. 2 initialisation of the ReLU teacher–student (eqs. 62–63, docs/paper_experiments.md): the
+"""The paper's Fig. 2 initialisation of the ReLU teacher–student (eqs. 62–63, docs/paper.md): the
 imbalance is a pure rescaling (the quotient v_j W_j and the loss unchanged, each ratio |v_j|/‖W_j‖
 divided by s_j² exactly), the scales set the entries' spread, and the defaults leave the model as before."""
 

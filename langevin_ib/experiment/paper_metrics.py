@@ -1,0 +1,51 @@
+"""End-of-run readouts of a run (docs/paper.md): the model's per-chain metrics and profiles
+(:class:`langevin_ib.models.readout.Readout`) at the final step, as quantiles over the alive chains.
+
+summary.json ``readout``: per metric (e.g. test MSE, total variation) its quantiles q5…q95 and mean over
+chains, with the truth where the model gives one; histograms.npz ``readout_<profile>`` (len, 5): per
+index the quantiles of a profile (e.g. the recovered signal), ``readout_<profile>_truth`` beside it;
+``readout_bands_step`` and ``readout_bands_<name>`` (boundaries, [len,] 5): the same quantiles over time.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from langevin_ib.dynamics.kernel import CHI_QUANTILES
+from langevin_ib.models.base import Model
+
+LEVELS = np.asarray(CHI_QUANTILES)
+
+
+def readout(model: Model, result, position) -> tuple[dict, dict]:
+    """(summary entries, histograms.npz arrays) of a run's final ``position`` (chains leading) and, where
+    recorded, its readout bands over time (:mod:`langevin_ib.dynamics.readout_bands`)."""
+    if model.readout is None:
+        return {}, {}
+    alive = ~np.asarray(result.final_state.diverged)
+    values = {k: np.asarray(v, np.float64)[alive] for k, v in jax.jit(jax.vmap(model.readout.of))(position).items()}
+    metrics, arrays = {}, {}
+    for name, value in values.items():
+        finite = np.isfinite(value).all(axis=tuple(range(1, value.ndim)))
+        kept = value[finite]
+        if value.ndim == 1:
+            entry = {"chains": int(finite.sum())}
+            if kept.size:
+                entry.update({f"q{int(100 * q)}": float(x) for q, x in zip(LEVELS, np.quantile(kept, LEVELS))},
+                             mean=float(kept.mean()))
+            if name in model.readout.truth:
+                entry["truth"] = float(model.readout.truth[name])
+            metrics[name] = entry
+        else:
+            arrays[f"readout_{name}"] = (np.quantile(kept, LEVELS, axis=0).T if kept.size
+                                         else np.full((value.shape[1], LEVELS.size), np.nan))
+            if name in model.readout.truth:
+                arrays[f"readout_{name}_truth"] = np.asarray(model.readout.truth[name], np.float64)
+    description = ("per alive chain at the final step, quantiles q5..q95 and mean over chains (non-finite chains "
+                   "left out and counted by 'chains')")
+    recorded = result.chunk_statistics.get("readout")
+    if recorded is not None:
+        arrays["readout_bands_step"] = np.asarray(recorded["step"])
+        arrays.update({f"readout_bands_{k}": np.asarray(v, np.float64) for k, v in recorded["value"].items()})
+    return {"readout": {"description": description, "metrics": metrics}}, {"readout_levels": LEVELS, **arrays}
