@@ -21,6 +21,7 @@ from langevin_ib import models
 from langevin_ib.dynamics import integrators, memory
 from langevin_ib.models.fields import ConfigError
 from langevin_ib.models.base import Model
+from langevin_ib.statistics import stationarity
 from langevin_ib.dynamics.runner import CHI_QUANTILES, RunResult, RunSizes, simulate
 
 
@@ -287,6 +288,19 @@ class Analysis(NamedTuple):
     arrays: dict  # histograms.npz
 
 
+def stationarity_of(experiment: Experiment, result: RunResult) -> dict:
+    """The run's stationarity check (:mod:`langevin_ib.statistics.stationarity`), times in steps·η, on
+    every histogram but that of the symmetry coordinate χ, whose law need not settle (without weight
+    decay it spreads for ever); the joint histogram, θ conditioned on χ, is tested."""
+    run, step_size, h = experiment.run, experiment.dynamics.step_size, result.histograms
+    halves = {name: (h.early_counts[name], h.counts[name] - h.early_counts[name])
+              for name in h.counts if name != result.symmetry}
+    if result.joint is not None:
+        halves["level_set"] = (h.early_joint, h.joint - h.early_joint)
+    return stationarity.check(halves, run.steps * step_size, run.burn_in * step_size,
+                              experiment.analysis.significance, experiment.analysis.min_expected)
+
+
 def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunResult, started: float) -> Analysis:
     """Fit, test and summarise a finished run of the planned ``experiment`` (``statistics``: its planned
     snapshot statistics; ``started``: the ``time.perf_counter()`` its wall time counts from). A single
@@ -299,6 +313,8 @@ def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunR
                                if experiment.dynamics.stochastic_gradient else ({}, {}))
     summary = summarise(experiment, result, fits, snapshot_tests, time.perf_counter() - started)
     summary.update(sgd_summary)
+    summary["stationarity"] = stationarity_of(experiment, result)
+    summary = verdicts.with_stationarity(summary)
     summary["conclusion"] = verdicts.conclusion(summary)
     arrays = {**histogram_arrays(result, comparisons), **snapshot_arrays, **sgd_arrays}
     return Analysis(experiment, model, result, comparisons, fits, snapshot_tests, snapshot_arrays, sgd_arrays,

@@ -20,7 +20,8 @@ import numpy as np
 from scipy import optimize
 
 from langevin_ib.experiment.sweep_grid import BATCH_KEY
-from langevin_ib.experiment.sweep_table import hypothesis_tests, largest_z
+from langevin_ib.experiment.sweep_table import largest_z
+from langevin_ib.experiment.verdicts import results as hypothesis_tests
 
 T_KEY, ETA_KEY = "dynamics.temperature", "dynamics.step_size"
 LABELS = {T_KEY: ("temperature T", "T"), ETA_KEY: ("step size η", "η"), BATCH_KEY: ("batch size B", "B"),
