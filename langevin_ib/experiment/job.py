@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import yaml
 
-from langevin_ib.experiment import comparisons as comparisons_lib, plan, plots, sgd_tests, verdicts
+from langevin_ib.experiment import comparisons as comparisons_lib, plan, plots, sgd_stationary, sgd_tests, verdicts
 from langevin_ib.experiment.config import Experiment
 from langevin_ib import models
 from langevin_ib.dynamics import integrators, memory
@@ -324,7 +324,10 @@ def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunR
 def write_figures(out: Path, analysed: Analysis) -> None:
     """A run's figures into ``out``: density.png, one per conditional test, bands.png (SGD), chi.png."""
     experiment, model, result = analysed.experiment, analysed.model, analysed.result
-    plots.plot_fits(out / "density.png", analysed.comparisons, analysed.fits, result.binnings, result.histograms.counts)
+    laws = sgd_stationary.comparisons(analysed.summary, analysed.sgd_arrays)  # SGD's, scored outside the fits
+    plots.plot_fits(out / "density.png", {**analysed.comparisons, **laws},
+                    {**analysed.fits, **{name: analysed.summary[name] for name in laws}}, result.binnings,
+                    result.histograms.counts)
     for name, form in plan.forms(experiment).items():
         if analysed.snapshot_tests[name] is not None:
             observable = form.observable(model)

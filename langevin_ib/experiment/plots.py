@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 from langevin_ib.experiment.comparisons import Comparison  # noqa: E402
 
 COLOURS = {"geometric": "tab:red", "naive": "tab:blue", "paper_eq7": "tab:green", "projected": "tab:green",
-           "slice": "tab:purple", "discrete": "tab:red", "gibbs": "tab:blue", "orbit_correction": "tab:green"}
+           "slice": "tab:purple", "discrete": "tab:red", "gibbs": "tab:blue", "orbit_correction": "tab:green",
+           "sgd_diffusion": "tab:orange", "sgd_chain": "k"}
 
 
 NO_DATA = "no data: all chains diverged (or left the range) before an observation"

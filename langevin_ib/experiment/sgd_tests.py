@@ -265,7 +265,8 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
         arrays["noise_equilibrium_a"] = a_star
     law = sgd_stationary.uv_slice_law(experiment, result)
     if law is not None:
-        summary["stationary_law"] = law
+        summary[sgd_stationary.NAME], law_arrays = law
+        arrays.update(law_arrays)
     return summary, arrays
 
 
