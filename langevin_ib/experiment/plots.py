@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -38,7 +39,7 @@ def _panel(ax, edges, counts, probabilities, fits, title):
         fit = fits[hypothesis]
         ax.stairs((p * column_totals).sum(axis=1) / (total * widths), edges, color=COLOURS.get(hypothesis),
                   lw=1.6, label=f"{hypothesis}: z={fit['z']:.1f}, {fit['verdict']}")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(textwrap.fill(title, 90), fontsize=10)
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
 
