@@ -69,7 +69,8 @@ def sweep(case: str, seeds: int, out: Path) -> dict:
 
 def p_values(content: dict) -> dict[tuple[str, str], np.ndarray]:
     """(test, hypothesis) -> the p-values over the points (NaN where untestable), plus the
-    stationarity check's per-histogram p-values under ("stationarity", histogram)."""
+    stationarity check's per-histogram p-values under ("stationarity", histogram) and its run-level
+    flag (0 or 1) under ("stationarity", "run flagged (Bonferroni)")."""
     from langevin_ib.experiment import verdicts
 
     out: dict = {}
@@ -78,8 +79,12 @@ def p_values(content: dict) -> dict[tuple[str, str], np.ndarray]:
         for test, hypotheses in verdicts.results(summary).items():
             for hypothesis, result in hypotheses.items():
                 out.setdefault((test, hypothesis), []).append(result["p_value"])
-        for name, result in (summary.get("stationarity") or {}).get("histograms", {}).items():
+        check = summary.get("stationarity") or {}
+        for name, result in check.get("histograms", {}).items():
             out.setdefault(("stationarity", name), []).append(result["p_value"])
+        if check:  # the run's flag as a p-value: 0 where flagged, 1 where not (the rate is its flag rate)
+            flag = {False: 0.0, True: 1.0}.get(check["stationary"], math.nan)
+            out.setdefault(("stationarity", "run flagged (Bonferroni)"), []).append(flag)
     return {key: np.asarray([np.nan if p is None else p for p in ps], float) for key, ps in out.items()}
 
 
@@ -90,7 +95,8 @@ def row(case: str, test: str, hypothesis: str, p: np.ndarray, true: bool) -> dic
     low, high = clopper_pearson(k, n) if n else (math.nan, math.nan)
     return {"case": case, "test": test, "hypothesis": hypothesis, "true": true, "seeds": n,
             "untestable": int(len(p) - n), "rejected": k, "rate": k / n if n else math.nan, "interval": [low, high],
-            "ks_p": float(stats.kstest(scored, "uniform").pvalue) if true and n else math.nan}
+            "ks_p": float(stats.kstest(scored, "uniform").pvalue) if true and n and "flagged" not in hypothesis
+            else math.nan}
 
 
 def table(case: str, content: dict) -> list[dict]:

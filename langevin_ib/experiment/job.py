@@ -264,6 +264,8 @@ def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[
     start = time.perf_counter()
     experiment, model = prepare(experiment)
     check_memory(experiment, model, log)
+    if log is not None and (warning := burn_in_warning(experiment, model)):
+        log(warning)
     statistics = plan.statistics(experiment, model)
     result = simulate_model(experiment, model, statistics, progress, checkpoint)
     analysed = analyse(experiment, model, statistics, result, start)
@@ -288,7 +290,7 @@ class Analysis(NamedTuple):
     arrays: dict  # histograms.npz
 
 
-def stationarity_of(experiment: Experiment, result: RunResult) -> dict:
+def stationarity_of(experiment: Experiment, model: Model, result: RunResult) -> dict:
     """The run's stationarity check (:mod:`langevin_ib.statistics.stationarity`), times in steps·η, on
     every histogram but that of the symmetry coordinate χ, whose law need not settle (without weight
     decay it spreads for ever); the joint histogram, θ conditioned on χ, is tested."""
@@ -297,8 +299,28 @@ def stationarity_of(experiment: Experiment, result: RunResult) -> dict:
               for name in h.counts if name != result.symmetry}
     if result.joint is not None:
         halves["level_set"] = (h.early_joint, h.joint - h.early_joint)
-    return stationarity.check(halves, run.steps * step_size, run.burn_in * step_size,
-                              experiment.analysis.significance, experiment.analysis.min_expected)
+    entry = stationarity.check(halves, run.steps * step_size, run.burn_in * step_size,
+                               experiment.analysis.significance, experiment.analysis.min_expected)
+    return {**entry, "relaxation_time": relaxation_time(experiment, model)}
+
+
+def relaxation_time(experiment: Experiment, model: Model) -> float:
+    """The a-priori relaxation time (steps·η) at chain 0's initial point
+    (:func:`langevin_ib.statistics.stationarity.relaxation_time`)."""
+    from langevin_ib.dynamics import kernel
+
+    start = model.init(jax.random.fold_in(jax.random.split(kernel.keys(experiment.run.seed).init)[0], 0))
+    return stationarity.relaxation_time(model.potential(experiment.dynamics.weight_decay), start)
+
+
+def burn_in_warning(experiment: Experiment, model: Model) -> str | None:
+    """A line before the run where the burn-in is shorter than a few a-priori relaxation times."""
+    tau, burn_in_time = relaxation_time(experiment, model), experiment.run.burn_in * experiment.dynamics.step_size
+    if not burn_in_time < stationarity.RELAXATIONS * tau:
+        return None
+    return (f"warning: run.burn_in={experiment.run.burn_in} is time {burn_in_time:.3g} (steps·η), shorter than "
+            f"{stationarity.RELAXATIONS} relaxation times τ = {tau:.3g} of the loss at the initial point (1/its "
+            "Hessian's smallest positive eigenvalue): the window may record a transient (summary.json: stationarity)")
 
 
 def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunResult, started: float) -> Analysis:
@@ -313,7 +335,7 @@ def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunR
                                if experiment.dynamics.stochastic_gradient else ({}, {}))
     summary = summarise(experiment, result, fits, snapshot_tests, time.perf_counter() - started)
     summary.update(sgd_summary)
-    summary["stationarity"] = stationarity_of(experiment, result)
+    summary["stationarity"] = stationarity_of(experiment, model, result)
     summary = verdicts.with_stationarity(summary)
     summary["conclusion"] = verdicts.conclusion(summary)
     arrays = {**histogram_arrays(result, comparisons), **snapshot_arrays, **sgd_arrays}

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 
+import jax.flatten_util
+
 import numpy as np
 from scipy import stats
 
@@ -70,6 +72,22 @@ def two_sample_test(early: np.ndarray, late: np.ndarray, *, min_expected: float 
     return {"statistic": statistic, "pearson": pearson, "dof": dof, "nominal_dof": nominal_dof,
             "p_value": float(stats.f.sf(statistic / dof, dof, dof * (groups - 1))), "z": z,
             "variance_inflation": trace / nominal_dof, "observations": used}
+
+
+RELAXATIONS = 3  # a burn-in shorter than this many a-priori relaxation times is warned of before the run
+
+
+def relaxation_time(potential, params, max_parameters: int = 2000) -> float:
+    """τ = 1/κ, κ the smallest positive eigenvalue of the Hessian of ``potential`` at ``params``: the
+    slowest linear relaxation of the gradient flow (and of Langevin's mean) there, in units of steps·η.
+    Flat directions (κ = 0: the symmetry's orbits) relax by noise alone and are not counted. NaN
+    above ``max_parameters`` (the Hessian is dense) or where no eigenvalue is positive."""
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    if flat.size > max_parameters:
+        return math.nan
+    eigenvalues = np.linalg.eigvalsh(np.asarray(jax.hessian(lambda f: potential(unravel(f)))(flat), np.float64))
+    positive = eigenvalues[eigenvalues > 1e-6 * np.abs(eigenvalues).max(initial=0)]
+    return float(1 / positive.min()) if positive.size else math.nan
 
 
 def suggested_burn_in(burn_in_time: float, window_time: float, z: float) -> float:

@@ -81,3 +81,27 @@ def test_uv_small_transient_is_not_stationary_and_a_long_burn_in_is(tmp_path):
     settled = summary(3000)
     assert settled["stationarity"]["stationary"] is True
     assert "not stationary" not in settled["conclusion"]
+
+
+@pytest.mark.slow
+def test_calibration_script_on_the_harmonic_well(tmp_path):
+    """scripts/calibration.py's harmonic case at 40 seeds (the documented table uses 200): Euler–Maruyama
+    at η = 0.2 on U = x²/2, whose exact stationary law N(0, T/(k(1 − ηk/2))) is the ``discrete``
+    hypothesis. At significance 0.01 the number of its rejections is Binomial(40, 0.01) if the test is
+    calibrated: we accept up to binom.ppf(0.999) = 3; its p-values must pass a KS test against uniform
+    at 0.001; the continuous Gibbs law (variance 10% smaller) must be rejected at every seed (it was at
+    200 of 200); and the stationarity check, on chains started at x = 0 after 100 units of time
+    (relaxation time 1), may flag no more runs than the same binomial bound."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("calibration", "scripts/calibration.py")
+    calibration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibration)
+    seeds = 40
+    rows = {(r["test"], r["hypothesis"]): r for r in calibration.table("harmonic_em",
+                                                                        calibration.sweep("harmonic_em", seeds, tmp_path))}
+    bound = stats.binom.ppf(0.999, seeds, 0.01)
+    true = rows["marginal", "discrete"]
+    assert true["seeds"] == seeds and true["rejected"] <= bound and true["ks_p"] > 0.001, true
+    assert rows["marginal", "gibbs"]["rate"] == 1.0
+    assert rows["stationarity", "run flagged (Bonferroni)"]["rejected"] <= bound
