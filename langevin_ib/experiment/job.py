@@ -15,13 +15,12 @@ import jax
 import numpy as np
 import yaml
 
-from langevin_ib.experiment import comparisons as comparisons_lib, plan, plots, sgd_stationary, sgd_tests, verdicts
+from langevin_ib.experiment import comparisons as comparisons_lib, plan, plots, sgd_stationary, sgd_tests, verdicts, window
 from langevin_ib.experiment.config import Experiment
 from langevin_ib import models
 from langevin_ib.dynamics import integrators, memory
 from langevin_ib.models.fields import ConfigError
 from langevin_ib.models.base import Model
-from langevin_ib.statistics import stationarity
 from langevin_ib.dynamics.runner import CHI_QUANTILES, RunResult, RunSizes, simulate
 
 
@@ -264,7 +263,7 @@ def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[
     start = time.perf_counter()
     experiment, model = prepare(experiment)
     check_memory(experiment, model, log)
-    if log is not None and (warning := burn_in_warning(experiment, model)):
+    if log is not None and (warning := window.burn_in_warning(experiment, model)):
         log(warning)
     statistics = plan.statistics(experiment, model)
     result = simulate_model(experiment, model, statistics, progress, checkpoint)
@@ -290,39 +289,6 @@ class Analysis(NamedTuple):
     arrays: dict  # histograms.npz
 
 
-def stationarity_of(experiment: Experiment, model: Model, result: RunResult) -> dict:
-    """The run's stationarity check (:mod:`langevin_ib.statistics.stationarity`), times in steps·η, on
-    every histogram but that of the symmetry coordinate χ, whose law need not settle (without weight
-    decay it spreads for ever); the joint histogram, θ conditioned on χ, is tested."""
-    run, step_size, h = experiment.run, experiment.dynamics.step_size, result.histograms
-    halves = {name: (h.early_counts[name], h.counts[name] - h.early_counts[name])
-              for name in h.counts if name != result.symmetry}
-    if result.joint is not None:
-        halves["level_set"] = (h.early_joint, h.joint - h.early_joint)
-    entry = stationarity.check(halves, run.steps * step_size, run.burn_in * step_size,
-                               experiment.analysis.significance, experiment.analysis.min_expected)
-    return {**entry, "relaxation_time": relaxation_time(experiment, model)}
-
-
-def relaxation_time(experiment: Experiment, model: Model) -> float:
-    """The a-priori relaxation time (steps·η) at chain 0's initial point
-    (:func:`langevin_ib.statistics.stationarity.relaxation_time`)."""
-    from langevin_ib.dynamics import kernel
-
-    start = model.init(jax.random.fold_in(jax.random.split(kernel.keys(experiment.run.seed).init)[0], 0))
-    return stationarity.relaxation_time(model.potential(experiment.dynamics.weight_decay), start)
-
-
-def burn_in_warning(experiment: Experiment, model: Model) -> str | None:
-    """A line before the run where the burn-in is shorter than a few a-priori relaxation times."""
-    tau, burn_in_time = relaxation_time(experiment, model), experiment.run.burn_in * experiment.dynamics.step_size
-    if not burn_in_time < stationarity.RELAXATIONS * tau:
-        return None
-    return (f"warning: run.burn_in={experiment.run.burn_in} is time {burn_in_time:.3g} (steps·η), shorter than "
-            f"{stationarity.RELAXATIONS} relaxation times τ = {tau:.3g} of the loss at the initial point (1/its "
-            "Hessian's smallest positive eigenvalue): the window may record a transient (summary.json: stationarity)")
-
-
 def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunResult, started: float) -> Analysis:
     """Fit, test and summarise a finished run of the planned ``experiment`` (``statistics``: its planned
     snapshot statistics; ``started``: the ``time.perf_counter()`` its wall time counts from). A single
@@ -335,7 +301,7 @@ def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunR
                                if experiment.dynamics.stochastic_gradient else ({}, {}))
     summary = summarise(experiment, result, fits, snapshot_tests, time.perf_counter() - started)
     summary.update(sgd_summary)
-    summary["stationarity"] = stationarity_of(experiment, model, result)
+    summary["stationarity"] = window.stationarity(experiment, model, result)
     summary = verdicts.with_stationarity(summary)
     summary["conclusion"] = verdicts.conclusion(summary)
     arrays = {**histogram_arrays(result, comparisons), **snapshot_arrays, **sgd_arrays}
