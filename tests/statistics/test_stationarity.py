@@ -105,3 +105,17 @@ def test_calibration_script_on_the_harmonic_well(tmp_path):
     assert true["seeds"] == seeds and true["rejected"] <= bound and true["ks_p"] > 0.001, true
     assert rows["marginal", "gibbs"]["rate"] == 1.0
     assert rows["stationarity", "run flagged (Bonferroni)"]["rejected"] <= bound
+
+
+@pytest.mark.slow
+def test_a_sweep_mixing_both_marks_exactly_the_transient_point(tmp_path):
+    """configs/uv_small.yaml, 256 chains, its 100-step burn-in at η = 0.001 (time 0.1) and η = 0.03
+    (time 3, window 6): one sweep marks the first point and only it (measured z = 2.9 and −0.3 for θ)."""
+    from langevin_ib.experiment import sweep, sweep_grid
+
+    _, _, points = sweep_grid.load("configs/uv_small.yaml", ["dynamics.step_size=0.001,0.03", "run.chains=256"])
+    content = sweep.run(points, tmp_path, progress=False, log=lambda line: None)
+    flags = {r["values"]["dynamics.step_size"]: r["summary"]["stationarity"]["stationary"] for r in content["points"]}
+    assert flags == {0.001: False, 0.03: True}
+    with open(tmp_path / "sweep.csv") as f:
+        assert "stationary" in f.readline().split(",")
