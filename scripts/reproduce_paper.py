@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     from tqdm.auto import tqdm
 
     from langevin_ib.experiment import config as config_lib, job
-    from langevin_ib.models.fields import ConfigError
+    from langevin_ib.base import ConfigError
 
     out = Path(args.out)
     runs = [(figure, run, config) for figure in chosen for run, config in FIGURES[figure]]

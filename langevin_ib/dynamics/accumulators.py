@@ -1,5 +1,7 @@
 """Streaming estimators accumulated on device: fixed-edge histograms, a joint (q, χ) histogram and
-running moments, each kept separately for G independent groups of chains.
+running moments, each kept separately for G independent groups of chains, and the counts also
+separately for the first and second half of the recorded window (the stationarity check,
+:mod:`langevin_ib.statistics.stationarity`).
 
 Chain c belongs to group c mod G. Because groups are independent and identically distributed,
 the spread of a cell's count across groups measures its true variance, autocorrelation included;
@@ -22,11 +24,14 @@ from langevin_ib.dynamics import sharding
 class Histograms(NamedTuple):
     """The result, per group: counts[name]: (G, bins + 2) with underflow in column 0 and overflow in
     the last column; joint: (G, bins_q, bins_χ), both coordinates in range; moments[name]: (G, 3) =
-    (n, Σx, Σx²)."""
+    (n, Σx, Σx²); early_counts, early_joint: the part of counts and joint observed in the first half
+    of the window (observation index below ``half``)."""
 
     counts: dict
     joint: np.ndarray | None
     moments: dict
+    early_counts: dict | None = None
+    early_joint: np.ndarray | None = None
 
 
 class Accumulators(NamedTuple):
@@ -38,8 +43,8 @@ class Accumulators(NamedTuple):
     chunking or device count, and :func:`finalize` reduces them to groups on the host, so the moments
     are bitwise reproducible."""
 
-    counts: dict  # name -> (D, G, bins + 2) int32
-    joint: jax.Array | None  # (D, G, bins_q, bins_χ) int32
+    counts: dict  # name -> (D, 2, G, bins + 2) int32, the second axis: first or second half
+    joint: jax.Array | None  # (D, 2, G, bins_q, bins_χ) int32
     observed: jax.Array  # (chains,) int32
     sums: dict  # name -> (chains, 2, m): Σx, Σx² of each of the m copies
 
@@ -60,11 +65,11 @@ def empty(binnings: dict[str, Binning], joint: tuple[str, str] | None, groups: i
     """Zero accumulators; ``observations[name]`` is the (chains, m) shape and dtype of one observation."""
     chains = next(iter(observations.values())).shape[0]
     d = blocks(chains)
-    counts = {name: jnp.zeros((d, groups, b.bins + 2), jnp.int32) for name, b in binnings.items()}
+    counts = {name: jnp.zeros((d, 2, groups, b.bins + 2), jnp.int32) for name, b in binnings.items()}
     joint_counts = None
     if joint is not None:
         q, chi = joint
-        joint_counts = jnp.zeros((d, groups, binnings[q].bins, binnings[chi].bins), jnp.int32)
+        joint_counts = jnp.zeros((d, 2, groups, binnings[q].bins, binnings[chi].bins), jnp.int32)
     sums = {name: jnp.zeros((o.shape[0], 2, o.shape[1]), o.dtype) for name, o in observations.items() if name in binnings}
     return Accumulators(counts, joint_counts, jnp.zeros(chains, jnp.int32), sums)
 
@@ -76,16 +81,19 @@ def accumulate(
     group: jax.Array,
     binnings: dict[str, Binning],
     joint: tuple[str, str] | None,
+    half: int = 0,
 ) -> Accumulators:
     """Add one observation of every alive chain. observations[name] has shape (chains, m); chain c
-    counts in block ⌊c·D/chains⌋ (under ``shard_map`` each device sees D = 1: its own block)."""
+    counts in block ⌊c·D/chains⌋ (under ``shard_map`` each device sees D = 1: its own block), in the
+    first-half counts while its observation index is below ``half``."""
     chains, copies = next(iter(observations.values())).shape
     first = next(iter(acc.counts.values()), acc.joint)
-    d, g = (1, 1) if first is None else first.shape[:2]
+    d, g = (1, 1) if first is None else (first.shape[0], first.shape[2])
     weight = jnp.repeat(alive.astype(jnp.int32), copies)
     groups = jnp.repeat(group, copies)
     block = jnp.zeros_like(groups) if d == 1 else jnp.repeat(jnp.arange(chains, dtype=jnp.int32) // (chains // d), copies)
-    cell = block * g + groups  # row (block, group) of the counts
+    late = jnp.repeat((acc.observed >= half).astype(jnp.int32), copies)
+    cell = (block * 2 + late) * g + groups  # row (block, half, group) of the counts
     counts, indices, sums = {}, {}, {}
     for name, binning in binnings.items():
         values = observations[name]
@@ -121,9 +129,12 @@ def finalize(acc: Accumulators, groups: int) -> Histograms:
         # Σx then Σx², each summed over the m copies in float64 one at a time (no float64 copy of the whole)
         columns = [np.bincount(group, chain_sums[:, j, :].astype(np.float64).sum(axis=1), groups) for j in (0, 1)]
         moments[name] = np.stack([np.bincount(group, observed * copies, groups), *columns], axis=1)
-    joint = None if acc.joint is None else np.asarray(acc.joint).sum(axis=0, dtype=np.int64).astype(np.int32)
-    return Histograms({name: np.asarray(c).sum(axis=0, dtype=np.int64).astype(np.int32) for name, c in acc.counts.items()},
-                      joint, moments)
+    halves = {name: np.asarray(c).sum(axis=0, dtype=np.int64) for name, c in acc.counts.items()}  # (2, G, ...)
+    joint = None if acc.joint is None else np.asarray(acc.joint).sum(axis=0, dtype=np.int64)
+    return Histograms({name: c.sum(axis=0).astype(np.int32) for name, c in halves.items()},
+                      None if joint is None else joint.sum(axis=0).astype(np.int32), moments,
+                      {name: c[0].astype(np.int32) for name, c in halves.items()},
+                      None if joint is None else joint[0].astype(np.int32))
 
 
 def shardings(split, replicated) -> Accumulators:

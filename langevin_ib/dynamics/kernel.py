@@ -192,8 +192,9 @@ def statistics_at(kernel: Kernel, key: jax.Array, position: Any, step: jax.Array
 def accumulate_local(kernel: Kernel) -> Callable:
     """hist_lib.accumulate on each device's own chains and its own block of counts (no collective)."""
     split = sharding.chain_shardings(kernel.sizes.chains)[0]
+    half = kernel.sizes.steps // kernel.sizes.thin // 2  # observations in the window's first half
     local = lambda acc, observations, alive, group: hist_lib.accumulate(acc, observations, alive, group,
-                                                                       kernel.binnings, kernel.joint)
+                                                                       kernel.binnings, kernel.joint, half)
     return jax.shard_map(local, mesh=split.mesh, in_specs=split.spec, out_specs=split.spec)
 
 

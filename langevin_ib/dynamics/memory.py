@@ -85,7 +85,7 @@ def estimate(model: Model, integrator: Integrator, hyperparameters: Hyperparamet
     sums = chains * sum(2 * m for m in copies.values())
     return Estimate(
         state=chains * (STATE_COPIES * state_bytes + INT_BYTES),
-        histograms=cells * (2 * INT_BYTES + HOST_BYTES),  # a scatter-add may copy the counts; float64 on the host
+        histograms=2 * cells * (2 * INT_BYTES + HOST_BYTES),  # two halves; a scatter-add may copy them; float64 on the host
         moments=sums * (dtype + HOST_BYTES) + chains * INT_BYTES,
         observations=chains * sum(copies.values()) * (dtype + 2 * INT_BYTES),  # values, bin index, group
         statistics=chains * statistic_width * dtype,

@@ -13,7 +13,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import numpy as np
 
-from langevin_ib.experiment import comparisons as comparisons_lib, paper_metrics, paper_plots, plan, plots, sgd_tests, verdicts
+from langevin_ib.experiment import (comparisons as comparisons_lib, paper_metrics, paper_plots, plan, plots, sgd_stationary,
+                                    sgd_tests, verdicts, window)
 from langevin_ib.experiment.config import Experiment
 from langevin_ib import models
 from langevin_ib.dynamics import grid, integrators, memory
@@ -233,6 +234,8 @@ def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[
     start = time.perf_counter()
     experiment, model = prepare(experiment)
     check_memory(experiment, model, log)
+    if log is not None and (warning := window.burn_in_warning(experiment, model)):
+        log(warning)
     statistics = plan.statistics(experiment, model)
     result = simulate_model(experiment, model, progress, checkpoint)
     analysed = analyse(experiment, model, statistics, result, start)
@@ -276,6 +279,8 @@ def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunR
         model, result, build_integrator(experiment, model).position(result.final_state.integrator))
     summary = summarise(experiment, result, fits, snapshot_tests, time.perf_counter() - started)
     summary.update(sgd_summary, **readout_summary)
+    summary["stationarity"] = window.stationarity(experiment, model, result)
+    summary = verdicts.with_stationarity(summary)
     summary["conclusion"] = verdicts.conclusion(summary)
     arrays = {**histogram_arrays(result, comparisons), **snapshot_arrays, **sgd_arrays, **readout_arrays}
     return Analysis(experiment, model, result, comparisons, fits, snapshot_tests, snapshot_arrays, sgd_arrays,
@@ -285,7 +290,10 @@ def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunR
 def write_figures(out: Path, analysed: Analysis) -> None:
     """A run's figures into ``out``: density.png, one per conditional test, bands.png (SGD), chi.png."""
     experiment, model, result = analysed.experiment, analysed.model, analysed.result
-    plots.plot_fits(out / "density.png", analysed.comparisons, analysed.fits, result.binnings, result.histograms.counts)
+    laws = sgd_stationary.comparisons(analysed.summary, analysed.sgd_arrays)  # SGD's, scored outside the fits
+    plots.plot_fits(out / "density.png", {**analysed.comparisons, **laws},
+                    {**analysed.fits, **{name: analysed.summary[name] for name in laws}}, result.binnings,
+                    result.histograms.counts)
     for name, form in plan.forms(experiment).items():
         if analysed.snapshot_tests[name] is not None:
             observable = form.observable(model)

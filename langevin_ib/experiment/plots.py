@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -13,7 +14,8 @@ import numpy as np  # noqa: E402
 from langevin_ib.statistics.comparison import Comparison  # noqa: E402
 
 COLOURS = {"geometric": "tab:red", "naive": "tab:blue", "paper_eq7": "tab:green", "projected": "tab:green",
-           "slice": "tab:purple", "discrete": "tab:red", "gibbs": "tab:blue", "orbit_correction": "tab:green"}
+           "slice": "tab:purple", "discrete": "tab:red", "gibbs": "tab:blue", "orbit_correction": "tab:green",
+           "sgd_diffusion": "tab:orange", "sgd_chain": "k"}
 
 
 NO_DATA = "no data: all chains diverged (or left the range) before an observation"
@@ -37,7 +39,7 @@ def _panel(ax, edges, counts, probabilities, fits, title):
         fit = fits[hypothesis]
         ax.stairs((p * column_totals).sum(axis=1) / (total * widths), edges, color=COLOURS.get(hypothesis),
                   lw=1.6, label=f"{hypothesis}: z={fit['z']:.1f}, {fit['verdict']}")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(textwrap.fill(title, 90), fontsize=10)
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from langevin_ib.experiment.comparisons import Comparison
 from langevin_ib.predictions import sgd_uv, sgd_uv_chain, theory_uv
 from langevin_ib.statistics import goodness_of_fit
 
@@ -32,8 +33,12 @@ def off_slice_fraction(result, tolerance: float) -> float:
     return float(counts[~inside].sum() / max(counts.sum(), 1))
 
 
-def uv_slice_law(experiment, result) -> dict | None:
-    """The comparison's summary entry, or None where it does not apply."""
+NAME = "stationary_law"  # its summary entry, and the prefix of its arrays in histograms.npz
+
+
+def uv_slice_law(experiment, result) -> tuple[dict, dict] | None:
+    """(the comparison's summary entry, its arrays: ``stationary_law_counts`` (G, bins, 1) and
+    ``stationary_law_<hypothesis>_probabilities`` (bins, 1)), or None where it does not apply."""
     dyn, fields = experiment.dynamics, experiment.model.fields
     settings = dyn.minibatch
     if (experiment.model.name != "uv" or "theta" not in result.binnings or dyn.weight_decay or dyn.temperature
@@ -51,6 +56,7 @@ def uv_slice_law(experiment, result) -> dict | None:
     chain = sgd_uv_chain.stationary(**kwargs, theta_max=min(experiment.run.divergence_bound, 1e4) ** 2)
     probabilities["sgd_chain"] = sgd_uv_chain.bin_probabilities(edges, chain)
     settings_a = experiment.analysis
+    arrays = {f"{NAME}_counts": counts, **{f"{NAME}_{h}_probabilities": p[:, None] for h, p in probabilities.items()}}
     return {"description": "θ histogram of SGD chains (all on the slice χ ≈ 0) against naive and geometric Gibbs "
                            "at T_eff, the SGD θ-diffusion's stationary density and the exact law of the SGD step "
                            "on the slice",
@@ -60,4 +66,14 @@ def uv_slice_law(experiment, result) -> dict | None:
             "off_slice_fraction": off_slice_fraction(result, SLICE_TOLERANCE * abs(fields["target"])),
             "hypotheses": {h: goodness_of_fit.pearson_test(counts, p[:, None], significance=settings_a.significance,
                                                            min_expected=settings_a.min_expected)
-                           for h, p in probabilities.items()}}
+                           for h, p in probabilities.items()}}, arrays
+
+
+def comparisons(summary: dict, arrays: dict) -> dict[str, Comparison]:
+    """The slice law as a histogram comparison (for density.png), from a run's summary and arrays;
+    empty where the run has none."""
+    law = summary.get(NAME)
+    if law is None:
+        return {}
+    probabilities = {h: arrays[f"{NAME}_{h}_probabilities"] for h in law["hypotheses"]}
+    return {NAME: Comparison(law["description"], arrays[f"{NAME}_counts"], probabilities, ("theta",))}

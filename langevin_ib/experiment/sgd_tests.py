@@ -162,7 +162,7 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
     last = jax.tree.map(lambda x: jnp.asarray(x[-1]), recorded["value"]["position"])
     alive = ~np.asarray(recorded["value"]["diverged"][-1])
     if not alive.any():  # every chain diverged: no T_eff, χ drift or equilibrium to estimate, so no verdict
-        return _with_stationary_law(summary, experiment, result), arrays
+        return _with_stationary_law(summary, arrays, experiment, result)
     flat = jax.vmap(lambda p: jax.flatten_util.ravel_pytree(p)[0])(last)
     unravel = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0], last))[1]
     batch = settings.batch_size
@@ -193,15 +193,18 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
                          log_ratio_observed_minus_equilibrium=_quantiles(np.log(ratios / equilibrium)))
         summary["noise_equilibrium"] = entry
         arrays["noise_equilibrium_a"] = a_star
-    return _with_stationary_law(summary, experiment, result), arrays
+    return _with_stationary_law(summary, arrays, experiment, result)
 
 
-def _with_stationary_law(summary: dict, experiment, result) -> dict:
-    """``summary`` with u·v's ``stationary_law`` (:func:`langevin_ib.experiment.sgd_stationary.uv_slice_law`)."""
+def _with_stationary_law(summary: dict, arrays: dict, experiment, result) -> tuple[dict, dict]:
+    """``summary`` and ``arrays`` with u·v's ``stationary_law`` (:func:`langevin_ib.experiment.sgd_stationary.uv_slice_law`)."""
     from langevin_ib.experiment import sgd_stationary
 
     law = sgd_stationary.uv_slice_law(experiment, result)
-    return summary if law is None else {**summary, "stationary_law": law}
+    if law is not None:
+        summary[sgd_stationary.NAME], law_arrays = law
+        arrays = {**arrays, **law_arrays}
+    return summary, arrays
 
 
 def plot_bands(path, arrays: dict, model: Model, burn_in: int) -> None:

@@ -1,6 +1,8 @@
 """Sweep figures: z of each hypothesis of each test against T, η and the batch size, a verdict map over
 (T, η), the measured exponent of the implicit-bias term on u·v's level sets
 (:mod:`langevin_ib.statistics.exponent_fit`), and the invariant-measure bias of a moment against η.
+Points whose chains were not stationary (:mod:`langevin_ib.statistics.stationarity`) are drawn hollow
+and greyed in the verdict map: their verdicts are untestable.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from langevin_ib.experiment.sweep_grid import BATCH_KEY
-from langevin_ib.experiment.sweep_table import hypothesis_tests, largest_z
+from langevin_ib.experiment.sweep_table import largest_z
+from langevin_ib.experiment.verdicts import results as hypothesis_tests
 from langevin_ib.statistics.exponent_fit import exponent_fit
 
 T_KEY, ETA_KEY = "dynamics.temperature", "dynamics.step_size"
 LABELS = {T_KEY: ("temperature T", "T"), ETA_KEY: ("step size η", "η"), BATCH_KEY: ("batch size B", "B"),
           "dynamics.weight_decay": ("weight decay λ", "λ"), "run.seed": ("seed", "seed")}  # axis label, symbol
-VERDICT_CODE = {"consistent": 0, "rejected": 1}
+VERDICT_CODE = {"consistent": 0, "rejected": 1, "not stationary": 2}
+VERDICT_COLOURS = ["tab:green", "tab:red", "0.6"]
 
 
 def _axis(content: dict, key: str) -> list:
@@ -60,6 +64,19 @@ def _result(record: dict, test: str, hypothesis: str) -> dict | None:
     return hypothesis_tests(record["summary"]).get(test, {}).get(hypothesis)
 
 
+def _stationary(record: dict) -> bool:
+    """False where the point's stationarity check found a drift (True where it passed or was untestable)."""
+    return (record["summary"].get("stationarity") or {}).get("stationary") is not False
+
+
+def _points(ax, x, y, stationary, **style) -> None:
+    """Markers at (x, y): filled where the chains were stationary, hollow where they were not."""
+    x, y, stationary = np.asarray(x), np.asarray(y), np.asarray(stationary, bool)
+    colour = style.pop("color")
+    for keep, face in ((stationary, colour), (~stationary, "none")):
+        ax.plot(x[keep], y[keep], ls="none", color=colour, markerfacecolor=face, **style)
+
+
 def _grid(count: int, width: float, height: float, columns: int = 3):
     rows = -(-count // columns)
     fig, axes = plt.subplots(rows, min(count, columns), figsize=(width * min(count, columns), height * rows),
@@ -79,15 +96,17 @@ def plot_z(path: Path, content: dict, against: str = T_KEY, by: str = ETA_KEY) -
         vector = False
         for h_index, hypothesis in enumerate(hypotheses):
             for b_index, level in enumerate(levels):
-                found = sorted(((_values(r, against, content), result["z"]) for r in content["points"]
+                found = sorted(((_values(r, against, content), result["z"], _stationary(r)) for r in content["points"]
                                 if _values(r, by, content) == level
                                 and (result := _result(r, test, hypothesis)) is not None), key=lambda xz: xz[0])
                 if not found:
                     continue
-                vector |= any(isinstance(z, (list, dict)) for _, z in found)
-                x, z = zip(*((x, largest_z(z)) for x, z in found))
-                ax.plot(x, z, marker="o", color=f"C{h_index}", alpha=1 - 0.6 * b_index / max(1, len(levels)),
+                vector |= any(isinstance(z, (list, dict)) for _, z, _ in found)
+                x, z, stationary = zip(*((x, largest_z(z), s) for x, z, s in found))
+                style = dict(color=f"C{h_index}", alpha=1 - 0.6 * b_index / max(1, len(levels)))
+                ax.plot(x, z, **style,
                         label=f"{hypothesis}, {LABELS[by][1]} = {level:g}" if level is not None else hypothesis)
+                _points(ax, x, z, stationary, marker="o", **style)
         ax.axhline(0, color="0.6", lw=0.8)
         ax.set_xscale("log")
         ticks = _axis(content, against)
@@ -97,6 +116,7 @@ def plot_z(path: Path, content: dict, against: str = T_KEY, by: str = ETA_KEY) -
         ax.set_xlabel(LABELS[against][0])
         ax.set_ylabel("z of the test (0 = consistent)")
         ax.set_title(f"{test} (z of the component of largest |z|)" if vector else test, fontsize=10)
+        ax.plot([], [], ls="none", marker="o", color="0.4", markerfacecolor="none", label="hollow: not stationary")
         ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -104,25 +124,26 @@ def plot_z(path: Path, content: dict, against: str = T_KEY, by: str = ETA_KEY) -
 
 
 def plot_verdicts(path: Path, content: dict) -> None:
-    """One panel per test × hypothesis: consistent / rejected over the (T, η) grid."""
+    """One panel per test × hypothesis: consistent / rejected / not stationary (grey) over the (T, η) grid."""
     temperatures, steps = _axis(content, T_KEY), _axis(content, ETA_KEY)
     pairs = [(t, h) for t, hypotheses in _tests(content).items() for h in hypotheses]
     fig, axes = _grid(len(pairs), 3.2, 3.4, columns=5)
-    cmap = matplotlib.colors.ListedColormap(["tab:green", "tab:red"])
+    cmap = matplotlib.colors.ListedColormap(VERDICT_COLOURS)
     for ax, (test, hypothesis) in zip(axes, pairs):
         grid = np.full((len(steps), len(temperatures)), np.nan)
         for r in content["points"]:
             result = _result(r, test, hypothesis)
             if result is not None:
+                verdict = result.get("verdict") if _stationary(r) else "not stationary"
                 grid[steps.index(r["values"][ETA_KEY]), temperatures.index(r["values"][T_KEY])] = \
-                    VERDICT_CODE.get(result.get("verdict"), np.nan)
-        ax.imshow(grid, origin="lower", cmap=cmap, vmin=0, vmax=1, aspect="auto")
+                    VERDICT_CODE.get(verdict, np.nan)
+        ax.imshow(grid, origin="lower", cmap=cmap, vmin=0, vmax=len(VERDICT_COLOURS) - 1, aspect="auto")
         ax.set_xticks(range(len(temperatures)), [f"{t:.3g}" for t in temperatures], rotation=60, fontsize=7)
         ax.set_yticks(range(len(steps)), [f"{s:.2g}" for s in steps], fontsize=7)
         ax.set_xlabel("temperature T")
         ax.set_ylabel("step size η")
         ax.set_title(f"{test}: {hypothesis}", fontsize=9)
-    handles = [matplotlib.patches.Patch(color=c, label=v) for v, c in zip(VERDICT_CODE, ["tab:green", "tab:red"])]
+    handles = [matplotlib.patches.Patch(color=c, label=v) for v, c in zip(VERDICT_CODE, VERDICT_COLOURS)]
     handles.append(matplotlib.patches.Patch(color="white", label="untestable / not run"))
     fig.legend(handles=handles, loc="upper right", fontsize=8)
     fig.tight_layout(rect=(0, 0, 0.9, 1))
@@ -139,22 +160,26 @@ def exponents(content: dict, arrays) -> list[dict]:
         a, se = exponent_fit(arrays["theta_edges"][i], arrays["chi_edges"][i], arrays["joint_counts"][i].sum(axis=0),
                              temperature=dyn["temperature"], target=config["model"]["target"],
                              weight_decay=dyn["weight_decay"])
-        out.append({"index": i, "temperature": dyn["temperature"], "step_size": dyn["step_size"], "a": a, "se": se})
+        out.append({"index": i, "temperature": dyn["temperature"], "step_size": dyn["step_size"], "a": a, "se": se,
+                    "stationary": _stationary(record)})
     return out
 
 
 def plot_exponent(path: Path, fitted: list[dict], predicted: float = 1.0) -> None:
-    """The measured exponent against T (one line per η) and against η (one line per T), with ±1 se."""
+    """The measured exponent against T (one line per η) and against η (one line per T), with ±1 se;
+    hollow where the chains were not stationary."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, (x_key, by_key, label) in zip(axes, [("temperature", "step_size", "temperature T"),
                                                  ("step_size", "temperature", "step size η")]):
         for j, level in enumerate(sorted({f[by_key] for f in fitted})):
-            rows = sorted((f[x_key], f["a"], f["se"]) for f in fitted if f[by_key] == level)
-            x, a, se = map(np.asarray, zip(*rows))
-            ax.errorbar(x * (1 + 0.02 * j), a, yerr=se, marker="o", ms=3, capsize=2, color=f"C{j}",
+            rows = sorted((f[x_key], f["a"], f["se"], f.get("stationary", True)) for f in fitted if f[by_key] == level)
+            x, a, se, stationary = map(np.asarray, zip(*rows))
+            ax.errorbar(x * (1 + 0.02 * j), a, yerr=se, capsize=2, color=f"C{j}",
                         label=f"{'η' if by_key == 'step_size' else 'T'} = {level:.3g}")
+            _points(ax, x * (1 + 0.02 * j), a, stationary, marker="o", ms=4, color=f"C{j}")
         ax.axhline(predicted, color="k", ls="--", lw=1, label=f"predicted a = {predicted:g} (geometric)")
         ax.axhline(0, color="0.5", ls=":", lw=1, label="a = 0 (naive)")
+        ax.plot([], [], ls="none", marker="o", color="0.4", markerfacecolor="none", label="hollow: not stationary")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(label)

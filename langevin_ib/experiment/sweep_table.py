@@ -12,16 +12,7 @@ import numpy as np
 
 from langevin_ib.experiment import job
 from langevin_ib.experiment.sweep_grid import Point
-
-
-def hypothesis_tests(summary: dict) -> dict[str, dict]:
-    """test -> {hypothesis: result} of every test a summary scored: the fits, then each summary entry
-    with hypotheses (Stein, the PIT tests, the χ-drift test, the SGD stationary law, ...)."""
-    tests = {name: fit["hypotheses"] for name, fit in summary["fits"].items()}
-    for name, entry in summary.items():
-        if name not in tests and isinstance(entry, dict) and entry.get("hypotheses"):
-            tests[name] = entry["hypotheses"]
-    return tests
+from langevin_ib.experiment.verdicts import results
 
 
 def largest_z(z: Any) -> float:
@@ -36,10 +27,11 @@ def csv_rows(point: Point, summary: dict) -> list[dict]:
     """One row per test × hypothesis of a point, or one without a test (columns in docs/sweeps.md)."""
     common = {"point": point.index, **point.values}
     moments = {f"{name}_{k}": v for name, m in summary["moments"].items() for k, v in m.items()}
-    tail = {**moments, "diverged_fraction": summary["divergence"]["fraction"],
+    stationarity = summary.get("stationarity") or {}
+    tail = {**moments, "stationary": stationarity.get("stationary"), "diverged_fraction": summary["divergence"]["fraction"],
             "chain_steps_per_second": summary["timing"]["chain_steps_per_second"]}
     rows = []
-    for test, hypotheses in hypothesis_tests(summary).items():
+    for test, hypotheses in results(summary).items():
         for hypothesis, r in hypotheses.items():
             rows.append({**common, "test": test, "hypothesis": hypothesis,
                          "statistic": r.get("statistic", r.get("t_squared")), "dof": r.get("dof", r.get("rank")),

@@ -2,14 +2,18 @@
 
 Each hypothesis of each test (the histogram fits, the Stein identities, the full-conditional PITs) is
 ``consistent`` (p ≥ analysis.significance), ``rejected``, or ``untestable`` where its statistic or
-p-value is NaN (nothing to pool, no chain left): a NaN statistic is never counted either way.
+p-value is NaN (nothing to pool, no chain left): a NaN statistic is never counted either way. Where
+the run's stationarity check finds a drift (:mod:`langevin_ib.statistics.stationarity`), every
+hypothesis is ``untestable`` with the reason "not stationary": its samples describe a transient.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 OUTCOMES = ("consistent", "rejected", "untestable")
+NOT_STATIONARY = "not stationary (summary.json: stationarity)"
 
 
 def outcome(result: dict) -> str:
@@ -28,11 +32,32 @@ def reason(result: dict) -> str:
 
 
 def results(summary: dict) -> dict[str, dict[str, dict]]:
-    """test -> hypothesis -> result, over every test the summary holds a verdict for."""
+    """test -> hypothesis -> result of every test a summary scored: the fits, then each summary entry
+    with hypotheses (Stein, the PIT tests, the χ-drift test, the SGD stationary law, ...)."""
     tests = {name: fit["hypotheses"] for name, fit in summary["fits"].items()}
     tests.update({name: value["hypotheses"] for name, value in summary.items()
-                  if isinstance(value, dict) and isinstance(value.get("hypotheses"), dict) and name != "fits"})
+                  if name not in tests and isinstance(value, dict) and isinstance(value.get("hypotheses"), dict)
+                  and value["hypotheses"]})
     return tests
+
+
+def not_stationary(stationarity: dict) -> str:
+    """The reason a non-stationary run's verdicts are untestable, with the suggested burn-in time."""
+    drifts = ", ".join(f"{name} (z = {stationarity['histograms'][name]['z']:.1f})" for name in stationarity["drifting"])
+    return (f"not stationary: {drifts} differ between the halves of the recorded window; burn-in time "
+            f"{stationarity['burn_in_time']:.3g}, suggested ≥ {stationarity['suggested_burn_in_time']:.3g} (steps·η)")
+
+
+def with_stationarity(summary: dict) -> dict:
+    """``summary`` with every hypothesis ``untestable`` ("not stationary") where its stationarity
+    check found a drift; unchanged otherwise."""
+    if (summary.get("stationarity") or {}).get("stationary") is not False:
+        return summary
+    marked = copy.deepcopy(summary)
+    for hypotheses in results(marked).values():
+        for result in hypotheses.values():
+            result.update(verdict="untestable", reason=NOT_STATIONARY)
+    return marked
 
 
 def outcomes(summary: dict) -> dict[str, dict[str, str]]:
@@ -52,6 +77,10 @@ def conclusion(summary: dict) -> str:
     """e.g. ``the chains follow the geometric prediction (consistent in 3 of 3 tests); naive and
     paper_eq7 are rejected.``"""
     table = outcomes(summary)
+    check = summary.get("stationarity") or {}
+    if check.get("stationary") is False:
+        return (f"the chains are {not_stationary(check)}; every verdict is untestable: lengthen the burn-in "
+                "(run.burn_in) and rerun" + _caveat(summary) + ".")
     if not table:
         return "no prediction is tested in this run (histograms only)."
     tally: dict[str, dict[str, list[str]]] = {}
@@ -84,9 +113,16 @@ def conclusion(summary: dict) -> str:
         reasons = sorted({reason(results(summary)[test][h]) for test in untestable for h in tally
                           if h not in never and table[test].get(h) == "untestable"})
         parts.append(f"untestable in {_names(untestable)} ({'; '.join(reasons)})")
+    if check and check.get("stationary") is None:
+        parts.append(f"stationarity untestable ({check['reason']})")
+    return "; ".join(parts) + _caveat(summary) + "."
+
+
+def _caveat(summary: dict) -> str:
+    """The divergence caveat of the conclusion, if the run has one."""
     if summary.get("divergence", {}).get("fraction") == 1:
-        parts.append("caveat: 100% of the chains diverged, so no hypothesis could be tested")
-    elif summary.get("warnings"):
-        parts.append(f"caveat: {summary['divergence']['fraction']:.0%} of the chains diverged, so these verdicts "
-                     "describe the surviving chains only")
-    return "; ".join(parts) + "."
+        return "; caveat: 100% of the chains diverged, so no hypothesis could be tested"
+    if not summary.get("warnings"):
+        return ""
+    return (f"; caveat: {summary['divergence']['fraction']:.0%} of the chains diverged, so these verdicts "
+            "describe the surviving chains only")

@@ -21,7 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from langevin_ib.models.data import Data
-from langevin_ib.models.fields import ConfigError, Field, non_negative, positive
+from langevin_ib.base import ConfigError
+from langevin_ib.models.fields import Field, non_negative, positive
 from langevin_ib.models.readout import Readout
 
 FIELDS = {

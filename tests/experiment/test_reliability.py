@@ -99,7 +99,7 @@ def test_the_memory_estimate_counts_chains_bins_and_groups():
     small, large = estimate(1000), estimate(2000)
     assert large.state == 2 * small.state > 0 and large.histograms == small.histograms
     cells = 8 * (62 + 42 + 60 * 40)  # theta, chi with under/overflow, and the joint histogram
-    assert small.histograms == cells * 16
+    assert small.histograms == 2 * cells * 16  # counted per half of the window (the stationarity check)
     assert estimate(1000, width=10).statistics == 1000 * 10 * 4
     assert plan.statistics(experiment, model)  # the width the run adds comes from the plan
 

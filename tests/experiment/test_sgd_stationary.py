@@ -8,11 +8,12 @@ probability 1% at the config's 0.01); the other three sat at z = 42–53 with 20
 (docs/sgd.md), so at a quarter of the sample z ≳ 10 and they are rejected unless the test lost its power.
 """
 
+import numpy as np
 import pytest
 import yaml
 
 from langevin_ib.experiment import config as config_lib
-from langevin_ib.experiment import job
+from langevin_ib.experiment import job, sgd_stationary
 
 
 @pytest.mark.slow
@@ -26,3 +27,9 @@ def test_sgd_chains_follow_the_exact_chain_law(tmp_path):
     assert law["sgd_chain"]["verdict"] == "consistent", law["sgd_chain"]
     for name in ("naive", "geometric", "sgd_diffusion"):
         assert law[name]["verdict"] == "rejected", (name, law[name])
+    # density.png draws the four laws: the arrays in histograms.npz rebuild the comparison that was scored
+    with np.load(tmp_path / "histograms.npz") as arrays:
+        drawn = sgd_stationary.comparisons(summary, dict(arrays))["stationary_law"]
+    assert set(drawn.probabilities) == set(law) and drawn.counts.shape == (64, 60, 1)
+    assert all(np.isclose(p.sum(), 1, atol=1e-3) for p in drawn.probabilities.values())
+    assert (tmp_path / "density.png").is_file()

@@ -1,0 +1,44 @@
+"""The stationarity of a run's recorded window (docs/statistics.md, "Stationarity"): the check of
+:mod:`langevin_ib.statistics.stationarity` on a run's histograms, and the a-priori relaxation time
+that warns of a short burn-in before the run."""
+
+from __future__ import annotations
+
+import jax
+
+from langevin_ib.dynamics import kernel
+from langevin_ib.dynamics.result import RunResult
+from langevin_ib.experiment.config import Experiment
+from langevin_ib.models.base import Model
+from langevin_ib.statistics import stationarity as stationarity_lib
+
+
+def stationarity(experiment: Experiment, model: Model, result: RunResult) -> dict:
+    """The run's stationarity check (:mod:`langevin_ib.statistics.stationarity`), times in steps·η, on
+    every histogram but that of the symmetry coordinate χ, whose law need not settle (without weight
+    decay it spreads for ever); the joint histogram, θ conditioned on χ, is tested."""
+    run, step_size, h = experiment.run, experiment.dynamics.step_size, result.histograms
+    halves = {name: (h.early_counts[name], h.counts[name] - h.early_counts[name])
+              for name in h.counts if name != result.symmetry}
+    if result.joint is not None:
+        halves["level_set"] = (h.early_joint, h.joint - h.early_joint)
+    entry = stationarity_lib.check(halves, run.steps * step_size, run.burn_in * step_size,
+                                   experiment.analysis.significance, experiment.analysis.min_expected)
+    return {**entry, "relaxation_time": relaxation_time(experiment, model)}
+
+
+def relaxation_time(experiment: Experiment, model: Model) -> float:
+    """The a-priori relaxation time (steps·η) at chain 0's initial point
+    (:func:`langevin_ib.statistics.stationarity.relaxation_time`)."""
+    start = model.init(jax.random.fold_in(jax.random.split(kernel.keys(experiment.run.seed).init)[0], 0))
+    return stationarity_lib.relaxation_time(model.potential(experiment.dynamics.weight_decay), start)
+
+
+def burn_in_warning(experiment: Experiment, model: Model) -> str | None:
+    """A line before the run where the burn-in is shorter than a few a-priori relaxation times."""
+    tau, burn_in_time = relaxation_time(experiment, model), experiment.run.burn_in * experiment.dynamics.step_size
+    if not burn_in_time < stationarity_lib.RELAXATIONS * tau:
+        return None
+    return (f"warning: run.burn_in={experiment.run.burn_in} is time {burn_in_time:.3g} (steps·η), shorter than "
+            f"{stationarity_lib.RELAXATIONS} relaxation times τ = {tau:.3g} of the loss at the initial point (1/its "
+            "Hessian's smallest positive eigenvalue): the window may record a transient (summary.json: stationarity)")

@@ -1,0 +1,55 @@
+"""A non-stationary run's verdicts: untestable, said in the conclusion, a sweep.csv column, greyed and
+hollow in the sweep figures (docs/statistics.md, "Stationarity")."""
+
+import numpy as np
+
+from langevin_ib.experiment import sweep_plots, sweep_table, verdicts
+from langevin_ib.experiment.sweep_grid import Point
+
+DRIFT = {"stationary": False, "drifting": ["theta"], "burn_in_time": 0.1, "suggested_burn_in_time": 0.42,
+         "histograms": {"theta": {"z": 2.9, "p_value": 0.0016}}}
+
+
+def summary(stationarity):
+    fit = {"naive": {"statistic": 30.0, "p_value": 1e-5, "z": 4.0, "verdict": "rejected"},
+           "geometric": {"statistic": 10.0, "p_value": 0.4, "z": 0.1, "verdict": "consistent"}}
+    return {"fits": {"level_set": {"hypotheses": fit}},
+            "stein": {"hypotheses": {"geometric": {"t_squared": 1.0, "p_value": 0.5, "z": {"a": 0.1}, "consistent": True}}},
+            "moments": {"theta": {"mean": 1.0, "variance": 0.1}}, "divergence": {"fraction": 0.0},
+            "timing": {"chain_steps_per_second": 1.0}, "stationarity": stationarity}
+
+
+def test_a_drifting_run_has_only_untestable_verdicts_and_says_why():
+    marked = verdicts.with_stationarity(summary(DRIFT))
+    assert {o for test in verdicts.outcomes(marked).values() for o in test.values()} == {"untestable"}
+    assert marked["fits"]["level_set"]["hypotheses"]["naive"]["p_value"] == 1e-5  # kept for inspection
+    line = verdicts.conclusion(marked)
+    assert line.startswith("the chains are not stationary: theta (z = 2.9)") and "suggested ≥ 0.42" in line
+    stationary = summary({"stationary": True})
+    assert verdicts.with_stationarity(stationary) is stationary
+    assert verdicts.conclusion(stationary).startswith("the chains follow the geometric prediction")
+    undecided = verdicts.conclusion(summary({"stationary": None, "reason": "no histogram could be scored"}))
+    assert undecided.endswith("stationarity untestable (no histogram could be scored).")
+
+
+def test_sweep_rows_carry_the_check_and_the_verdict_map_greys_the_point(tmp_path):
+    drifting = verdicts.with_stationarity(summary(DRIFT))
+    rows = sweep_table.csv_rows(Point(0, {"dynamics.step_size": 0.001}, None), drifting)
+    assert {r["stationary"] for r in rows} == {False} and {r["verdict"] for r in rows} == {"untestable"}
+    content = {"axes": {sweep_plots.T_KEY: [0.1], sweep_plots.ETA_KEY: [0.001, 0.01]},
+               "config": {"dynamics": {}},
+               "points": [{"index": 0, "values": {sweep_plots.T_KEY: 0.1, sweep_plots.ETA_KEY: 0.001}, "summary": drifting},
+                          {"index": 1, "values": {sweep_plots.T_KEY: 0.1, sweep_plots.ETA_KEY: 0.01},
+                           "summary": summary({"stationary": True})}]}
+    grids = []
+    original = sweep_plots.plt.Axes.imshow
+    sweep_plots.plt.Axes.imshow = lambda ax, grid, **kw: grids.append(np.array(grid)) or original(ax, grid, **kw)
+    try:
+        sweep_plots.plot_verdicts(tmp_path / "verdicts.png", content)
+    finally:
+        sweep_plots.plt.Axes.imshow = original
+    code = sweep_plots.VERDICT_CODE
+    assert [g[:, 0].tolist() for g in grids[:2]] == [[code["not stationary"], code["rejected"]],
+                                                     [code["not stationary"], code["consistent"]]]
+    sweep_plots.plot_z(tmp_path / "z.png", content, sweep_plots.ETA_KEY, sweep_plots.T_KEY)
+    assert (tmp_path / "verdicts.png").stat().st_size > 0 and (tmp_path / "z.png").stat().st_size > 0
