@@ -91,7 +91,7 @@ def main() -> None:
     dyn, significance = experiment.dynamics, experiment.analysis.significance
     experiment, model = job.prepare(experiment)
     planned = plan.statistics(experiment, model)
-    result = job.simulate_model(experiment, model, planned, progress=True)
+    result = job.simulate_model(experiment, model, progress=True)
     run_tests, _ = plan.tests(experiment, model, planned, result)
     alive = ~np.asarray(result.final_state.diverged)
     factors = np.asarray(result.final_state.integrator.position["u"][:, :, 0], np.float64)[alive]  # (chains, k)
