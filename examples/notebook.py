@@ -1,6 +1,6 @@
 import langevin_ib as lib
 
-small = {"run.chains": 512, "run.chain_groups": 64, "run.burn_in": 1000, "run.steps": 1000}
+small = {"run.chains": 256, "run.chain_groups": 32, "run.burn_in": 500, "run.steps": 1000}
 result = lib.run("configs/uv.yaml", small)  # a path, a dict or an Experiment; overrides by dotted key
 print(result.conclusion)  # the CLI's last line
 print(result.verdicts)  # test x hypothesis: verdict, z, p

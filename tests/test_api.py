@@ -21,7 +21,8 @@ from langevin_ib.experiment.sweep_grid import load as load_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 UV = str(ROOT / "configs" / "uv.yaml")
-TINY = {"run.chains": 64, "run.chain_groups": 8, "run.burn_in": 0, "run.steps": 200, "run.chunk_steps": 100}
+TINY = {"run.chains": 64, "run.chain_groups": 8, "run.burn_in": 0, "run.steps": 200, "run.chunk_steps": 100,
+        "analysis.snapshot_every": 0}  # the level-set test alone: cheap to compile
 
 
 def test_overrides_as_a_mapping_or_the_clis_strings_give_one_experiment():
@@ -82,6 +83,7 @@ def test_a_config_of_the_wrong_type_is_one_clear_line():
         lib.sweep(UV, ["dynamics.temperature"])
 
 
+@pytest.mark.slow  # a fresh process imports JAX: ~10 s on a busy 2-core machine
 def test_importing_the_api_changes_no_jax_flag():
     """In a fresh process with 64-bit on, importing langevin_ib and its API leaves it on."""
     script = ("import jax; jax.config.update('jax_enable_x64', True)\n"
@@ -132,7 +134,7 @@ def test_a_result_saves_the_files_the_cli_writes(runs, tmp_path):
     assert api.experiment(str(folder / "config.yaml")) == api.experiment(UV, TINY)
     table = {(r["test"], r["hypothesis"]): r["verdict"] for r in result.verdicts}
     assert table == {(t, h): o for t, hs in verdicts.outcomes(result.analysis.summary).items() for h, o in hs.items()}
-    assert len(table) > 3 and result.conclusion == verdicts.conclusion(result.analysis.summary)
+    assert table and result.conclusion == verdicts.conclusion(result.analysis.summary)
     with pytest.raises(output.OutputError, match="not an earlier run's output"):  # one writer, its checks
         (tmp_path / "sweep").mkdir()
         (tmp_path / "sweep" / "sweep.json").write_text("{}")
