@@ -232,9 +232,10 @@ def run_and_write(experiment: Experiment, out: Path | None, progress: bool = Tru
                                                    experiment.run.checkpoint_every_chunks)
         if not resume:
             checkpointer.remove()
-        with checkpointer.signals(), precision(experiment):
-            analysed = run(experiment, progress, log, checkpointer)
-        write_outputs(staging, analysed)
+        with checkpointer.signals():
+            with precision(experiment):
+                analysed = run(experiment, progress, log, checkpointer)
+            write_outputs(staging, analysed)
         return analysed
 
 
