@@ -45,7 +45,8 @@ class Table(list):
         try:
             import pandas
         except ImportError:
-            raise ImportError("Table.to_pandas needs pandas (pip install pandas); the rows are a list of dicts") from None
+            raise ImportError("Table.to_pandas needs pandas (pip install pandas); the rows are a list of "
+                              "dicts") from None
         return pandas.DataFrame(list(self), columns=self.columns())
 
     def __repr__(self) -> str:
@@ -164,6 +165,8 @@ def _overrides(overrides: Overrides) -> Mapping[str, Any] | list[str]:
 
 def experiment(config: Config = None, overrides: Overrides = None) -> Experiment:
     """The resolved experiment of ``config`` with ``overrides``; ConfigError naming the field otherwise."""
+    if isinstance(config, Experiment) and not overrides:
+        return config  # resolved already
     return config_lib.resolve(config_lib.apply_overrides(_raw(config), _overrides(overrides)))
 
 
@@ -173,7 +176,8 @@ def _axes(grid: Grid) -> dict[str, Any]:
         return {str(key): value.tolist() if isinstance(value, np.ndarray) else value for key, value in grid.items()}
     if not (isinstance(grid, (list, tuple)) and all(isinstance(item, str) for item in grid)):
         raise ConfigError(f"grid: got {short(grid)}; expected a mapping of dotted keys to lists of values, e.g. "
-                          "{'dynamics.temperature': [0.05, 0.1]}, or strings such as dynamics.step_size=logspace(-3,-2,3)")
+                          "{'dynamics.temperature': [0.05, 0.1]}, or strings such as "
+                          "dynamics.step_size=logspace(-3,-2,3)")
     axes = {}
     for item in grid:
         key, sep, text = item.partition("=")

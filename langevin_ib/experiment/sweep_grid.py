@@ -198,7 +198,8 @@ def _set(raw: dict, key: str, value: Any) -> dict:
     return raw
 
 
-def load(path: str | Path | None, overrides: list[str] | Mapping[str, Any] = ()) -> tuple[dict, dict[str, list], list[Point]]:
+def load(path: str | Path | None,
+         overrides: list[str] | Mapping[str, Any] = ()) -> tuple[dict, dict[str, list], list[Point]]:
     """(base config, axes, the grid's points, each resolved and checked) of a sweep; the file is read and
     checked as :func:`langevin_ib.experiment.config.load` reads it, and the grid's size before its points
     are built."""
