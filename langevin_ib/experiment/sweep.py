@@ -76,8 +76,8 @@ def prepare(grouped: list[Group]) -> list[Prepared]:
         with job.precision(group.points[0].experiment):
             experiment, model = job.prepare(group.points[0].experiment)
             estimate, passes = job.check_memory(experiment, model, None, len(group.points))
-        prepared.append(Prepared(experiment, model, job.build_integrator(experiment, model), job.sizes_of(experiment),
-                                 estimate.total, passes))
+            prepared.append(Prepared(experiment, model, job.build_integrator(experiment, model),
+                                     job.sizes_of(experiment), estimate.total, passes))
     return prepared
 
 
