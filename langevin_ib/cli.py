@@ -86,17 +86,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = None if args.config and "=" in args.config and not Path(args.config).is_file() else args.config
     if config is None and args.config is not None:  # an override in CONFIG's place: the default experiment
         args.overrides = [args.config, *args.overrides]
-    experiment = config_lib.load(config, args.overrides)  # config errors are reported before any simulation
-    from langevin_ib.experiment import job, plan
+    from langevin_ib import api
+
+    experiment = api.experiment(config, args.overrides)  # config errors are reported before any simulation
+    from langevin_ib.experiment import plan
     from langevin_ib.dynamics import checkpoint, sharding
 
     sharding.use_all_cpu_cores()
     out = Path(args.out) if args.out else Path("runs") / (Path(config).stem if config else "default")
     if args.resume:
         print(_resume_line(out, checkpoint.FILE))
-    summary = _checkpointed(job.run_and_write, experiment, out, progress=not args.quiet, resume=args.resume)
-    if isinstance(summary, int):
-        return summary
+    result = _checkpointed(api.run, experiment, out=out, progress=not args.quiet, resume=args.resume, log=print)
+    if isinstance(result, int):
+        return result
+    summary = result.analysis.summary
     t = summary["timing"]
     print(f"wrote {out}/: " + " ".join(sorted(p.name for p in out.iterdir())))  # a fresh folder: this run's files
     print(f"{summary['sizes']['chains']} chains x {summary['sizes']['burn_in'] + summary['sizes']['steps']} steps "
@@ -172,23 +175,24 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the grid of CONFIG's sweep: section and of the list- or range-valued overrides
     (dynamics.temperature=0.05,0.1 dynamics.step_size=logspace(-3,-2,3)) as one compiled program per shape;
     writes sweep.csv, sweep.json and histograms.npz into --out (docs/sweeps.md)."""
-    from langevin_ib.experiment import sweep, sweep_grid
+    from langevin_ib import api
 
     config = None if args.config and "=" in args.config and not Path(args.config).is_file() else args.config
     if config is None and args.config is not None:
         args.overrides = [args.config, *args.overrides]
-    _, axes, points = sweep_grid.load(config, args.overrides)  # config errors are reported before any compile
+    points = api.points(config, None, args.overrides)  # config errors are reported before any compile
     from langevin_ib.dynamics import sharding
 
     sharding.use_all_cpu_cores()
     out = Path(args.out) if args.out else Path("runs") / ((Path(config).stem if config else "default") + "-sweep")
     if args.resume:
         print(_resume_line(out, "checkpoint-*.npz"))
-    content = _checkpointed(sweep.run, points, out, progress=not args.quiet, resume=args.resume)
-    if isinstance(content, int):
-        return content
+    result = _checkpointed(api.sweep, points, out=out, progress=not args.quiet, resume=args.resume, log=print)
+    if isinstance(result, int):
+        return result
+    content = result.swept.content
     t = content["timing"]
-    print(f"wrote {out}/: sweep.json sweep.csv histograms.npz " + " ".join(content["figures"]))
+    print(f"wrote {out}/: " + " ".join(sorted(p.name for p in out.iterdir())))  # a fresh folder: this sweep's files
     print(f"{len(points)} points in {t['wall_seconds']:.1f} s (compile {t['compile_seconds']:.1f} s, "
           f"{t['chain_steps_per_second']:.3g} chain-steps/s)")
     for record in content["points"]:

@@ -65,7 +65,7 @@ def sweep(case: str, seeds: int, out: Path) -> dict:
     config = out / f"{case}.yaml"
     config.write_text(CASES[case][0])
     _, _, points = sweep_grid.load(config, [f"run.seed=range(0, {seeds})"])
-    return sweep_lib.run(points, out / case, progress=False, log=lambda line: None)
+    return sweep_lib.run(points, out / case, progress=False, log=lambda line: None).content
 
 
 def p_values(content: dict) -> dict[tuple[str, str], np.ndarray]:

@@ -203,7 +203,6 @@ def run_local(todo: list[Point], points: list[Point], out: Path, progress: bool 
     def on_point(point, analysed):
         summaries[point.index] = analysed.summary
         with output.staged(out / point.name, "run") as staging, output.partial_file(out / "batch.csv") as table:
-            (staging / "config.yaml").write_text(point.experiment.to_yaml())
             job.write_outputs(staging, analysed)
             sweep_table.write_csv(table, rows(points, summaries))
 
@@ -220,8 +219,8 @@ def run_point(config: dict, folder: str, resume: bool) -> str:
     from langevin_ib.experiment import job
 
     sharding.use_all_cpu_cores()
-    summary = job.run_and_write(config_lib.resolve(config), Path(folder), progress=False, resume=resume)
-    return summary["conclusion"]
+    analysed = job.run_and_write(config_lib.resolve(config), Path(folder), progress=False, resume=resume)
+    return analysed.summary["conclusion"]
 
 
 def run_jobs(points: list[Point], out: Path, slurm: Mapping, executor: str = "slurm", resume: bool = False) -> dict:
@@ -280,8 +279,10 @@ def run(spec: Spec, out: Path, *, progress: bool = True, executor: str | None = 
                    **{k: v for k, v in record.items() if k != "compile_seconds"}, "points": records}
         from langevin_ib.experiment import sweep_plots
 
-        with output.partial_file(out / "bias.png") as path:
-            content["bias_slopes"] = sweep_plots.plot_batch_bias(path, records, out)
+        figure, content["bias_slopes"] = sweep_plots.plot_batch_bias(records, out)
+        if figure is not None:
+            with output.partial_file(out / "bias.png") as path:
+                figure.savefig(path, dpi=figure.dpi)
         with output.partial_file(out / "batch.json") as path:
             job.write_json(path, content)  # strict JSON: null for a non-finite number, as summary.json
         with output.partial_file(out / "batch.csv") as path:

@@ -304,22 +304,35 @@ def resolve(raw: Mapping) -> Experiment:
     return Experiment(model, dynamics, run, observables, analysis)
 
 
-def apply_overrides(raw: Mapping, overrides: list[str]) -> dict:
-    """Apply ``section.key=value`` overrides (values parsed as YAML) to a raw config."""
+def _override(item: str) -> tuple[str, Any, str]:
+    """(dotted key, value parsed as YAML, the item) of one ``section.key=value`` override."""
+    path, sep, text = item.partition("=")
+    if not sep or not all(path.strip().split(".")):
+        raise ConfigError(f"config override {short(item)}: expected the form section.key=value, "
+                          "e.g. dynamics.temperature=0.2")
+    return path.strip(), parse_value(text, f"{path.strip()}: the value {short(text)}"), item
+
+
+def apply_overrides(raw: Mapping, overrides: list[str] | Mapping[str, Any]) -> dict:
+    """Apply ``section.key=value`` overrides (values parsed as YAML), or a mapping of dotted keys to
+    values (``{"run.chains": 256}``), to a raw config."""
     raw = copy.deepcopy(dict(raw))
-    for item in overrides:
-        path, sep, text = item.partition("=")
-        keys = path.strip().split(".")
-        if not sep or not all(keys):
-            raise ConfigError(f"config override {short(item)}: expected the form section.key=value, "
-                              "e.g. dynamics.temperature=0.2")
+    if isinstance(overrides, Mapping):
+        items = [(str(key).strip(), copy.deepcopy(value), f"{key}={short(value)}") for key, value in overrides.items()]
+    else:
+        items = [_override(item) for item in overrides]
+    for path, value, item in items:
+        keys = path.split(".")
+        if not all(keys):
+            raise ConfigError(f"config override {short(item)}: expected a dotted key section.key, "
+                              "e.g. dynamics.temperature")
         node = raw
         for key in keys[:-1]:
             child = node.setdefault(key, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"{path.strip()}: override {short(item)}: {key} is not a section")
+                raise ConfigError(f"{path}: override {short(item)}: {key} is not a section")
             node = child
-        node[keys[-1]] = parse_value(text, f"{path.strip()}: the value {short(text)}")
+        node[keys[-1]] = value
     return raw
 
 
@@ -406,6 +419,6 @@ def read(path: str | Path | None) -> dict:
     return _parse(read_text(path), str(path))
 
 
-def load(path: str | Path | None, overrides: list[str] = ()) -> Experiment:
+def load(path: str | Path | None, overrides: list[str] | Mapping[str, Any] = ()) -> Experiment:
     """Read a YAML config (None: the embedded default, :data:`DEFAULT`), apply overrides and validate it."""
-    return resolve(apply_overrides(read(path), list(overrides)))
+    return resolve(apply_overrides(read(path), overrides))

@@ -24,12 +24,18 @@ from langevin_ib.dynamics.kernel import CHI_QUANTILES, RunSizes
 from langevin_ib.dynamics.result import RunResult
 
 
+def precision(experiment: Experiment):
+    """A context in which JAX computes in the experiment's run.dtype: 64-bit inside the block for float64,
+    32-bit for float32, and the global ``jax_enable_x64`` as it was found once the block ends. Build,
+    simulate and analyse a run inside it."""
+    return jax.enable_x64(experiment.run.dtype == "float64")
+
+
 def build_model(experiment: Experiment) -> Model:
-    """The experiment's model in its run.dtype (float64 switches JAX to 64-bit first)."""
-    dtype = experiment.run.dtype
-    jax.config.update("jax_enable_x64", dtype == "float64")
-    return models.lookup(experiment.model.name).build({"name": experiment.model.name, **experiment.model.fields},
-                                                      jax.numpy.dtype(dtype))
+    """The experiment's model in its run.dtype (built in :func:`precision`; compute with it there too)."""
+    with precision(experiment):
+        return models.lookup(experiment.model.name).build({"name": experiment.model.name, **experiment.model.fields},
+                                                          jax.numpy.dtype(experiment.run.dtype))
 
 
 def prepare(experiment: Experiment) -> tuple[Experiment, Model]:
@@ -39,9 +45,10 @@ def prepare(experiment: Experiment) -> tuple[Experiment, Model]:
 
 
 def execute(experiment: Experiment, progress: bool = True) -> RunResult:
-    """Build the model and integrator of the experiment and run the chains."""
-    experiment, model = prepare(experiment)
-    return simulate_model(experiment, model, progress)
+    """Build the model and integrator of the experiment and run the chains (in :func:`precision`)."""
+    with precision(experiment):
+        experiment, model = prepare(experiment)
+        return simulate_model(experiment, model, progress)
 
 
 def build_integrator(experiment: Experiment, model: Model) -> integrators.Integrator:
@@ -208,29 +215,34 @@ def check_memory(experiment: Experiment, model: Model, log: Callable[[str], None
                       "(run.chain_groups), or analysis.snapshot_every=0 (no snapshot statistics)")
 
 
-def run_and_write(experiment: Experiment, out: Path, progress: bool = True,
-                  log: Callable[[str], None] | None = print, resume: bool = False) -> dict:
-    """Run one experiment and write its outputs into a new folder ``out`` (an earlier run's folder
-    there is replaced only once this run has written everything); returns the summary, whose
-    ``conclusion`` (:func:`langevin_ib.experiment.verdicts.conclusion`) reads its verdicts. ``log``
-    receives the line of sizes and memory estimate. The run checkpoints into ``out``
-    (:mod:`langevin_ib.dynamics.checkpoint`), which survives a kill; ``resume`` continues from it."""
+def run_and_write(experiment: Experiment, out: Path | None, progress: bool = True,
+                  log: Callable[[str], None] | None = print, resume: bool = False) -> "Analysis":
+    """Run one experiment in its precision (:func:`precision`) and, unless ``out`` is None, write its
+    outputs into a new folder ``out`` (an earlier run's folder there is replaced only once this run has
+    written everything); returns its :class:`Analysis`, whose summary's ``conclusion``
+    (:func:`langevin_ib.experiment.verdicts.conclusion`) reads its verdicts. ``log`` receives the line of
+    sizes and memory estimate. The run checkpoints into ``out`` (:mod:`langevin_ib.dynamics.checkpoint`),
+    which survives a kill; ``resume`` continues from it."""
     from langevin_ib.dynamics import checkpoint as checkpoint_lib
     from langevin_ib.experiment import output
 
+    if out is None:
+        with precision(experiment):
+            return run(experiment, progress, log)
     with output.staged(out, "run") as staging:
         checkpointer = checkpoint_lib.Checkpointer(out, experiment.to_dict(), experiment.run.checkpoint_every_seconds,
                                                    experiment.run.checkpoint_every_chunks)
         if not resume:
             checkpointer.remove()
         with checkpointer.signals():
-            return write_run(experiment, staging, progress, log, checkpointer)
+            with precision(experiment):
+                analysed = run(experiment, progress, log, checkpointer)
+            write_outputs(staging, analysed)
+        return analysed
 
 
-def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[str], None] | None,
-              checkpoint=None) -> dict:
-    """Simulate, fit, and write every output of one run into the folder ``out``."""
-    (out / "config.yaml").write_text(experiment.to_yaml())
+def run(experiment: Experiment, progress: bool, log: Callable[[str], None] | None, checkpoint=None) -> "Analysis":
+    """Simulate, fit and test one run (inside :func:`precision`), saving ``checkpoint`` at chunk boundaries."""
     start = time.perf_counter()
     experiment, model = prepare(experiment)
     check_memory(experiment, model, log)
@@ -238,16 +250,17 @@ def write_run(experiment: Experiment, out: Path, progress: bool, log: Callable[[
         log(warning)
     statistics = plan.statistics(experiment, model)
     result = simulate_model(experiment, model, progress, checkpoint)
-    analysed = analyse(experiment, model, statistics, result, start)
-    write_outputs(out, analysed)
-    return analysed.summary
+    return analyse(experiment, model, statistics, result, start)
 
 
 def write_outputs(out: Path, analysed: "Analysis") -> None:
-    """histograms.npz, summary.json and the figures of one run (or sweep or batch point) into ``out``."""
+    """config.yaml, histograms.npz, summary.json and the figures of one run (or sweep or batch point) into ``out``."""
+    from langevin_ib.experiment import output
+
+    (out / "config.yaml").write_text(analysed.experiment.to_yaml())
     np.savez_compressed(out / "histograms.npz", **analysed.arrays)
     write_json(out / "summary.json", analysed.summary)
-    write_figures(out, analysed)
+    output.save_figures(out, figures(analysed))
 
 
 class Analysis(NamedTuple):
@@ -287,23 +300,25 @@ def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunR
                     summary, arrays)
 
 
-def write_figures(out: Path, analysed: Analysis) -> None:
-    """A run's figures into ``out``: density.png, one per conditional test, bands.png (SGD), chi.png."""
+def figures(analysed: Analysis) -> dict:
+    """A run's figures by name (each saved as <name>.png): density, one per conditional test, bands (SGD), chi."""
     experiment, model, result = analysed.experiment, analysed.model, analysed.result
     laws = sgd_stationary.comparisons(analysed.summary, analysed.sgd_arrays)  # SGD's, scored outside the fits
-    plots.plot_fits(out / "density.png", {**analysed.comparisons, **laws},
-                    {**analysed.fits, **{name: analysed.summary[name] for name in laws}}, result.binnings,
-                    result.histograms.counts)
+    out = {"density": plots.plot_fits({**analysed.comparisons, **laws},
+                                      {**analysed.fits, **{name: analysed.summary[name] for name in laws}},
+                                      result.binnings, result.histograms.counts)}
     for name, form in plan.forms(experiment).items():
         if analysed.snapshot_tests[name] is not None:
             observable = form.observable(model)
-            plots.plot_conditional(out / f"{name}.png", analysed.snapshot_tests[name], analysed.snapshot_arrays,
-                                   result.binnings[observable].edges, observable, name, form)
+            out[name] = plots.plot_conditional(analysed.snapshot_tests[name], analysed.snapshot_arrays,
+                                               result.binnings[observable].edges, observable, name, form)
     if analysed.sgd_arrays.get("bands_step") is not None:
-        sgd_tests.plot_bands(out / "bands.png", analysed.sgd_arrays, model, experiment.run.burn_in)
+        out["bands"] = sgd_tests.plot_bands(analysed.sgd_arrays, model, experiment.run.burn_in)
     if "readout" in analysed.summary:
-        paper_plots.plot_readout(out / "readout.png", analysed.arrays, analysed.summary["readout"]["metrics"],
-                                 experiment.model.name)
-        paper_plots.plot_readout_bands(out / "readout_bands.png", analysed.arrays, experiment.run.burn_in)
+        readout = {"readout": paper_plots.plot_readout(analysed.arrays, analysed.summary["readout"]["metrics"],
+                                                       experiment.model.name),
+                   "readout_bands": paper_plots.plot_readout_bands(analysed.arrays, experiment.run.burn_in)}
+        out.update({name: figure for name, figure in readout.items() if figure is not None})
     if len(result.chi_trace["step"]):
-        plots.plot_chi_trace(out / "chi.png", result.chi_trace, experiment.run.burn_in)
+        out["chi"] = plots.plot_chi_trace(result.chi_trace, experiment.run.burn_in)
+    return out

@@ -184,3 +184,13 @@ def partial_file(path: Path):
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def save_figures(out: Path, figures: dict) -> list[str]:
+    """Save each matplotlib Figure of ``figures`` (name -> Figure) as ``out/<name>.png`` at its own dpi;
+    returns the file names."""
+    names = []
+    for name, figure in figures.items():
+        figure.savefig(out / f"{name}.png", dpi=figure.dpi)
+        names.append(f"{name}.png")
+    return names

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from langevin_ib.experiment.plots import plt
+from matplotlib.figure import Figure
+
+from langevin_ib.experiment.plots import subplots
 
 AXES = {"signal": ("index i (k for a spectrum)", "signal x_i"), "fit": ("t", "fitted y(t)")}
 
 
-def plot_readout(path, arrays: dict, metrics: dict, title: str) -> None:
+def plot_readout(arrays: dict, metrics: dict, title: str) -> Figure | None:
     """One panel per ``readout_<profile>`` array, titled with the medians of ``metrics``."""
     names = sorted(k[len("readout_"):] for k in arrays if k.startswith("readout_") and arrays[k].ndim == 2
                    and not k.startswith("readout_bands_"))
     if not names:
-        return
-    fig, axes = plt.subplots(1, len(names), figsize=(max(5.5 * len(names), 7.0), 3.8), squeeze=False)
+        return None
+    fig, axes = subplots(1, len(names), figsize=(max(5.5 * len(names), 7.0), 3.8), dpi=110, squeeze=False)
     for ax, name in zip(axes[0], names):
         q = arrays[f"readout_{name}"]
         x = np.linspace(0, 1, q.shape[0]) if name == "fit" else np.arange(q.shape[0])
@@ -31,23 +33,22 @@ def plot_readout(path, arrays: dict, metrics: dict, title: str) -> None:
     medians = ", ".join(f"{k} {v['q50']:.3g}" for k, v in sorted(metrics.items()) if "q50" in v)
     fig.suptitle(f"{title}, medians over chains:\n{medians}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 MAX_INDICES = 24  # profiles longer than this (a signal) are not drawn index by index over time
 
 
-def plot_readout_bands(path, arrays: dict, burn_in: int) -> None:
+def plot_readout_bands(arrays: dict, burn_in: int) -> Figure | None:
     """readout_bands.png: each metric's median and 25–75 % band over chains against the step (log scale
     where positive), and each short profile index by index (sorted σ_i, per-column ratios; the paper's
     Figs. 3–4 panels), its truth dotted in the same colour."""
     if "readout_bands_step" not in arrays:
-        return
+        return None
     steps = arrays["readout_bands_step"]
     names = sorted(k[len("readout_bands_"):] for k in arrays if k.startswith("readout_bands_") and k != "readout_bands_step")
     names = [n for n in names if arrays[f"readout_bands_{n}"].ndim == 2 or arrays[f"readout_bands_{n}"].shape[1] <= MAX_INDICES]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
+    fig, axes = subplots(1, len(names), figsize=(4.2 * len(names), 3.4), dpi=110, squeeze=False)
     for ax, name in zip(axes[0], names):
         q = arrays[f"readout_bands_{name}"]
         series = [q] if q.ndim == 2 else [q[:, i] for i in range(q.shape[1])]
@@ -65,5 +66,4 @@ def plot_readout_bands(path, arrays: dict, burn_in: int) -> None:
         ax.set_xlabel("step")
         ax.set_title(f"{name}: median, 25–75 % over chains" + (" (per index)" if q.ndim == 3 else ""), fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

@@ -67,9 +67,9 @@ def predict(experiment: Experiment, out: Path) -> dict:
         panels[form_name] = (density_curves(model, reference, low, high, temperature, dyn.weight_decay, form),
                              form, observable)
     if panels:
-        from langevin_ib.experiment import plots
+        from langevin_ib.experiment import output, plots
 
-        plots.plot_prediction(out / "prediction.png", panels, name)
+        output.save_figures(out, {"prediction": plots.plot_prediction(panels, name)})
         np.savez(out / "prediction.npz", **{f"{form}_{k}": v for form, (curves, _, _) in panels.items()
                                             for k, v in curves.items()})
     (out / "prediction.json").write_text(json.dumps(summary, indent=2))

@@ -207,12 +207,12 @@ def _with_stationary_law(summary: dict, arrays: dict, experiment, result) -> tup
     return summary, arrays
 
 
-def plot_bands(path, arrays: dict, model: Model, burn_in: int) -> None:
+def plot_bands(arrays: dict, model: Model, burn_in: int):
     """bands.png: the 5–95 % and 25–75 % bands and the median over chains of χ and of each balance ratio
     against the step (the paper's Figs. 2–4 panels, as bands over chains)."""
     from matplotlib.ticker import MaxNLocator
 
-    from langevin_ib.experiment.plots import plt
+    from langevin_ib.experiment.plots import subplots
 
     panels = [("χ", arrays["bands_chi"])]
     if "bands_balance" in arrays:
@@ -220,7 +220,7 @@ def plot_bands(path, arrays: dict, model: Model, burn_in: int) -> None:
         panels += [(f"‖f{a + 2}‖/‖f{a + 1}‖" if balance.shape[1] > 1 else "balance ratio ‖f2‖/‖f1‖", balance[:, a])
                    for a in range(balance.shape[1])]
     steps = arrays["bands_step"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
+    fig, axes = subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), dpi=110, squeeze=False)
     for ax, (label, q) in zip(axes[0], panels):
         ax.fill_between(steps, q[:, 0], q[:, 4], color="tab:blue", alpha=0.2, label="5–95 %")
         ax.fill_between(steps, q[:, 1], q[:, 3], color="tab:blue", alpha=0.4, label="25–75 %")
@@ -234,5 +234,4 @@ def plot_bands(path, arrays: dict, model: Model, burn_in: int) -> None:
         ax.legend(fontsize=8)
     fig.suptitle(f"quantiles over chains and copies: {model.symmetry} and the balance ratios", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

@@ -17,13 +17,13 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
 from langevin_ib.experiment.config import Experiment
 from langevin_ib.experiment.sweep_grid import DATA_KEYS, Point
-from langevin_ib.experiment.sweep_table import csv_rows, write
+from langevin_ib.experiment.sweep_table import csv_rows, stack
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +47,8 @@ def groups(points: list[Point]) -> list[Group]:
                          sort_keys=True, default=str)
         if key not in models_by_config:
             models_by_config[key] = job.build_model(point.experiment)
-        tests = plan.applicable(point.experiment, models_by_config[key])
+        with job.precision(point.experiment):
+            tests = plan.applicable(point.experiment, models_by_config[key])
         shape = {k: v for k, v in point.values.items() if k not in DATA_KEYS}
         out.setdefault((key, tests), (shape, []))[1].append(point)
     return [Group(shape, tuple(members)) for shape, members in out.values()]
@@ -72,10 +73,11 @@ def prepare(grouped: list[Group]) -> list[Prepared]:
 
     prepared = []
     for group in grouped:
-        experiment, model = job.prepare(group.points[0].experiment)
-        estimate, passes = job.check_memory(experiment, model, None, len(group.points))
-        prepared.append(Prepared(experiment, model, job.build_integrator(experiment, model), job.sizes_of(experiment),
-                                 estimate.total, passes))
+        with job.precision(group.points[0].experiment):
+            experiment, model = job.prepare(group.points[0].experiment)
+            estimate, passes = job.check_memory(experiment, model, None, len(group.points))
+            prepared.append(Prepared(experiment, model, job.build_integrator(experiment, model),
+                                     job.sizes_of(experiment), estimate.total, passes))
     return prepared
 
 
@@ -109,39 +111,50 @@ def simulate(grouped: list[Group], prepared: list[Prepared], on_point, bar=None,
     :class:`langevin_ib.experiment.job.Analysis` (its summary is a single run's summary.json, its
     arrays its histograms.npz); returns the compile seconds. ``checkpoint_for`` (:func:`checkpointers`)
     gives each pass its checkpoint, resumed if present. Each point runs the program its run alone
-    runs (:func:`langevin_ib.experiment.job.simulate_model`), with the point's hyperparameters as data."""
+    runs (:func:`langevin_ib.experiment.job.simulate_model`), with the point's hyperparameters as data,
+    in its precision (:func:`langevin_ib.experiment.job.precision`)."""
+    from langevin_ib.experiment import job
+
+    compile_seconds = 0.0
+    for g, (group, prep) in enumerate(zip(grouped, prepared)):
+        with job.precision(prep.experiment):
+            compile_seconds += _passes(g, group, prep, on_point, bar, checkpoint_for)
+    return compile_seconds
+
+
+def _passes(g: int, group: Group, prep: Prepared, on_point, bar, checkpoint_for) -> float:
+    """The passes of group ``g`` (:func:`simulate`); returns their compile seconds."""
     import contextlib
     from langevin_ib.dynamics import grid, integrators
     from langevin_ib.experiment import job, plan
 
     compile_seconds = 0.0
-    for g, (group, prep) in enumerate(zip(grouped, prepared)):
-        experiment, model = prep.experiment, prep.model
-        size = math.ceil(len(group.points) / prep.passes)
-        traced = tuple(name for name in ("temperature", "weight_decay")
-                       if len({getattr(p.experiment.dynamics, name) for p in group.points}) > 1)
-        for first in range(0, len(group.points), size):
-            members = group.points[first:first + size]
-            dyn = [p.experiment.dynamics for p in members]
-            hyperparameters = integrators.Hyperparameters(np.asarray([d.temperature for d in dyn]),
-                                                          np.asarray([d.step_size for d in dyn]),
-                                                          np.asarray([d.weight_decay for d in dyn]))
-            seeds = [p.experiment.run.seed for p in members]
-            checkpoint = checkpoint_for(g, first // size, members) if checkpoint_for else None
-            with checkpoint.signals() if checkpoint else contextlib.nullcontext():
-                results, seconds = grid.simulate_grid(
-                    model, prep.integrator, hyperparameters, prep.sizes, binnings=dict(experiment.observables),
-                    seeds=None if set(seeds) == {prep.sizes.seed} else seeds,
-                    statistics=job.statistics_of(experiment, model, traced),
-                    statistic_every=experiment.analysis.snapshot_every,
-                    chunk_statistics=job.chunk_statistics_of(experiment, model), bar=bar, checkpoint=checkpoint)
-            compile_seconds += seconds
-            for point, result in zip(members, results):
-                point_experiment = plan.planned(point.experiment, model)
-                planned = plan.statistics(point_experiment, model)
-                on_point(point, job.analyse(point_experiment, model, planned, result,
-                                            time.perf_counter() - result.run_seconds))
-            del results
+    experiment, model = prep.experiment, prep.model
+    size = math.ceil(len(group.points) / prep.passes)
+    traced = tuple(name for name in ("temperature", "weight_decay")
+                   if len({getattr(p.experiment.dynamics, name) for p in group.points}) > 1)
+    for first in range(0, len(group.points), size):
+        members = group.points[first:first + size]
+        dyn = [p.experiment.dynamics for p in members]
+        hyperparameters = integrators.Hyperparameters(np.asarray([d.temperature for d in dyn]),
+                                                      np.asarray([d.step_size for d in dyn]),
+                                                      np.asarray([d.weight_decay for d in dyn]))
+        seeds = [p.experiment.run.seed for p in members]
+        checkpoint = checkpoint_for(g, first // size, members) if checkpoint_for else None
+        with checkpoint.signals() if checkpoint else contextlib.nullcontext():
+            results, seconds = grid.simulate_grid(
+                model, prep.integrator, hyperparameters, prep.sizes, binnings=dict(experiment.observables),
+                seeds=None if set(seeds) == {prep.sizes.seed} else seeds,
+                statistics=job.statistics_of(experiment, model, traced),
+                statistic_every=experiment.analysis.snapshot_every,
+                chunk_statistics=job.chunk_statistics_of(experiment, model), bar=bar, checkpoint=checkpoint)
+        compile_seconds += seconds
+        for point, result in zip(members, results):
+            point_experiment = plan.planned(point.experiment, model)
+            planned = plan.statistics(point_experiment, model)
+            on_point(point, job.analyse(point_experiment, model, planned, result,
+                                        time.perf_counter() - result.run_seconds))
+        del results
     return compile_seconds
 
 
@@ -153,22 +166,41 @@ def progress_bar(total: int, progress: bool, desc: str = "point-steps"):
     return tqdm(total=total, desc=desc, unit="step", unit_scale=True, disable=not progress, leave=False)
 
 
-def run(points: list[Point], out: Path | None, *, progress: bool = True, resume: bool = False, log=print) -> dict:
+class Sweep(NamedTuple):
+    """What a sweep computed: sweep.json's content, sweep.csv's rows and histograms.npz's stacked arrays."""
+
+    content: dict
+    rows: list[dict]
+    arrays: dict
+
+
+def run(points: list[Point], out: Path | None, *, progress: bool = True, resume: bool = False, log=print) -> Sweep:
     """Run a sweep's points and write sweep.csv, sweep.json, histograms.npz and the figures into ``out``
-    (staged: :func:`langevin_ib.experiment.output.staged`; None writes nothing); returns sweep.json's
-    content. Each pass checkpoints into ``out`` (:func:`checkpointers`); ``resume`` continues from them."""
+    (staged: :func:`langevin_ib.experiment.output.staged`; None writes nothing). Each pass checkpoints
+    into ``out`` (:func:`checkpointers`); ``resume`` continues from them."""
     import contextlib
 
     from langevin_ib.experiment import output
 
     with output.staged(out, "sweep") if out is not None else contextlib.nullcontext() as staging:
         content, rows, arrays = _run(points, out, progress, resume, log)
+        swept = Sweep(content, rows, stack(content, arrays))
+        del arrays
         if staging is not None:
-            write(staging, content, rows, arrays)
-            from langevin_ib.experiment import sweep_plots
+            write(staging, swept)
+    return swept
 
-            content["figures"] = sweep_plots.plot_all(staging)
-    return content
+
+def write(out: Path, swept: Sweep) -> list[str]:
+    """sweep.json, sweep.csv, histograms.npz, the figures and their JSON data (bias.json, exponents.json)
+    into the folder ``out``; returns the names of the figures and data files."""
+    from langevin_ib.experiment import output, sweep_plots, sweep_table
+
+    sweep_table.write(out, swept.content, swept.rows, swept.arrays)
+    figures, data = sweep_plots.outputs(swept.content, swept.arrays)
+    for name, value in data.items():
+        (out / f"{name}.json").write_text(json.dumps(value, indent=2))
+    return output.save_figures(out, figures) + [f"{name}.json" for name in data]
 
 
 def _run(points: list[Point], out: Path | None, progress: bool, resume: bool, log) -> tuple[dict, list, list]:

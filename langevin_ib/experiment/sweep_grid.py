@@ -150,17 +150,20 @@ def is_axis(text: str) -> bool:
     return bool(_CALL.match(text)) or "," in text or text.strip().startswith("[")
 
 
-def split_overrides(raw: Mapping, overrides: list[str]) -> tuple[dict, dict[str, list]]:
+def split_overrides(raw: Mapping, overrides: list[str] | Mapping[str, Any]) -> tuple[dict, dict[str, list]]:
     """(the base config with single-valued overrides applied, axes) from the config's ``sweep:``
-    section and the ``key=value`` overrides (an override's axis replaces the section's); a key both swept
-    and set to one value, swept twice, or not sweepable is an error."""
+    section and the ``key=value`` overrides (an override's axis replaces the section's; a mapping of
+    dotted keys to values sets single values only); a key both swept and set to one value, swept twice,
+    or not sweepable is an error."""
     raw = dict(raw)
     section = raw.pop("sweep", None) or {}
     if not isinstance(section, Mapping):
         raise ConfigError("sweep: expected a mapping from config keys (e.g. dynamics.temperature) to lists or ranges")
     axes: dict[str, Any] = {str(key): value for key, value in section.items()}
-    swept_here, singles = set(), {}
-    for item in overrides:
+    swept_here: set = set()
+    singles = {str(key).strip(): f"{key}={short(value)}" for key, value in overrides.items()} \
+        if isinstance(overrides, Mapping) else {}
+    for item in ([] if isinstance(overrides, Mapping) else overrides):
         key, sep, text = item.partition("=")
         key = key.strip()
         if sep and is_axis(text):
@@ -175,7 +178,7 @@ def split_overrides(raw: Mapping, overrides: list[str]) -> tuple[dict, dict[str,
             source = "on the command line" if key in swept_here else "in the config's sweep: section"
             raise ConfigError(f"sweep {key}: swept {source} and set by {short(item)}; give one, e.g. "
                               f"{key}=[{item.partition('=')[2].strip()}] for a single value")
-    raw = config_lib.apply_overrides(raw, list(singles.values()))
+    raw = config_lib.apply_overrides(raw, overrides if isinstance(overrides, Mapping) else list(singles.values()))
     allowed = sweepable(raw)
     for key in axes:
         if key not in allowed:
@@ -196,11 +199,17 @@ def _set(raw: dict, key: str, value: Any) -> dict:
     return raw
 
 
-def load(path: str | Path | None, overrides: list[str] = ()) -> tuple[dict, dict[str, list], list[Point]]:
+def load(path: str | Path | None,
+         overrides: list[str] | Mapping[str, Any] = ()) -> tuple[dict, dict[str, list], list[Point]]:
     """(base config, axes, the grid's points, each resolved and checked) of a sweep; the file is read and
     checked as :func:`langevin_ib.experiment.config.load` reads it, and the grid's size before its points
     are built."""
-    raw, axes = split_overrides(config_lib.read(path), list(overrides))
+    return grid(config_lib.read(path), overrides)
+
+
+def grid(raw: Mapping, overrides: list[str] | Mapping[str, Any] = ()) -> tuple[dict, dict[str, list], list[Point]]:
+    """(base config, axes, points) of the raw config ``raw`` (its ``sweep:`` section the axes) and ``overrides``."""
+    raw, axes = split_overrides(raw, overrides if isinstance(overrides, Mapping) else list(overrides))
     if not axes:
         raise ConfigError("sweep: nothing to sweep; give a key a list or range, e.g. dynamics.temperature=0.05,0.1,0.2")
     points = []

@@ -2,20 +2,21 @@
 (T, η), the measured exponent of the implicit-bias term on u·v's level sets
 (:mod:`langevin_ib.statistics.exponent_fit`), and the invariant-measure bias of a moment against η.
 Points whose chains were not stationary (:mod:`langevin_ib.statistics.stationarity`) are drawn hollow
-and greyed in the verdict map: their verdicts are untestable.
+and greyed in the verdict map: their verdicts are untestable. Each plot function returns a matplotlib
+Figure; the writer saves it.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import matplotlib.colors
+import matplotlib.patches
+import matplotlib.ticker
 import numpy as np
+from matplotlib.figure import Figure
 
+from langevin_ib.experiment.plots import subplots
 from langevin_ib.experiment.sweep_grid import BATCH_KEY
 from langevin_ib.experiment.sweep_table import largest_z
 from langevin_ib.experiment.verdicts import results as hypothesis_tests
@@ -79,14 +80,14 @@ def _points(ax, x, y, stationary, **style) -> None:
 
 def _grid(count: int, width: float, height: float, columns: int = 3):
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, min(count, columns), figsize=(width * min(count, columns), height * rows),
-                             squeeze=False)
+    fig, axes = subplots(rows, min(count, columns), figsize=(width * min(count, columns), height * rows),
+                         dpi=110, squeeze=False)
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     return fig, axes.flat
 
 
-def plot_z(path: Path, content: dict, against: str = T_KEY, by: str = ETA_KEY) -> None:
+def plot_z(content: dict, against: str = T_KEY, by: str = ETA_KEY) -> Figure:
     """z of every hypothesis of every test (sweep.csv's z: the largest |z| of a test with one per
     component) against ``against``, one line per value of ``by``, one panel per test."""
     tests = _tests(content)
@@ -119,11 +120,10 @@ def plot_z(path: Path, content: dict, against: str = T_KEY, by: str = ETA_KEY) -
         ax.plot([], [], ls="none", marker="o", color="0.4", markerfacecolor="none", label="hollow: not stationary")
         ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
-def plot_verdicts(path: Path, content: dict) -> None:
+def plot_verdicts(content: dict) -> Figure:
     """One panel per test × hypothesis: consistent / rejected / not stationary (grey) over the (T, η) grid."""
     temperatures, steps = _axis(content, T_KEY), _axis(content, ETA_KEY)
     pairs = [(t, h) for t, hypotheses in _tests(content).items() for h in hypotheses]
@@ -147,8 +147,7 @@ def plot_verdicts(path: Path, content: dict) -> None:
     handles.append(matplotlib.patches.Patch(color="white", label="untestable / not run"))
     fig.legend(handles=handles, loc="upper right", fontsize=8)
     fig.tight_layout(rect=(0, 0, 0.9, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def exponents(content: dict, arrays) -> list[dict]:
@@ -165,10 +164,10 @@ def exponents(content: dict, arrays) -> list[dict]:
     return out
 
 
-def plot_exponent(path: Path, fitted: list[dict], predicted: float = 1.0) -> None:
+def plot_exponent(fitted: list[dict], predicted: float = 1.0) -> Figure:
     """The measured exponent against T (one line per η) and against η (one line per T), with ±1 se;
     hollow where the chains were not stationary."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = subplots(1, 2, figsize=(11, 4.2), dpi=110)
     for ax, (x_key, by_key, label) in zip(axes, [("temperature", "step_size", "temperature T"),
                                                  ("step_size", "temperature", "step size η")]):
         for j, level in enumerate(sorted({f[by_key] for f in fitted})):
@@ -187,20 +186,27 @@ def plot_exponent(path: Path, fitted: list[dict], predicted: float = 1.0) -> Non
         ax.legend(fontsize=7, loc="best")
     fig.suptitle("implicit-bias exponent on the level sets of χ (ML fit, ±1 s.e. from Fisher information)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
-def plot_bias(path: Path, curves: dict, reference: float, moment: str = "var θ") -> dict:
-    """|moment − reference| against η on log–log axes for each integrator; returns the fitted slopes.
+def bias_slopes(curves: dict, reference: float) -> dict:
+    """label -> the log–log slope of |moment − reference| against η (NaN with fewer than two non-zero biases).
 
     ``curves``: label -> (step sizes, measured moments, their standard errors)."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
     slopes = {}
-    for j, (label, (eta, value, se)) in enumerate(curves.items()):
-        eta, bias, se = np.asarray(eta), np.abs(np.asarray(value) - reference), np.asarray(se)
+    for label, (eta, value, _) in curves.items():
+        eta, bias = np.asarray(eta), np.abs(np.asarray(value) - reference)
         ok = bias > 0
         slopes[label] = float(np.polyfit(np.log(eta[ok]), np.log(bias[ok]), 1)[0]) if ok.sum() >= 2 else float("nan")
+    return slopes
+
+
+def plot_bias(curves: dict, reference: float, moment: str = "var θ") -> Figure:
+    """|moment − reference| against η on log–log axes for each integrator, labelled with :func:`bias_slopes`."""
+    fig, ax = subplots(figsize=(6, 4.5), dpi=110)
+    slopes = bias_slopes(curves, reference)
+    for j, (label, (eta, value, se)) in enumerate(curves.items()):
+        eta, bias, se = np.asarray(eta), np.abs(np.asarray(value) - reference), np.asarray(se)
         ax.errorbar(eta, bias, yerr=se, marker="o", capsize=2, color=f"C{j}", label=f"{label}: slope {slopes[label]:.2f}")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -209,9 +215,7 @@ def plot_bias(path: Path, curves: dict, reference: float, moment: str = "var θ"
     ax.set_title("invariant-measure bias against step size")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return slopes
+    return fig
 
 
 def harmonic_variance(moments, experiment: dict) -> tuple[float, float]:
@@ -233,8 +237,9 @@ def bias_curves(runs) -> dict:
     return {label: tuple(np.asarray(c) for c in zip(*sorted(points))) for label, points in curves.items()}
 
 
-def plot_batch_bias(path: Path, points: list[dict], out: Path) -> dict:
-    """The variance bias against η of a batch's harmonic points, one curve per integrator (slopes; {} if none)."""
+def plot_batch_bias(points: list[dict], out: Path) -> tuple[Figure | None, dict]:
+    """The variance bias against η of a batch's harmonic points, one curve per integrator, and its slopes
+    (None and {} if no integrator has two step sizes)."""
     import yaml
 
     runs = []
@@ -244,37 +249,34 @@ def plot_batch_bias(path: Path, points: list[dict], out: Path) -> dict:
             with np.load(out / record["name"] / "histograms.npz") as arrays:
                 runs.append((config, arrays["x_moments"]))
     curves = {k: c for k, c in bias_curves(runs).items() if len(set(c[0])) >= 2}
-    return plot_bias(path, curves, 1.0, "var x / (T/k)") if curves else {}
+    if not curves:
+        return None, {}
+    return plot_bias(curves, 1.0, "var x / (T/k)"), bias_slopes(curves, 1.0)
 
 
-def plot_all(out: Path) -> list[str]:
-    """The figures a sweep folder supports; returns their names."""
-    content = json.loads((out / "sweep.json").read_text())
-    written = []
+def outputs(content: dict, arrays: dict) -> tuple[dict[str, Figure], dict[str, object]]:
+    """(name -> Figure, name -> JSON data) a sweep supports, from sweep.json's ``content`` and its stacked
+    histograms.npz ``arrays``: z against each swept axis, the verdict map, and the bias slopes (harmonic)
+    or exponents (u·v) with their figures."""
+    figures: dict[str, Figure] = {}
+    data: dict[str, object] = {}
     if not _tests(content):
-        return written
+        return figures, data
     if _axis(content, T_KEY):
-        plot_z(out / "z_vs_temperature.png", content, T_KEY, ETA_KEY)
-        written.append("z_vs_temperature.png")
+        figures["z_vs_temperature"] = plot_z(content, T_KEY, ETA_KEY)
     if _axis(content, ETA_KEY):
-        plot_z(out / "z_vs_step_size.png", content, ETA_KEY, T_KEY if _axis(content, T_KEY) else BATCH_KEY)
-        written.append("z_vs_step_size.png")
+        figures["z_vs_step_size"] = plot_z(content, ETA_KEY, T_KEY if _axis(content, T_KEY) else BATCH_KEY)
     if _axis(content, BATCH_KEY):
-        plot_z(out / "z_vs_batch_size.png", content, BATCH_KEY, ETA_KEY)
-        written.append("z_vs_batch_size.png")
+        figures["z_vs_batch_size"] = plot_z(content, BATCH_KEY, ETA_KEY)
     if _axis(content, T_KEY) and _axis(content, ETA_KEY):
-        plot_verdicts(out / "verdicts.png", content)
-        written.append("verdicts.png")
-    arrays = np.load(out / "histograms.npz")
+        figures["verdicts"] = plot_verdicts(content)
     if content["config"]["model"]["name"] == "harmonic" and len(_axis(content, ETA_KEY)) >= 2:
         runs = [(_point_config(content, r), arrays["x_moments"][r["index"]]) for r in content["points"]]
-        slopes = plot_bias(out / "bias.png", bias_curves(runs), 1.0, "var x / (T/k)")
-        (out / "bias.json").write_text(json.dumps(slopes, indent=2))
-        written += ["bias.png", "bias.json"]
+        curves = bias_curves(runs)
+        figures["bias"] = plot_bias(curves, 1.0, "var x / (T/k)")
+        data["bias"] = bias_slopes(curves, 1.0)
     langevin = all(_values(r, T_KEY, content) > 0 for r in content["points"])  # the family needs T > 0
     if content["config"]["model"]["name"] == "uv" and "joint_counts" in arrays and langevin:
-        fitted = exponents(content, arrays)
-        (out / "exponents.json").write_text(json.dumps(fitted, indent=2))
-        plot_exponent(out / "exponent.png", fitted)
-        written += ["exponent.png", "exponents.json"]
-    return written
+        data["exponents"] = exponents(content, arrays)
+        figures["exponent"] = plot_exponent(data["exponents"])
+    return figures, data

@@ -47,11 +47,9 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def write(out: Path, content: dict, rows: list[dict], arrays: list[dict]) -> None:
-    """sweep.json (strict JSON, as summary.json), sweep.csv and histograms.npz (every array stacked along a leading grid axis)."""
-    out.mkdir(parents=True, exist_ok=True)
-    job.write_json(out / "sweep.json", content)  # strict JSON: null, never a bare NaN token
-    write_csv(out / "sweep.csv", rows)
+def stack(content: dict, arrays: list[dict]) -> dict:
+    """histograms.npz of a sweep: each point's arrays stacked along a leading grid axis (one entry per
+    point, ``point<i>_<name>``, where shapes differ between compile groups), with grid_values and grid_keys."""
     stacked = {}
     for name in dict.fromkeys(k for a in arrays for k in a):
         values = [a.get(name) for a in arrays]
@@ -62,4 +60,12 @@ def write(out: Path, content: dict, rows: list[dict], arrays: list[dict]) -> Non
             stacked.update({f"point{i}_{name}": v for i, v in enumerate(values) if v is not None})
     stacked["grid_values"] = np.asarray([[r["values"][k] for k in content["axes"]] for r in content["points"]], float)
     stacked["grid_keys"] = np.asarray(list(content["axes"]))
+    return stacked
+
+
+def write(out: Path, content: dict, rows: list[dict], stacked: dict) -> None:
+    """sweep.json (strict JSON, as summary.json), sweep.csv and histograms.npz (:func:`stack`)."""
+    out.mkdir(parents=True, exist_ok=True)
+    job.write_json(out / "sweep.json", content)  # strict JSON: null, never a bare NaN token
+    write_csv(out / "sweep.csv", rows)
     np.savez_compressed(out / "histograms.npz", **stacked)

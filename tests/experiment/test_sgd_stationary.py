@@ -21,7 +21,7 @@ def test_sgd_chains_follow_the_exact_chain_law(tmp_path):
     raw = yaml.safe_load(open("configs/uv_sgd.yaml"))
     raw["model"].update(init_u=1.0, init_v=1.0, init_noise=0.01)
     raw["run"].update(chains=256, burn_in=500, steps=2000, chunk_steps=50)
-    summary = job.run_and_write(config_lib.resolve(raw), tmp_path, progress=False)
+    summary = job.run_and_write(config_lib.resolve(raw), tmp_path, progress=False).summary
     assert summary["stationary_law"]["off_slice_fraction"] == 0.0  # |χ| ≤ 0.05 throughout (χ₀ ~ 0.01)
     law = summary["stationary_law"]["hypotheses"]
     assert law["sgd_chain"]["verdict"] == "consistent", law["sgd_chain"]

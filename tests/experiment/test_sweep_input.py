@@ -280,7 +280,7 @@ def test_sweep_json_is_strict(tmp_path):
     """A diverged point's NaN statistics are null in sweep.json, as in summary.json (issue 31 case 17)."""
     content = {"axes": {"dynamics.step_size": [0.1, 1e6]},
                "points": [{"values": {"dynamics.step_size": 1e6}, "summary": {"z": float("nan"), "p": np.float32("inf")}}]}
-    sweep_table.write(tmp_path, content, [{"point": 0, "z": float("nan")}], [{"x": np.zeros(2)}])
+    sweep_table.write(tmp_path, content, [{"point": 0, "z": float("nan")}], sweep_table.stack(content, [{"x": np.zeros(2)}]))
 
     def refuse(token):
         raise ValueError(f"non-strict JSON token {token}")

@@ -34,7 +34,7 @@ def as_json(value):
 def swept(tmp_path_factory):
     out = tmp_path_factory.mktemp("sgd-sweep")
     _, _, points = sweep_grid.load(CONFIG, SMALL + ["dynamics.step_size=0.02,0.05", f"{BATCH_KEY}=2,4"])
-    return out, points, sweep.run(points, out, progress=False, log=lambda line: None)
+    return out, points, sweep.run(points, out, progress=False, log=lambda line: None).content
 
 
 @pytest.mark.slow
@@ -68,5 +68,6 @@ def test_the_sgd_table_and_figures(swept):
     drift = content["points"][0]["summary"]["chi_drift"]["hypotheses"]["sgd"]
     row = next(r for r in rows if r["point"] == "0" and r["test"] == "chi_drift" and r["hypothesis"] == "sgd")
     assert float(row["z"]) == max((z for z in drift["z"] if np.isfinite(z)), key=abs)  # the largest |z| of the bins
-    assert {"z_vs_step_size.png", "z_vs_batch_size.png"} <= set(content["figures"])
-    assert "exponent.png" not in content["figures"]  # its Gibbs family needs T > 0
+    written = {path.name for path in out.iterdir()}
+    assert {"z_vs_step_size.png", "z_vs_batch_size.png"} <= written
+    assert "exponent.png" not in written  # its Gibbs family needs T > 0

@@ -22,7 +22,7 @@ def small_uv(**run):
 @pytest.fixture(scope="module")
 def uv_outputs(tmp_path_factory):
     out = tmp_path_factory.mktemp("uv")
-    summary = job.run_and_write(small_uv(), out, progress=False)
+    summary = job.run_and_write(small_uv(), out, progress=False).summary
     return out, summary
 
 

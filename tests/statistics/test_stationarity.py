@@ -71,7 +71,7 @@ def test_uv_small_transient_is_not_stationary_and_a_long_burn_in_is(tmp_path):
     def summary(burn_in):
         experiment = config.load("configs/uv_small.yaml", ["dynamics.step_size=0.001", "run.chains=256",
                                                            f"run.burn_in={burn_in}"])
-        return job.run_and_write(experiment, tmp_path / str(burn_in), progress=False, log=None)
+        return job.run_and_write(experiment, tmp_path / str(burn_in), progress=False, log=None).summary
 
     transient = summary(100)
     assert transient["stationarity"]["stationary"] is False
@@ -114,7 +114,7 @@ def test_a_sweep_mixing_both_marks_exactly_the_transient_point(tmp_path):
     from langevin_ib.experiment import sweep, sweep_grid
 
     _, _, points = sweep_grid.load("configs/uv_small.yaml", ["dynamics.step_size=0.001,0.03", "run.chains=256"])
-    content = sweep.run(points, tmp_path, progress=False, log=lambda line: None)
+    content = sweep.run(points, tmp_path, progress=False, log=lambda line: None).content
     flags = {r["values"]["dynamics.step_size"]: r["summary"]["stationarity"]["stationary"] for r in content["points"]}
     assert flags == {0.001: False, 0.03: True}
     with open(tmp_path / "sweep.csv") as f:
