@@ -72,6 +72,22 @@ def _checkpointed(fn, *args, progress: bool, **kwargs):
         return 2
 
 
+def _devices(distributed: bool, chains: list[int]) -> bool:
+    """Join the processes of a multi-process run (``--distributed``, or a launcher that initialised
+    jax.distributed) and use every CPU core, before any compile; a ConfigError if the devices do not
+    divide ``chains``. Whether this process writes the outputs and reports (process 0)."""
+    import jax
+
+    from langevin_ib.dynamics import sharding
+
+    if distributed:
+        sharding.initialize_distributed()
+    sharding.use_all_cpu_cores()
+    for count in sorted(set(chains)):
+        sharding.check_chains(count)
+    return jax.process_index() == 0
+
+
 def _resume_line(out: Path, pattern: str) -> str:
     """Whether ``--resume`` finds checkpoints (files ``pattern`` in ``out``) to continue from."""
     found = sorted(out.glob(pattern)) if out.is_dir() else []
@@ -88,15 +104,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.overrides = [args.config, *args.overrides]
     experiment = config_lib.load(config, args.overrides)  # config errors are reported before any simulation
     from langevin_ib.experiment import job, plan
-    from langevin_ib.dynamics import checkpoint, sharding
+    from langevin_ib.dynamics import checkpoint
 
-    sharding.use_all_cpu_cores()
+    writer = _devices(args.distributed, [experiment.run.chains])
     out = Path(args.out) if args.out else Path("runs") / (Path(config).stem if config else "default")
-    if args.resume:
-        print(_resume_line(out, checkpoint.FILE))
-    summary = _checkpointed(job.run_and_write, experiment, out, progress=not args.quiet, resume=args.resume)
-    if isinstance(summary, int):
-        return summary
+    if args.resume and writer:
+        print(_resume_line(out, checkpoint.FILE.replace(".npz", "*.npz")))
+    summary = _checkpointed(job.run_and_write, experiment, out, progress=writer and not args.quiet, resume=args.resume)
+    if isinstance(summary, int) or not writer:
+        return summary if isinstance(summary, int) else 0
     t = summary["timing"]
     print(f"wrote {out}/: " + " ".join(sorted(p.name for p in out.iterdir())))  # a fresh folder: this run's files
     print(f"{summary['sizes']['chains']} chains x {summary['sizes']['burn_in'] + summary['sizes']['steps']} steps "
@@ -174,15 +190,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if config is None and args.config is not None:
         args.overrides = [args.config, *args.overrides]
     _, axes, points = sweep_grid.load(config, args.overrides)  # config errors are reported before any compile
-    from langevin_ib.dynamics import sharding
-
-    sharding.use_all_cpu_cores()
+    writer = _devices(args.distributed, [p.experiment.run.chains for p in points])
     out = Path(args.out) if args.out else Path("runs") / ((Path(config).stem if config else "default") + "-sweep")
-    if args.resume:
+    if args.resume and writer:
         print(_resume_line(out, "checkpoint-*.npz"))
-    content = _checkpointed(sweep.run, points, out, progress=not args.quiet, resume=args.resume)
-    if isinstance(content, int):
-        return content
+    content = _checkpointed(sweep.run, points, out, progress=writer and not args.quiet, resume=args.resume)
+    if isinstance(content, int) or not writer:
+        return content if isinstance(content, int) else 0
     t = content["timing"]
     print(f"wrote {out}/: sweep.json sweep.csv histograms.npz " + " ".join(content["figures"]))
     print(f"{len(points)} points in {t['wall_seconds']:.1f} s (compile {t['compile_seconds']:.1f} s, "
@@ -231,6 +245,9 @@ def _experiment_arguments(parser: argparse.ArgumentParser, config: str, override
     if resume:
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
         parser.add_argument("--resume", action="store_true", help=resume)
+        parser.add_argument("--distributed", action="store_true",
+                            help="one of several processes sharing the chains (jax.distributed; under srun, or "
+                                 "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); process 0 writes")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ import errno
 import os
 import re
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterable, NamedTuple
@@ -34,11 +35,12 @@ class Kind(NamedTuple):
 
 
 _PNG = r"[^/]+\.png"
+_PROCESS = r"(\.p\d+of\d+)?"  # one process's checkpoint of a multi-process run (dynamics/checkpoint.py)
 KINDS = {
-    "run": Kind(re.compile(rf"config\.yaml|summary\.json|histograms\.npz|{_PNG}|checkpoint(\.tmp)?\.npz"),
-                re.compile(r"config\.yaml|checkpoint(\.tmp)?\.npz")),
-    "sweep": Kind(re.compile(rf"sweep\.json|sweep\.csv|histograms\.npz|{_PNG}|checkpoint-\d+-\d+(\.tmp)?\.npz"),
-                  re.compile(r"sweep\.json|sweep\.csv|checkpoint-\d+-\d+(\.tmp)?\.npz")),
+    "run": Kind(re.compile(rf"config\.yaml|summary\.json|histograms\.npz|{_PNG}|checkpoint{_PROCESS}(\.tmp)?\.npz"),
+                re.compile(rf"config\.yaml|checkpoint{_PROCESS}(\.tmp)?\.npz")),
+    "sweep": Kind(re.compile(rf"sweep\.json|sweep\.csv|histograms\.npz|{_PNG}|checkpoint-\d+-\d+{_PROCESS}(\.tmp)?\.npz"),
+                  re.compile(rf"sweep\.json|sweep\.csv|checkpoint-\d+-\d+{_PROCESS}(\.tmp)?\.npz")),
     "batch": Kind(re.compile(r"batch\.json|batch\.csv|bias\.png|checkpoint-\d+(\.tmp)?\.npz|submitit"),
                   re.compile(r"batch\.json|batch\.csv|checkpoint-\d+(\.tmp)?\.npz|submitit")),
 }
@@ -147,7 +149,14 @@ def translated(out: Path):
 @contextlib.contextmanager
 def staged(out: Path, kind: str):
     """Yield a staging folder for ``out`` (:func:`stage`) that replaces ``out`` when the block ends, and
-    is removed if it raises (write errors as :class:`OutputError`)."""
+    is removed if it raises (write errors as :class:`OutputError`). Of a multi-process run only process
+    0 writes: the others get a scratch folder that is discarded."""
+    import jax
+
+    if jax.process_index() != 0:
+        with tempfile.TemporaryDirectory() as scratch:
+            yield Path(scratch)
+        return
     staging = stage(out, kind)
     try:
         with translated(out):

@@ -92,7 +92,7 @@ def checkpointers(out: Path, resume: bool, name=lambda group, pass_, members: f"
 
     if not resume:
         for old in Path(out).glob("checkpoint-*.npz"):
-            old.unlink()
+            old.unlink(missing_ok=True)  # the processes of a multi-process sweep all clear
 
     def make(group: int, pass_: int, members) -> checkpoint.Checkpointer:
         run = members[0].experiment.run
