@@ -209,6 +209,8 @@ def simulate_grid(
     piece = None  # steps per call once a call has taken longer than max_call_seconds
     for measuring, start, length in schedule(sizes):
         end = start + length
+        if end <= step:  # done before the checkpoint resumed here, its boundary recorded
+            continue
         at = max(start, step)  # a checkpoint may stop a chunk between two of its calls
         while at < end:
             length = end - at if piece is None else min(piece, end - at)
