@@ -190,11 +190,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if config is None and args.config is not None:
         args.overrides = [args.config, *args.overrides]
     _, axes, points = sweep_grid.load(config, args.overrides)  # config errors are reported before any compile
-    writer = _devices(args.distributed, [p.experiment.run.chains for p in points])
     out = Path(args.out) if args.out else Path("runs") / ((Path(config).stem if config else "default") + "-sweep")
-    if args.resume and writer:
-        print(_resume_line(out, "checkpoint-*.npz"))
-    content = _checkpointed(sweep.run, points, out, progress=writer and not args.quiet, resume=args.resume)
+    executor = args.executor or ("slurm" if args.slurm else None)
+    if (executor is None) != (args.jobs is None):
+        raise ConfigError("--jobs K goes with --slurm (a sweep split into K SLURM array tasks), and --slurm with --jobs")
+    if executor:
+        from langevin_ib.experiment import sweep_jobs
+
+        sweep_jobs.check_jobs(args.jobs, points)
+        try:
+            content = sweep_jobs.run(points, out, args.jobs, executor, args.resume)
+        except RuntimeError as err:  # failed tasks, each named, and where their logs are: not cut
+            print(f"langevin-ib: error: {err}", file=sys.stderr)
+            return 1
+        writer = True
+    else:
+        writer = _devices(args.distributed, [p.experiment.run.chains for p in points])
+        if args.resume and writer:
+            print(_resume_line(out, "checkpoint-*.npz"))
+        content = _checkpointed(sweep.run, points, out, progress=writer and not args.quiet, resume=args.resume)
     if isinstance(content, int) or not writer:
         return content if isinstance(content, int) else 0
     t = content["timing"]
@@ -264,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     _experiment_arguments(sweep, "YAML config (default: the embedded u·v experiment)", "overrides and swept values",
                           "output folder (default: runs/<config name>-sweep)",
                           "continue from the checkpoints in --out (same grid)")
+    sweep.add_argument("--slurm", action="store_true", help="split the grid's points into --jobs SLURM array tasks "
+                                                            "(submitit), wait, and merge their tables")
+    sweep.add_argument("--jobs", type=int, metavar="K", help="the number of array tasks of --slurm")
+    sweep.add_argument("--executor", choices=("slurm", "local"), help=argparse.SUPPRESS)
     sweep.set_defaults(func=cmd_sweep)
     batch = sub.add_parser("batch", help="run the experiments of a SPEC file (models, integrators, grids) and "
                                          "collect one table", description=cmd_batch.__doc__)

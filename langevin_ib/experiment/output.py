@@ -39,11 +39,12 @@ _PROCESS = r"(\.p\d+of\d+)?"  # one process's checkpoint of a multi-process run 
 KINDS = {
     "run": Kind(re.compile(rf"config\.yaml|summary\.json|histograms\.npz|{_PNG}|checkpoint{_PROCESS}(\.tmp)?\.npz"),
                 re.compile(rf"config\.yaml|checkpoint{_PROCESS}(\.tmp)?\.npz")),
-    "sweep": Kind(re.compile(rf"sweep\.json|sweep\.csv|histograms\.npz|{_PNG}|checkpoint-\d+-\d+{_PROCESS}(\.tmp)?\.npz"),
-                  re.compile(rf"sweep\.json|sweep\.csv|checkpoint-\d+-\d+{_PROCESS}(\.tmp)?\.npz")),
+    "sweep": Kind(re.compile(rf"sweep\.json|sweep\.csv|histograms\.npz|{_PNG}|checkpoint-\d+-\d+{_PROCESS}(\.tmp)?\.npz|tasks"),
+                  re.compile(rf"sweep\.json|sweep\.csv|checkpoint-\d+-\d+{_PROCESS}(\.tmp)?\.npz|tasks")),
     "batch": Kind(re.compile(r"batch\.json|batch\.csv|bias\.png|checkpoint-\d+(\.tmp)?\.npz|submitit"),
                   re.compile(r"batch\.json|batch\.csv|checkpoint-\d+(\.tmp)?\.npz|submitit")),
 }
+FOLDERS = ("submitit", "tasks")  # a batch's job logs; a split sweep's tasks (experiment/sweep_jobs.py)
 _PARTIAL = re.compile(r"\.(?P<name>.+)\.(partial|replaced)-(?P<pid>\d+)-\d+(\.\w+)?")
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
@@ -79,7 +80,7 @@ def _own(entry: Path, kind: str, points: frozenset[str]) -> bool:
         return True
     if kind == "batch" and entry.name in points:
         return entry.is_dir() and _holds(entry, "run", frozenset())
-    return bool(KINDS[kind].files.fullmatch(entry.name)) and (entry.is_file() or entry.name == "submitit")
+    return bool(KINDS[kind].files.fullmatch(entry.name)) and (entry.is_file() or entry.name in FOLDERS)
 
 
 def _holds(folder: Path, kind: str, points: frozenset[str]) -> bool:
