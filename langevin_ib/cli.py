@@ -192,14 +192,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     _, axes, points = sweep_grid.load(config, args.overrides)  # config errors are reported before any compile
     out = Path(args.out) if args.out else Path("runs") / ((Path(config).stem if config else "default") + "-sweep")
     executor = args.executor or ("slurm" if args.slurm else None)
-    if (executor is None) != (args.jobs is None):
+    if (executor is None) != (args.jobs is None) or (args.slurm_option and executor is None):
         raise ConfigError("--jobs K goes with --slurm (a sweep split into K SLURM array tasks), and --slurm with --jobs")
     if executor:
         from langevin_ib.experiment import sweep_jobs
 
         sweep_jobs.check_jobs(args.jobs, points)
+        parameters = sweep_jobs.slurm_parameters(args.slurm_option)
         try:
-            content = sweep_jobs.run(points, out, args.jobs, executor, args.resume)
+            content = sweep_jobs.run(points, out, args.jobs, executor, args.resume, parameters)
         except RuntimeError as err:  # failed tasks, each named, and where their logs are: not cut
             print(f"langevin-ib: error: {err}", file=sys.stderr)
             return 1
@@ -281,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--slurm", action="store_true", help="split the grid's points into --jobs SLURM array tasks "
                                                             "(submitit), wait, and merge their tables")
     sweep.add_argument("--jobs", type=int, metavar="K", help="the number of array tasks of --slurm")
+    sweep.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="a SLURM parameter of the tasks: partition, timeout_min, gpus_per_node, cpus_per_task, "
+                            "mem_gb (repeatable)")
     sweep.add_argument("--executor", choices=("slurm", "local"), help=argparse.SUPPRESS)
     sweep.set_defaults(func=cmd_sweep)
     batch = sub.add_parser("batch", help="run the experiments of a SPEC file (models, integrators, grids) and "

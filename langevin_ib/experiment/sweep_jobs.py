@@ -17,7 +17,7 @@ from pathlib import Path
 
 from langevin_ib.experiment import config as config_lib, output, sweep
 from langevin_ib.experiment.sweep_grid import Point
-from langevin_ib.models.fields import ConfigError
+from langevin_ib.models.fields import ConfigError, short
 
 TASKS = "tasks"  # the tasks' checkpoints and results, inside the sweep's --out until it is written
 
@@ -26,6 +26,20 @@ def check_jobs(jobs: int, points: list[Point]) -> None:
     """A ConfigError unless 1 <= ``jobs`` <= the number of points."""
     if not 1 <= jobs <= len(points):
         raise ConfigError(f"--jobs {jobs}: the sweep has {len(points)} point(s); expected 1 to {len(points)}")
+
+
+def slurm_parameters(options: list[str]) -> dict:
+    """``--slurm-option KEY=VALUE`` items as submitit's parameters (keys of a batch SPEC's ``slurm:``,
+    :data:`langevin_ib.experiment.batch.SLURM_KEYS`); a ConfigError naming an unknown or malformed one."""
+    from langevin_ib.experiment.batch import SLURM_KEYS
+
+    parameters = {}
+    for item in options:
+        key, sep, text = item.partition("=")
+        if not sep or key not in SLURM_KEYS:
+            raise ConfigError(f"--slurm-option {short(item)}: expected KEY=VALUE with KEY one of {list(SLURM_KEYS)}")
+        parameters[SLURM_KEYS[key]] = config_lib.parse_value(text, f"--slurm-option {key}: the value {short(text)}")
+    return parameters
 
 
 def partition(grouped: list[sweep.Group], jobs: int) -> list[list[Point]]:
@@ -49,13 +63,15 @@ def run_task(task: int, points: list[tuple[int, dict, dict]], folder: str, resum
     return task
 
 
-def submit(tasks: dict[int, list[Point]], folder: Path, executor: str, resume: bool) -> None:
-    """Submit ``tasks`` as one array job through submitit ("slurm", or "local" for its local executor)
-    and wait; a RuntimeError naming each failed task and where its log is."""
+def submit(tasks: dict[int, list[Point]], folder: Path, executor: str, resume: bool, parameters: dict) -> None:
+    """Submit ``tasks`` as one array job through submitit ("slurm" with ``parameters``, or "local" for
+    its local executor) and wait; a RuntimeError naming each failed task and where its log is."""
     import submitit
 
     logs = folder / "submitit"
     ex = submitit.LocalExecutor(folder=logs) if executor == "local" else submitit.AutoExecutor(folder=logs, cluster="slurm")
+    if executor == "slurm":
+        ex.update_parameters(**parameters)
     ks = list(tasks)
     jobs = ex.map_array(run_task, ks, [[(p.index, dict(p.values), p.experiment.to_dict()) for p in tasks[k]] for k in ks],
                         [str(folder)] * len(ks), [resume] * len(ks))
@@ -70,9 +86,11 @@ def submit(tasks: dict[int, list[Point]], folder: Path, executor: str, resume: b
                            "rerun with --resume to submit the unfinished ones")
 
 
-def run(points: list[Point], out: Path, jobs: int, executor: str = "slurm", resume: bool = False, log=print) -> dict:
-    """The sweep of ``points`` as ``jobs`` array tasks, merged and written into ``out`` as a sweep on
-    one machine writes it (:func:`langevin_ib.experiment.sweep.run`); returns sweep.json's content."""
+def run(points: list[Point], out: Path, jobs: int, executor: str = "slurm", resume: bool = False,
+        parameters: dict | None = None, log=print) -> dict:
+    """The sweep of ``points`` as ``jobs`` array tasks (submitit ``parameters``: :func:`slurm_parameters`),
+    merged and written into ``out`` as a sweep on one machine writes it
+    (:func:`langevin_ib.experiment.sweep.run`); returns sweep.json's content."""
     from langevin_ib.experiment import sweep_plots, sweep_table
 
     if executor == "slurm" and shutil.which("sbatch") is None:
@@ -91,7 +109,7 @@ def run(points: list[Point], out: Path, jobs: int, executor: str = "slurm", resu
             + (f": task(s) {', '.join(map(str, todo))}" if todo else ""))
         if todo:
             folder.mkdir(parents=True, exist_ok=True)
-            submit(todo, folder, executor, resume)
+            submit(todo, folder, executor, resume, parameters or {})
         parts = [pickle.loads((folder / f"{k}.pkl").read_bytes()) for k in tasks]
         content, rows, arrays = sweep.tabled(points, grouped, prepared, parts, time.perf_counter() - start)
         sweep_table.write(staging, content, rows, arrays)

@@ -1,9 +1,13 @@
-"""The multi-host recipe of docs/sweeps.md ("Multi-host runs") on its single-process path: a run launched
+"""Multi-process runs (docs/sweeps.md, "Multi-node runs").
+
+A launcher that initialises jax.distributed itself, on its single-process path: a run launched
 after ``jax.distributed.initialize(..., num_processes=1, process_id=0)`` writes bitwise the histograms
 of the same run launched plainly (u·v, 64 chains × 300 steps, one fresh process each). The χ trace's
 mean over chains is a float32 all-reduce across the devices, done by another collective (Gloo) under
 jax.distributed: it agrees within the summation bound n·eps·max|χ| (n = 64 chains, |χ| ≤ 1000, the
-χ histogram's range, checked by its empty under/overflow)."""
+χ histogram's range, checked by its empty under/overflow).
+
+``--distributed`` with two processes on localhost: see the tests below."""
 
 import json
 import os

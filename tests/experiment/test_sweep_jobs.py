@@ -88,8 +88,9 @@ def test_a_resumed_split_sweep_submits_only_its_unfinished_tasks(one_machine, tm
     (["--executor", "local", "--jobs", "4"], "--jobs 4: the sweep has 3 point(s); expected 1 to 3"),
     (["--executor", "local", "--jobs", "0"], "--jobs 0: the sweep has 3 point(s); expected 1 to 3"),
     (["--jobs", "2"], "--jobs K goes with --slurm"),
+    (["--executor", "local", "--jobs", "2", "--slurm-option", "nodes=2"], "--slurm-option 'nodes=2': expected KEY=VALUE"),
 ])
-def test_jobs_outside_the_points_or_without_slurm_are_one_line_exit_2(capsys, tmp_path, extra, message):
+def test_bad_jobs_and_slurm_options_are_one_line_exit_2(capsys, tmp_path, extra, message):
     assert cli.main(sweep_args(tmp_path / "o", *extra)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
