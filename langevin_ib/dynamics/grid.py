@@ -89,6 +89,12 @@ def shorter(length: int, seconds: float, thin: int, limit: float) -> int | None:
     return max(thin, int(length * limit / seconds) // thin * thin)
 
 
+def placed(keys: kernel_lib.Keys, where: NamedSharding) -> kernel_lib.Keys:
+    """``keys`` placed ``where`` through their host bits and a compiled call, which works across processes."""
+    bits = jax.tree.map(lambda k: np.asarray(jax.random.key_data(k)), keys)
+    return jax.jit(lambda b: jax.tree.map(jax.random.wrap_key_data, b), out_shardings=where)(bits)
+
+
 def simulate_grid(
     model: Model,
     integrator: Integrator,
@@ -125,9 +131,9 @@ def simulate_grid(
     hp = Hyperparameters(*(np.asarray(h, dtype) for h in hyperparameters))
     hp = jax.jit(lambda h: h, out_shardings=replicated)(hp)
     if seeds is None:
-        keys, key_axis = jax.jit(kernel_lib.keys, out_shardings=replicated)(sizes.seed), None
+        keys, key_axis = placed(kernel_lib.keys(sizes.seed), replicated), None
     else:
-        keys, key_axis = jax.jit(jax.vmap(kernel_lib.keys), out_shardings=replicated)(np.asarray(seeds)), 0
+        keys, key_axis = placed(jax.vmap(kernel_lib.keys)(jnp.asarray(seeds)), replicated), 0
 
     def kernel_of(h):
         return kernel_lib.build(model, integrator, sizes, binnings, statistics(h) if statistics else (), statistic_every)
