@@ -139,11 +139,15 @@ class Checkpointer:
         self.chunks += 1
         due = ((self.every_chunks and self.chunks % self.every_chunks == 0)
                or (self.every_seconds and time.monotonic() - self.last_save >= self.every_seconds))
-        self.between(step, carry, records, bool(due))
+        self._act(step, carry, records, bool(due))
 
-    def between(self, step: int, carry: Any, records: Any = (), due: bool = False) -> None:
+    def between(self, step: int, carry: Any, records: Any = ()) -> None:
         """Called between the calls of a chunk split for signal latency: after a signal (to any process),
-        save and stop with :class:`Interrupted`; save if ``due`` (on any process)."""
+        save and stop with :class:`Interrupted`."""
+        self._act(step, carry, records, False)
+
+    def _act(self, step: int, carry: Any, records: Any, due: bool) -> None:
+        """Save if ``due`` on any process or after a signal to any, and then stop with :class:`Interrupted`."""
         due, stop = sharding.agreed_max([due, self.stop is not None])
         if due or stop:
             self.save(step, carry, records)
