@@ -144,6 +144,7 @@ def test_distributed_without_a_coordinator_is_one_line_exit_2():
     assert "--distributed: no coordinator" in done.stderr
 
 
+@pytest.mark.slow  # two processes joining: about 10 s, more on a loaded machine
 def test_chains_that_the_processes_do_not_divide_are_one_line_exit_2(tmp_path):
     for code, log in finished(launch([*SMALL, "run.chains=15", "--out", str(tmp_path / "odd")], 2)):
         assert code == 2, log[-2000:]
