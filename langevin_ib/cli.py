@@ -72,6 +72,22 @@ def _checkpointed(fn, *args, progress: bool, **kwargs):
         return 2
 
 
+def _devices(distributed: bool, chains: list[int]) -> bool:
+    """Join the processes of a multi-process run (``--distributed``, or a launcher that initialised
+    jax.distributed) and use every CPU core, before any compile; a ConfigError if the devices do not
+    divide ``chains``. Whether this process writes the outputs and reports (process 0)."""
+    import jax
+
+    from langevin_ib.dynamics import sharding
+
+    if distributed:
+        sharding.initialize_distributed()
+    sharding.use_all_cpu_cores()
+    for count in sorted(set(chains)):
+        sharding.check_chains(count)
+    return jax.process_index() == 0
+
+
 def _resume_line(out: Path, pattern: str) -> str:
     """Whether ``--resume`` finds checkpoints (files ``pattern`` in ``out``) to continue from."""
     found = sorted(out.glob(pattern)) if out.is_dir() else []
@@ -90,15 +106,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     experiment = api.experiment(config, args.overrides)  # config errors are reported before any simulation
     from langevin_ib.experiment import plan
-    from langevin_ib.dynamics import checkpoint, sharding
+    from langevin_ib.dynamics import checkpoint
 
-    sharding.use_all_cpu_cores()
+    writer = _devices(args.distributed, [experiment.run.chains])
     out = Path(args.out) if args.out else Path("runs") / (Path(config).stem if config else "default")
-    if args.resume:
-        print(_resume_line(out, checkpoint.FILE))
-    result = _checkpointed(api.run, experiment, out=out, progress=not args.quiet, resume=args.resume, log=print)
-    if isinstance(result, int):
-        return result
+    if args.resume and writer:
+        print(_resume_line(out, checkpoint.FILE.replace(".npz", "*.npz")))
+    result = _checkpointed(api.run, experiment, out=out, progress=writer and not args.quiet, resume=args.resume,
+                           log=print if writer else None)
+    if isinstance(result, int) or not writer:
+        return result if isinstance(result, int) else 0
     summary = result.analysis.summary
     t = summary["timing"]
     print(f"wrote {out}/: " + " ".join(sorted(p.name for p in out.iterdir())))  # a fresh folder: this run's files
@@ -181,16 +198,32 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if config is None and args.config is not None:
         args.overrides = [args.config, *args.overrides]
     points = api.points(config, None, args.overrides)  # config errors are reported before any compile
-    from langevin_ib.dynamics import sharding
-
-    sharding.use_all_cpu_cores()
     out = Path(args.out) if args.out else Path("runs") / ((Path(config).stem if config else "default") + "-sweep")
-    if args.resume:
-        print(_resume_line(out, "checkpoint-*.npz"))
-    result = _checkpointed(api.sweep, points, out=out, progress=not args.quiet, resume=args.resume, log=print)
-    if isinstance(result, int):
-        return result
-    content = result.swept.content
+    executor = args.executor or ("slurm" if args.slurm else None)
+    if (executor is None) != (args.jobs is None) or (args.slurm_option and executor is None):
+        raise ConfigError("--jobs K goes with --slurm (a sweep split into K SLURM array tasks), and --slurm with --jobs")
+    if executor:
+        from langevin_ib.experiment import sweep_jobs
+
+        sweep_jobs.check_jobs(args.jobs, points)
+        parameters = sweep_jobs.slurm_parameters(args.slurm_option)
+        try:
+            content = sweep_jobs.run(points, out, args.jobs, executor, args.resume, parameters)
+        except RuntimeError as err:  # failed tasks, each named, and where their logs are: not cut
+            print(f"langevin-ib: error: {err}", file=sys.stderr)
+            return 1
+        writer = True
+    else:
+        writer = _devices(args.distributed, [p.experiment.run.chains for p in points])
+        if args.resume and writer:
+            print(_resume_line(out, "checkpoint-*.npz"))
+        result = _checkpointed(api.sweep, points, out=out, progress=writer and not args.quiet, resume=args.resume,
+                               log=print if writer else None)
+        if isinstance(result, int):
+            return result
+        content = result.swept.content
+    if not writer:
+        return 0
     t = content["timing"]
     print(f"wrote {out}/: " + " ".join(sorted(p.name for p in out.iterdir())))  # a fresh folder: this sweep's files
     print(f"{len(points)} points in {t['wall_seconds']:.1f} s (compile {t['compile_seconds']:.1f} s, "
@@ -239,6 +272,9 @@ def _experiment_arguments(parser: argparse.ArgumentParser, config: str, override
     if resume:
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
         parser.add_argument("--resume", action="store_true", help=resume)
+        parser.add_argument("--distributed", action="store_true",
+                            help="one of several processes sharing the chains (jax.distributed; under srun, or "
+                                 "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); process 0 writes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     _experiment_arguments(sweep, "YAML config (default: the embedded u·v experiment)", "overrides and swept values",
                           "output folder (default: runs/<config name>-sweep)",
                           "continue from the checkpoints in --out (same grid)")
+    sweep.add_argument("--slurm", action="store_true", help="split the grid's points into --jobs SLURM array tasks "
+                                                            "(submitit), wait, and merge their tables")
+    sweep.add_argument("--jobs", type=int, metavar="K", help="the number of array tasks of --slurm")
+    sweep.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="a SLURM parameter of the tasks: partition, timeout_min, gpus_per_node, cpus_per_task, "
+                            "mem_gb (repeatable)")
+    sweep.add_argument("--executor", choices=("slurm", "local"), help=argparse.SUPPRESS)
     sweep.set_defaults(func=cmd_sweep)
     batch = sub.add_parser("batch", help="run the experiments of a SPEC file (models, integrators, grids) and "
                                          "collect one table", description=cmd_batch.__doc__)

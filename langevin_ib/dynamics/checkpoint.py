@@ -11,6 +11,11 @@ keys that differ; one whose hash, structure or shapes do not match is refused as
 
 SIGINT and SIGTERM, while :meth:`Checkpointer.signals` is active, ask the loop to save at the next
 chunk boundary, or the next call boundary inside a chunk split for latency, and stop with :class:`Interrupted`.
+
+Under several processes (:mod:`langevin_ib.dynamics.sharding`) each saves the chains of its own
+devices into its own file, ``checkpoint.p<i>of<n>.npz``, and restores it; the processes agree on
+when to save and stop (a signal to any one stops all at the same step), and a resume refuses
+checkpoints of another process count or of different steps.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from typing import Any
 
 import jax
 import numpy as np
+
+from langevin_ib.dynamics import sharding
 
 FILE = "checkpoint.npz"
 UNCHECKED = ("run.checkpoint_every_seconds", "run.checkpoint_every_chunks")  # may change between resumes
@@ -48,10 +55,42 @@ def flat(config: dict, prefix: str = "") -> dict:
     return out
 
 
+def _is_key(leaf) -> bool:
+    return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+
+
+def _shards(leaf: jax.Array) -> list:
+    """The shards of ``leaf`` on this process's devices, by device id."""
+    return sorted(leaf.addressable_shards, key=lambda shard: shard.device.id)
+
+
 def _to_numpy(leaf) -> np.ndarray:
-    if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+    """This process's part of ``leaf``: the whole array, or its local shards stacked when other
+    processes hold the rest."""
+    if _is_key(leaf):
         leaf = jax.random.key_data(leaf)
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+        return np.stack([np.asarray(shard.data) for shard in _shards(leaf)])
     return np.asarray(leaf)
+
+
+def _placed(array: np.ndarray, like):
+    """``array`` (as :func:`_to_numpy` of ``like`` gave it) shaped and placed as ``like``."""
+    if _is_key(like):
+        return jax.random.wrap_key_data(array, impl=jax.random.key_impl(like))
+    if not isinstance(like, jax.Array):
+        return array
+    if like.is_fully_addressable:
+        return jax.device_put(array, like.sharding)
+    return jax.make_array_from_single_device_arrays(
+        like.shape, like.sharding, [jax.device_put(a, shard.device) for a, shard in zip(array, _shards(like))])
+
+
+def _file(folder: Path, name: str) -> Path:
+    """``folder/name``, or this process's own file ``<stem>.p<i>of<n>.npz`` under several processes."""
+    if jax.process_count() == 1:
+        return Path(folder) / name
+    return Path(folder) / f"{Path(name).stem}.p{jax.process_index()}of{jax.process_count()}.npz"
 
 
 def _digest(leaves: list[np.ndarray]) -> str:
@@ -67,7 +106,8 @@ class Checkpointer:
     seconds (0 disables either), and on a signal, into ``folder/name``."""
 
     def __init__(self, folder: Path, config: dict, every_seconds: float = 60.0, every_chunks: int = 0, name: str = FILE):
-        self.path = Path(folder) / name
+        self.path = _file(folder, name)
+        self.name = name
         self.config = {k: v for k, v in flat(config).items() if k not in UNCHECKED}
         self.every_seconds, self.every_chunks = every_seconds, every_chunks
         self.last_save, self.chunks, self.stop = time.monotonic(), 0, None
@@ -78,7 +118,7 @@ class Checkpointer:
         record_leaves, record_treedef = jax.tree.flatten(records)
         arrays = [_to_numpy(leaf) for leaf in leaves]
         arrays_r = [np.asarray(leaf) for leaf in record_leaves]
-        header = {"config": self.config, "step": step, "treedef": str(treedef), "records": str(record_treedef),
+        header = {"config": self.config, "step": step, "processes": jax.process_count(), "treedef": str(treedef), "records": str(record_treedef),
                   "digest": _digest(arrays + arrays_r), "leaves": [[list(a.shape), a.dtype.str] for a in arrays],
                   "record_leaves": len(arrays_r)}
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,22 +139,34 @@ class Checkpointer:
         self.chunks += 1
         due = ((self.every_chunks and self.chunks % self.every_chunks == 0)
                or (self.every_seconds and time.monotonic() - self.last_save >= self.every_seconds))
-        if due and self.stop is None:
-            self.save(step, carry, records)
-        self.between(step, carry, records)
+        self._act(step, carry, records, bool(due))
 
     def between(self, step: int, carry: Any, records: Any = ()) -> None:
-        """Called between the calls of a chunk split for signal latency: after a signal, save and stop
-        with :class:`Interrupted`."""
-        if self.stop is not None:
+        """Called between the calls of a chunk split for signal latency: after a signal (to any process),
+        save and stop with :class:`Interrupted`."""
+        self._act(step, carry, records, False)
+
+    def _act(self, step: int, carry: Any, records: Any, due: bool) -> None:
+        """Save if ``due`` on any process or after a signal to any, and then stop with :class:`Interrupted`."""
+        due, stop = sharding.agreed_max([due, self.stop is not None])
+        if due or stop:
             self.save(step, carry, records)
-            raise Interrupted(f"{self.stop}: saved a checkpoint at step {step} in {self.path}; "
-                              "continue with the same command and --resume")
+        if stop:
+            raise Interrupted(f"{self.stop or 'SIGTERM to another process'}: saved a checkpoint at step {step} "
+                              f"in {self.path}; continue with the same command and --resume")
 
     def restore(self, like: Any, records_like: Any = ()) -> tuple[int, Any, Any] | None:
         """(step, carry, records) of the saved checkpoint, the carry's leaves shaped and placed as ``like``'s,
         the records structured as ``records_like``; None if there is none."""
-        if not self.path.exists():
+        found = self.path.exists()
+        if not found and (others := self._others()):
+            raise CheckpointError(f"{others[0]} was saved by another number of processes than this run's "
+                                  f"{jax.process_count()}; resume with as many processes as saved it")
+        any_found, any_missing = sharding.agreed_max([found, not found])
+        if any_found and any_missing:
+            raise CheckpointError(f"{self.path} has no counterpart of every other process; remove the "
+                                  "checkpoint files to start afresh")
+        if not found:
             return None
         try:
             with np.load(self.path) as data:
@@ -135,11 +187,19 @@ class Checkpointer:
                 or header["leaves"] != expected or _digest(arrays + arrays_r) != header["digest"]):
             raise CheckpointError(f"{self.path} does not match this run (hash, structure or shapes differ): "
                                   "corrupt or foreign; remove it to start afresh")
-        restored = [jax.random.wrap_key_data(a, impl=jax.random.key_impl(x))
-                    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-                    else jax.device_put(a, x.sharding) if isinstance(x, jax.Array) else a
-                    for a, x in zip(arrays, leaves)]
+        latest, earliest = sharding.agreed_max([header["step"], -header["step"]])
+        if latest != -earliest:
+            raise CheckpointError(f"the checkpoints of the processes in {self.path.parent} are of different steps "
+                                  f"({-earliest} to {latest}): a process was killed while saving; remove them "
+                                  "to start afresh")
+        restored = [_placed(a, x) for a, x in zip(arrays, leaves)]
         return header["step"], jax.tree.unflatten(treedef, restored), jax.tree.unflatten(record_treedef, arrays_r)
+
+    def _others(self) -> list[Path]:
+        """Checkpoints of this name saved by another number of processes."""
+        stem = Path(self.name).stem
+        return sorted(p for p in [*self.path.parent.glob(f"{stem}.p*of*.npz"), self.path.parent / self.name]
+                      if p != self.path and p.exists() and not p.name.endswith(".tmp.npz"))
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

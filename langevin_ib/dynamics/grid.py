@@ -11,7 +11,10 @@ seeds all points share the run's keys (common random numbers): step k of every p
 noise. With ``seeds`` each point draws from its own keys. Snapshot statistics that depend on T or λ
 are built from the point's traced hyperparameters inside the kernel; chunk statistics (the χ
 trace, the SGD bands) are evaluated for each point and recorded at step 0 and at every chunk
-boundary. The chain axis (axis 1) is split over the local devices (:mod:`langevin_ib.dynamics.sharding`).
+boundary. The chain axis (axis 1) is split over the devices (:mod:`langevin_ib.dynamics.sharding`);
+under several processes each steps its devices' chains, every array is placed by a compiled call
+(no host array crosses a process), and the host reads gather the global arrays, so every process
+holds the same results.
 
 Host contact happens between compiled calls only, and the noise of step k is fold_in(noise key, k),
 so the numbers do not depend on ``chunk_steps``. A call that takes longer than twice
@@ -86,6 +89,12 @@ def shorter(length: int, seconds: float, thin: int, limit: float) -> int | None:
     return max(thin, int(length * limit / seconds) // thin * thin)
 
 
+def placed(keys: kernel_lib.Keys, where: NamedSharding) -> kernel_lib.Keys:
+    """``keys`` placed ``where`` through their host bits and a compiled call, which works across processes."""
+    bits = jax.tree.map(lambda k: np.asarray(jax.random.key_data(k)), keys)
+    return jax.jit(lambda b: jax.tree.map(jax.random.wrap_key_data, b), out_shardings=where)(bits)
+
+
 def simulate_grid(
     model: Model,
     integrator: Integrator,
@@ -119,11 +128,12 @@ def simulate_grid(
     dtype = jax.tree.leaves(jax.eval_shape(model.init, jax.random.key(0)))[0].dtype
     split_chains, replicated = sharding.chain_shardings(sizes.chains)
     split = NamedSharding(split_chains.mesh, PartitionSpec(None, "chains"))
-    hp = jax.device_put(Hyperparameters(*(jnp.asarray(h, dtype) for h in hyperparameters)), replicated)
+    hp = Hyperparameters(*(np.asarray(h, dtype) for h in hyperparameters))
+    hp = jax.jit(lambda h: h, out_shardings=replicated)(hp)
     if seeds is None:
-        keys, key_axis = kernel_lib.keys(sizes.seed), None
+        keys, key_axis = placed(kernel_lib.keys(sizes.seed), replicated), None
     else:
-        keys, key_axis = jax.vmap(kernel_lib.keys)(jnp.asarray(seeds)), 0
+        keys, key_axis = placed(jax.vmap(kernel_lib.keys)(jnp.asarray(seeds)), replicated), 0
 
     def kernel_of(h):
         return kernel_lib.build(model, integrator, sizes, binnings, statistics(h) if statistics else (), statistic_every)
@@ -166,22 +176,23 @@ def simulate_grid(
                               jax.tree.map(lambda x: x[0], state))
     one = hist_lib.empty(binnings, kernel_lib.joint_axes(model, binnings), sizes.chain_groups, observed)
     acc_shardings = hist_lib.Accumulators(split, split, split, split)
-    acc = jax.device_put(jax.tree.map(lambda x: jnp.broadcast_to(x, (points, *x.shape)), one), acc_shardings)
+    acc = jax.jit(lambda: jax.tree.map(lambda x: jnp.broadcast_to(x, (points, *x.shape)), one),
+                  out_shardings=acc_shardings)()
     sums = None
     if statistics is not None and statistics(first):
         shape = jax.eval_shape(each(lambda ks, st, h: kernel_lib.statistics_at(
             kernel_of(h), ks.statistics, integrator.position(st.integrator), jnp.int32(0))), keys, state, hp)
-        sums = jax.device_put(jnp.zeros(shape.shape, shape.dtype), split)
+        sums = jax.jit(lambda: jnp.zeros(shape.shape, shape.dtype), out_shardings=split)()
 
     def call(measuring, start, length, carry):
         """``length`` steps from ``start``: burn-in (advance) or measured (measure)."""
         state, acc, sums = carry
         if measuring:
-            return compiled((True, length), measure(length), keys, state, acc, sums, hp, jnp.int32(0),
+            return compiled((True, length), measure(length), keys, state, acc, sums, hp, np.int32(0),
                             donate=(1, 2, 3), out_shardings=(split, acc_shardings, split)
-                            )(keys, state, acc, sums, hp, jnp.int32(start))
-        state = compiled((False, length), advance(length), keys.noise, state, hp, jnp.int32(0), donate=(1,),
-                         out_shardings=split)(keys.noise, state, hp, jnp.int32(start))
+                            )(keys, state, acc, sums, hp, np.int32(start))
+        state = compiled((False, length), advance(length), keys.noise, state, hp, np.int32(0), donate=(1,),
+                         out_shardings=split)(keys.noise, state, hp, np.int32(start))
         return state, acc, sums
 
     chunk_programs = {name: compiled(name, lambda state, h, fn=fn: jax.lax.map(lambda p: fn(kernel_of(p[1]), p[0]),
@@ -192,7 +203,7 @@ def simulate_grid(
     def record(step, state):
         for name, program in chunk_programs.items():
             recorded[name]["step"].append(step)
-            recorded[name]["value"].append(jax.tree.map(np.asarray, program(state, hp)))
+            recorded[name]["value"].append(jax.tree.map(np.asarray, sharding.gathered(program(state, hp))))
 
     record(0, state)
     step, carry = 0, (state, acc, sums)
@@ -204,13 +215,15 @@ def simulate_grid(
     piece = None  # steps per call once a call has taken longer than max_call_seconds
     for measuring, start, length in schedule(sizes):
         end = start + length
+        if end <= step:  # done before the checkpoint resumed here, its boundary recorded
+            continue
         at = max(start, step)  # a checkpoint may stop a chunk between two of its calls
         while at < end:
             length = end - at if piece is None else min(piece, end - at)
             t0, compiling = time.perf_counter(), compile_seconds
             carry = jax.block_until_ready(call(measuring, at, length, carry))
-            piece = shorter(length, time.perf_counter() - t0 - (compile_seconds - compiling), sizes.thin,
-                            max_call_seconds) or piece
+            seconds = float(sharding.agreed_max(time.perf_counter() - t0 - (compile_seconds - compiling)))
+            piece = shorter(length, seconds, sizes.thin, max_call_seconds) or piece
             at += length
             if bar is not None:
                 bar.update(points * length)
@@ -219,9 +232,9 @@ def simulate_grid(
         record(end, carry[0])
         if checkpoint is not None:
             checkpoint.boundary(end, carry, stacked(recorded))
-    state, acc, sums = carry
     if checkpoint is not None:
         checkpoint.save(sizes.burn_in + sizes.steps, carry, stacked(recorded))
+    state, acc, sums = sharding.gathered(carry)
     run_seconds = time.perf_counter() - wall_start - compile_seconds
     snapshots = (sizes.steps // sizes.thin) // statistic_every if sums is not None else 0
     records = stacked(recorded)  # each leaf (boundaries, points, ...)

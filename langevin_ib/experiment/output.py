@@ -15,6 +15,7 @@ import errno
 import os
 import re
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterable, NamedTuple
@@ -34,14 +35,16 @@ class Kind(NamedTuple):
 
 
 _PNG = r"[^/]+\.png"
+_PROCESS = r"(\.p\d+of\d+)?"  # one process's checkpoint of a multi-process run (dynamics/checkpoint.py)
 KINDS = {
-    "run": Kind(re.compile(rf"config\.yaml|summary\.json|histograms\.npz|{_PNG}|checkpoint(\.tmp)?\.npz"),
-                re.compile(r"config\.yaml|checkpoint(\.tmp)?\.npz")),
-    "sweep": Kind(re.compile(rf"sweep\.json|sweep\.csv|histograms\.npz|{_PNG}|checkpoint-\d+-\d+(\.tmp)?\.npz"),
-                  re.compile(r"sweep\.json|sweep\.csv|checkpoint-\d+-\d+(\.tmp)?\.npz")),
+    "run": Kind(re.compile(rf"config\.yaml|summary\.json|histograms\.npz|{_PNG}|checkpoint{_PROCESS}(\.tmp)?\.npz"),
+                re.compile(rf"config\.yaml|checkpoint{_PROCESS}(\.tmp)?\.npz")),
+    "sweep": Kind(re.compile(rf"sweep\.json|sweep\.csv|histograms\.npz|{_PNG}|checkpoint-\d+-\d+{_PROCESS}(\.tmp)?\.npz|tasks"),
+                  re.compile(rf"sweep\.json|sweep\.csv|checkpoint-\d+-\d+{_PROCESS}(\.tmp)?\.npz|tasks")),
     "batch": Kind(re.compile(r"batch\.json|batch\.csv|bias\.png|checkpoint-\d+(\.tmp)?\.npz|submitit"),
                   re.compile(r"batch\.json|batch\.csv|checkpoint-\d+(\.tmp)?\.npz|submitit")),
 }
+FOLDERS = ("submitit", "tasks")  # a batch's job logs; a split sweep's tasks (experiment/sweep_jobs.py)
 _PARTIAL = re.compile(r"\.(?P<name>.+)\.(partial|replaced)-(?P<pid>\d+)-\d+(\.\w+)?")
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
@@ -77,7 +80,7 @@ def _own(entry: Path, kind: str, points: frozenset[str]) -> bool:
         return True
     if kind == "batch" and entry.name in points:
         return entry.is_dir() and _holds(entry, "run", frozenset())
-    return bool(KINDS[kind].files.fullmatch(entry.name)) and (entry.is_file() or entry.name == "submitit")
+    return bool(KINDS[kind].files.fullmatch(entry.name)) and (entry.is_file() or entry.name in FOLDERS)
 
 
 def _holds(folder: Path, kind: str, points: frozenset[str]) -> bool:
@@ -147,7 +150,14 @@ def translated(out: Path):
 @contextlib.contextmanager
 def staged(out: Path, kind: str):
     """Yield a staging folder for ``out`` (:func:`stage`) that replaces ``out`` when the block ends, and
-    is removed if it raises (write errors as :class:`OutputError`)."""
+    is removed if it raises (write errors as :class:`OutputError`). Of a multi-process run only process
+    0 writes: the others get a scratch folder that is discarded."""
+    import jax
+
+    if jax.process_index() != 0:
+        with tempfile.TemporaryDirectory() as scratch:
+            yield Path(scratch)
+        return
     staging = stage(out, kind)
     try:
         with translated(out):

@@ -94,7 +94,7 @@ def checkpointers(out: Path, resume: bool, name=lambda group, pass_, members: f"
 
     if not resume:
         for old in Path(out).glob("checkpoint-*.npz"):
-            old.unlink()
+            old.unlink(missing_ok=True)  # the processes of a multi-process sweep all clear
 
     def make(group: int, pass_: int, members) -> checkpoint.Checkpointer:
         run = members[0].experiment.run
@@ -205,12 +205,18 @@ def write(out: Path, swept: Sweep) -> list[str]:
 
 def _run(points: list[Point], out: Path | None, progress: bool, resume: bool, log) -> tuple[dict, list, list]:
     """sweep.json's content, sweep.csv's rows and each point's arrays of a sweep checkpointing into ``out``."""
-    import jax
-
-    from langevin_ib.dynamics import memory
-    from langevin_ib.experiment import plan
-
     start = time.perf_counter()
+    grouped, prepared = planned(points, log)
+    bar = progress_bar(point_steps(grouped, prepared), progress)
+    measured = measure(grouped, prepared, out, resume, bar)
+    bar.close()
+    return tabled(points, grouped, prepared, [measured], time.perf_counter() - start)
+
+
+def planned(points: list[Point], log) -> tuple[list[Group], list[Prepared]]:
+    """The sweep's compile groups and their preparation, announced in one ``log`` line."""
+    from langevin_ib.dynamics import memory
+
     grouped = groups(points)
     swept = list(points[0].values)
     prepared = prepare(grouped)
@@ -221,19 +227,45 @@ def _run(points: list[Point], out: Path | None, progress: bool, resume: bool, lo
         + f", {sum(p.passes for p in prepared)} pass(es); memory estimate "
           f"{memory.size(sum(len(g.points) * p.bytes_per_point for g, p in zip(grouped, prepared)))}"
           + (f" of {memory.size(free)} available ({where})" if free is not None else ""))
-    bar = progress_bar(point_steps(grouped, prepared), progress)
-    rows, records, arrays = [], [], [None] * len(points)
+    return grouped, prepared
+
+
+class Measured(NamedTuple):
+    """What simulating some of a sweep's points gives: sweep.json's point records, sweep.csv's rows,
+    each point's arrays (by point index) and the compile seconds."""
+
+    records: list
+    rows: list
+    arrays: dict
+    compile_seconds: float
+
+
+def measure(grouped: list[Group], prepared: list[Prepared], out: Path | None, resume: bool, bar=None) -> Measured:
+    """Simulate and analyse the points of ``grouped``, each pass checkpointing into ``out``."""
+    measured = Measured([], [], {}, 0.0)
 
     def on_point(point, analysed):
-        records.append({"index": point.index, "values": dict(point.values), "summary": analysed.summary})
-        rows.extend(csv_rows(point, analysed.summary))
-        arrays[point.index] = analysed.arrays
+        measured.records.append({"index": point.index, "values": dict(point.values), "summary": analysed.summary})
+        measured.rows.extend(csv_rows(point, analysed.summary))
+        measured.arrays[point.index] = analysed.arrays
 
-    compile_seconds = simulate(grouped, prepared, on_point, bar, checkpointers(out, resume) if out else None)
-    bar.close()
-    wall = time.perf_counter() - start
-    records.sort(key=lambda r: r["index"])
-    rows.sort(key=lambda r: r["point"])
+    seconds = simulate(grouped, prepared, on_point, bar, checkpointers(out, resume) if out else None)
+    return measured._replace(compile_seconds=seconds)
+
+
+def tabled(points: list[Point], grouped: list[Group], prepared: list[Prepared], parts: list[Measured],
+           wall: float) -> tuple[dict, list, list]:
+    """sweep.json's content, sweep.csv's rows and the arrays in point order, from the ``parts`` that
+    together measured every point (one, or the tasks of a split sweep)."""
+    import jax
+
+    from langevin_ib.experiment import plan
+
+    records = sorted((r for part in parts for r in part.records), key=lambda r: r["index"])
+    rows = sorted((r for part in parts for r in part.rows), key=lambda r: r["point"])
+    arrays = {i: a for part in parts for i, a in part.arrays.items()}
+    compile_seconds = sum(part.compile_seconds for part in parts)
+    swept = list(points[0].values)
     chain_steps = sum(p.experiment.run.chains * (p.experiment.run.burn_in + p.experiment.run.steps) for p in points)
     content = {
         "axes": {k: sorted(set(p.values[k] for p in points)) for k in swept},
@@ -246,4 +278,4 @@ def _run(points: list[Point], out: Path | None, progress: bool, resume: bool, lo
         "config": points[0].experiment.to_dict(),
         "points": records,
     }
-    return content, rows, arrays
+    return content, rows, [arrays[p.index] for p in points]
