@@ -113,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume and writer:
         print(_resume_line(out, checkpoint.FILE.replace(".npz", "*.npz")))
     result = _checkpointed(api.run, experiment, out=out, progress=writer and not args.quiet, resume=args.resume,
-                           log=print if writer else None)
+                           log=print)  # every process: a launcher waits for the run's line
     if isinstance(result, int) or not writer:
         return result if isinstance(result, int) else 0
     summary = result.analysis.summary
@@ -218,7 +218,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if args.resume and writer:
             print(_resume_line(out, "checkpoint-*.npz"))
         result = _checkpointed(api.sweep, points, out=out, progress=writer and not args.quiet, resume=args.resume,
-                               log=print if writer else None)
+                               log=print)  # every process: a launcher waits for the run's line
         if isinstance(result, int):
             return result
         content = result.swept.content

@@ -186,6 +186,8 @@ def _dynamics_dict(dynamics: Dynamics) -> dict:
         args = dict(settings.optimizer_args)
         out.update(batch_size=settings.batch_size, sampling=settings.sampling, optimizer=settings.optimizer,
                    momentum=args.pop("momentum", 0.0), nesterov=args.pop("nesterov", False), optimizer_args=args)
+        if settings.batch_size is None:  # gd: the full data set, no batch_size field to write
+            del out["batch_size"]
     return out
 
 

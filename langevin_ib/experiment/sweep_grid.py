@@ -177,7 +177,7 @@ def split_overrides(raw: Mapping, overrides: list[str] | Mapping[str, Any]) -> t
         if key in axes:
             source = "on the command line" if key in swept_here else "in the config's sweep: section"
             raise ConfigError(f"sweep {key}: swept {source} and set by {short(item)}; give one, e.g. "
-                              f"{key}=[{item.partition('=')[2].strip()}] for a single value")
+                              f"{key}=[{short(item.partition('=')[2].strip())}] for a single value")
     raw = config_lib.apply_overrides(raw, overrides if isinstance(overrides, Mapping) else list(singles.values()))
     allowed = sweepable(raw)
     for key in axes:

@@ -340,7 +340,8 @@ def disk_full(*args, **kwargs):
 def test_a_full_disk_is_one_line_and_leaves_no_partial_output(capsys, tmp_path, kind, monkeypatch):
     """A full disk met while writing the outputs (histograms.npz; a patched writer, as a tiny tmpfs needs
     root): one line, exit 2, no staging folder, no partial point folder and no temporary file left, only
-    a sweep's or batch's checkpoint of its finished pass; then --resume completes from it."""
+    the checkpoint of the finished simulation (a run is a grid of one point: it keeps its pass's checkpoint
+    as a sweep or batch does); then --resume completes from it without simulating again."""
     import numpy as np
 
     from langevin_ib.dynamics import checkpoint
@@ -352,13 +353,14 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_output(capsys, tmp_path, 
     line = one_error_line(cli.main(args), capsys.readouterr().err)
     assert line.startswith(f"--out {out / 'p0' if kind == 'batch' else out}: cannot write there (No space left on device)")
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if not p.is_relative_to(tmp_path / "spec"))
-    assert left == {"run": [], "sweep": ["out", "out/checkpoint-0-0.npz"], "batch": ["out", "out/checkpoint-0.npz"]}[kind]
+    assert left == {"run": ["out", "out/checkpoint.npz"], "sweep": ["out", "out/checkpoint-0-0.npz"],
+                    "batch": ["out", "out/checkpoint-0.npz"]}[kind]
     monkeypatch.setattr(np, "savez_compressed", savez_compressed)
     restored = []
     restore = checkpoint.Checkpointer.restore
     monkeypatch.setattr(checkpoint.Checkpointer, "restore", lambda self, *a: restored.append(restore(self, *a)) or restored[-1])
     assert cli.main([*args, "--resume"]) == 0, capsys.readouterr().err
-    assert [r is not None for r in restored] == [kind != "run"]  # no simulation redone where one was saved
+    assert [r is not None for r in restored] == [True]  # no simulation redone
     assert not list(out.rglob("checkpoint*")) and not [p for p in tmp_path.rglob(".*")]
     assert (out / ("p1" if kind == "batch" else "") / {"run": "summary.json", "sweep": "sweep.csv", "batch": "summary.json"}[kind]).is_file()
 
