@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from langevin_ib.experiment import config as config_lib, output, sweep, sweep_grid, sweep_table
+from langevin_ib.experiment import config as config_lib, output, submitted, sweep, sweep_grid, sweep_table
 from langevin_ib.experiment.sweep_grid import Point
 from langevin_ib.base import ConfigError
 from langevin_ib.models.fields import short
@@ -237,14 +237,7 @@ def run_jobs(points: list[Point], out: Path, slurm: Mapping, executor: str = "sl
         parameters = {SLURM_KEYS[k]: v for k, v in slurm.items()}
     ex.update_parameters(**parameters)
     jobs = [ex.submit(run_point, p.experiment.to_dict(), str(out / p.name), resume) for p in points]
-    failed = []
-    for point, submitted in zip(points, jobs):
-        try:
-            submitted.result()
-        except Exception as err:  # the job's traceback is in its submitit log
-            failed.append(f"{point.name} (job {submitted.job_id}: {str(err).strip().splitlines()[-1]})")
-    if failed:
-        raise RuntimeError(f"{len(failed)} job(s) failed: " + "; ".join(failed) + f"; logs in {folder}")
+    submitted.wait(jobs, [p.name for p in points], folder)
     return {"executor": executor, "jobs": {p.name: j.job_id for p, j in zip(points, jobs)}}
 
 

@@ -15,7 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
-from langevin_ib.experiment import config as config_lib, output, sweep
+from langevin_ib.experiment import config as config_lib, output, submitted, sweep
 from langevin_ib.experiment.sweep_grid import Point
 from langevin_ib.base import ConfigError
 from langevin_ib.models.fields import short
@@ -76,15 +76,7 @@ def submit(tasks: dict[int, list[Point]], folder: Path, executor: str, resume: b
     ks = list(tasks)
     jobs = ex.map_array(run_task, ks, [[(p.index, dict(p.values), p.experiment.to_dict()) for p in tasks[k]] for k in ks],
                         [str(folder)] * len(ks), [resume] * len(ks))
-    failed = []
-    for k, job in zip(ks, jobs):
-        try:
-            job.result()
-        except Exception as err:  # the task's traceback is in its submitit log
-            failed.append(f"task {k} (job {job.job_id}: {str(err).strip().splitlines()[-1]})")
-    if failed:
-        raise RuntimeError(f"{len(failed)} task(s) failed: " + "; ".join(failed) + f"; logs in {logs}; "
-                           "rerun with --resume to submit the unfinished ones")
+    submitted.wait(jobs, [f"task {k}" for k in ks], logs, "; rerun with --resume to submit the unfinished ones")
 
 
 def run(points: list[Point], out: Path, jobs: int, executor: str = "slurm", resume: bool = False,
