@@ -102,10 +102,7 @@ class Result:
     def save(self, folder: str | os.PathLike) -> Path:
         """Write config.yaml, summary.json, histograms.npz and the figures into ``folder`` (staged: an
         earlier run's folder there is replaced once all are written); returns the folder."""
-        folder = Path(folder)
-        with output.staged(folder, "run") as staging:
-            job.write_outputs(staging, self.analysis)
-        return folder
+        return _staged(folder, "run", lambda staging: job.write_outputs(staging, self.analysis))
 
     def __repr__(self) -> str:
         return f"Result({self.experiment.model.name}, {self.experiment.dynamics.integrator}: {self.conclusion})"
@@ -132,13 +129,18 @@ class SweepResult:
 
     def save(self, folder: str | os.PathLike) -> Path:
         """Write sweep.json, sweep.csv, histograms.npz and the figures into ``folder`` (staged); returns it."""
-        folder = Path(folder)
-        with output.staged(folder, "sweep") as staging:
-            sweep_lib.write(staging, self.swept)
-        return folder
+        return _staged(folder, "sweep", lambda staging: sweep_lib.write(staging, self.swept))
 
     def __repr__(self) -> str:
         return f"SweepResult({len(self.summary['points'])} points over {', '.join(self.summary['axes'])})"
+
+
+def _staged(folder: str | os.PathLike, kind: str, write) -> Path:
+    """``write(staging)`` into a staging folder that then replaces ``folder`` (:func:`output.staged`)."""
+    folder = Path(folder)
+    with output.staged(folder, kind) as staging:
+        write(staging)
+    return folder
 
 
 def _raw(config: Config) -> dict:
