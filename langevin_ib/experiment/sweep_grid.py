@@ -176,8 +176,9 @@ def split_overrides(raw: Mapping, overrides: list[str] | Mapping[str, Any]) -> t
     for key, item in singles.items():
         if key in axes:
             source = "on the command line" if key in swept_here else "in the config's sweep: section"
+            value = item.partition("=")[2].strip()
             raise ConfigError(f"sweep {key}: swept {source} and set by {short(item)}; give one, e.g. "
-                              f"{key}=[{short(item.partition('=')[2].strip())}] for a single value")
+                              f"{key}=[{value if len(value) <= 80 else value[:80] + '...'}] for a single value")
     raw = config_lib.apply_overrides(raw, overrides if isinstance(overrides, Mapping) else list(singles.values()))
     allowed = sweepable(raw)
     for key in axes:
