@@ -285,11 +285,11 @@ def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunR
     comparisons = comparisons_lib.build(experiment, model, result, statistics)
     fits = comparisons_lib.fit_all(experiment, comparisons)
     snapshot_tests, snapshot_arrays = plan.tests(experiment, model, statistics, result)
-    sgd_summary, sgd_arrays = (sgd_tests.analyse(experiment, model, result, build_integrator(experiment, model),
-                                                 hyperparameters_of(experiment))
+    integrator = build_integrator(experiment, model)
+    sgd_summary, sgd_arrays = (sgd_tests.analyse(experiment, model, result, integrator, hyperparameters_of(experiment))
                                if experiment.dynamics.stochastic_gradient else ({}, {}))
-    readout_summary, readout_arrays = paper_metrics.readout(
-        model, result, build_integrator(experiment, model).position(result.final_state.integrator))
+    readout_summary, readout_arrays = paper_metrics.readout(model, result,
+                                                            integrator.position(result.final_state.integrator))
     summary = summarise(experiment, result, fits, snapshot_tests, time.perf_counter() - started)
     summary.update(sgd_summary, **readout_summary)
     summary["stationarity"] = window.stationarity(experiment, model, result)
