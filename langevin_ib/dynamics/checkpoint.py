@@ -134,25 +134,26 @@ class Checkpointer:
             raise
         self.last_save = time.monotonic()
 
-    def boundary(self, step: int, carry: Any, records: Any = ()) -> None:
-        """Called after every chunk: save when due, and stop with :class:`Interrupted` after a signal."""
+    def boundary(self, step: int, carry: Any, records: Any = (), where: str = "") -> None:
+        """Called after every chunk: save when due, and stop with :class:`Interrupted` after a signal.
+        ``step``: the loop's position (blocks of the grid); ``where``: the steps it means, for the message."""
         self.chunks += 1
         due = ((self.every_chunks and self.chunks % self.every_chunks == 0)
                or (self.every_seconds and time.monotonic() - self.last_save >= self.every_seconds))
-        self._act(step, carry, records, bool(due))
+        self._act(step, carry, records, bool(due), where)
 
-    def between(self, step: int, carry: Any, records: Any = ()) -> None:
+    def between(self, step: int, carry: Any, records: Any = (), where: str = "") -> None:
         """Called between the calls of a chunk split for signal latency: after a signal (to any process),
         save and stop with :class:`Interrupted`."""
-        self._act(step, carry, records, False)
+        self._act(step, carry, records, False, where)
 
-    def _act(self, step: int, carry: Any, records: Any, due: bool) -> None:
+    def _act(self, step: int, carry: Any, records: Any, due: bool, where: str) -> None:
         """Save if ``due`` on any process or after a signal to any, and then stop with :class:`Interrupted`."""
         due, stop = sharding.agreed_max([due, self.stop is not None])
         if due or stop:
             self.save(step, carry, records)
         if stop:
-            raise Interrupted(f"{self.stop or 'SIGTERM to another process'}: saved a checkpoint at step {step} "
+            raise Interrupted(f"{self.stop or 'SIGTERM to another process'}: saved a checkpoint at {where or f'step {step}'} "
                               f"in {self.path}; continue with the same command and --resume")
 
     def restore(self, like: Any, records_like: Any = ()) -> tuple[int, Any, Any] | None:

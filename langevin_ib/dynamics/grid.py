@@ -16,18 +16,23 @@ under several processes each steps its devices' chains, every array is placed by
 (no host array crosses a process), and the host reads gather the global arrays, so every process
 holds the same results.
 
+Each point's durations are data (:class:`~langevin_ib.dynamics.kernel.Budget`): the loop runs
+blocks of ``thin`` steps, burn-in blocks then the window's observations, and a point given fewer
+steps (durations in time at a larger η) is frozen through the blocks it lacks, so the
+points of an η sweep at fixed time share one program and each equals its run alone.
+
 Host contact happens between compiled calls only, and the noise of step k is fold_in(noise key, k),
-so the numbers do not depend on ``chunk_steps``. A call that takes longer than twice
-:data:`MAX_CALL_SECONDS` makes the loop split the rest of the run into calls of fewer steps (a
-multiple of ``thin``, so the checks fall on the same steps): from then on a signal is answered
-within about that time whatever the chunk length, and the numbers do not change. (The first call is
-not split: it is what measures a call's cost.)
+so the numbers do not depend on ``chunk_steps``. The number of blocks of a call is data too, so calls
+of any length run one compiled program: the first call of each program is a probe of
+:data:`PROBE_BLOCKS` blocks, and every later call is sized by the time of the one before to take
+about :data:`MAX_CALL_SECONDS`, so a signal is answered within about that time (plus the probe)
+whatever the chunk length, and the numbers do not change.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -39,22 +44,62 @@ from langevin_ib.dynamics import accumulators as hist_lib
 from langevin_ib.dynamics import kernel as kernel_lib
 from langevin_ib.dynamics import sharding
 from langevin_ib.dynamics.integrators.base import Hyperparameters, Integrator
-from langevin_ib.dynamics.kernel import RunSizes
+from langevin_ib.dynamics.kernel import Budget, RunSizes
 from langevin_ib.dynamics.result import ChunkStatistic, RunResult
 from langevin_ib.models.base import Model
 
 StatisticsOf = Callable[[Hyperparameters], tuple[Callable, ...]]  # one point's hyperparameters -> its statistics
-MAX_CALL_SECONDS = 1.0  # a compiled call longer than this splits the following ones (signal latency)
+MAX_CALL_SECONDS = 1.0  # calls are sized to take about this long (signal latency)
+PROBE_BLOCKS = 1  # the first call of each program: its time sizes the following calls
+CHUNKS = 20  # chunks of a run whose thinning is per point (run.thin_time): the same boundaries at every point
 
 
-def schedule(sizes: RunSizes) -> list[tuple[bool, int, int]]:
-    """(measuring, start, length) of every chunk: burn-in, then measured steps, in chunks of ``chunk_steps``."""
-    out, step, end = [], 0, sizes.burn_in + sizes.steps
-    while step < end:
-        length = min(sizes.chunk_steps, (sizes.burn_in if step < sizes.burn_in else end) - step)
-        out.append((step >= sizes.burn_in, step, length))
-        step += length
-    return out
+class Schedule(NamedTuple):
+    """A grid's chunks in blocks: ``burn_in`` blocks of thin steps (the last cut at the burn-in's end),
+    then ``observations`` blocks of the window, in chunks of ``chunk`` blocks; a point with fewer
+    blocks of either stays frozen through the others' (:class:`~langevin_ib.dynamics.kernel.Budget`)."""
+
+    burn_in: int
+    observations: int
+    chunk: int
+
+    def chunks(self) -> list[tuple[bool, int, int]]:
+        """(measuring, first block of its phase, blocks) of every chunk."""
+        return [(measuring, first, min(self.chunk, phase - first))
+                for measuring, phase in ((False, self.burn_in), (True, self.observations))
+                for first in range(0, phase, self.chunk)]
+
+
+def budgets(sizes: RunSizes, per_point: Budget | None) -> Budget:
+    """The budget of every point: ``per_point``'s int32 arrays of shape (points,) (an int where shared),
+    or the static one of ``sizes`` (every point the same steps)."""
+    if per_point is None:
+        return Budget(sizes.burn_in, sizes.thin, sizes.steps // sizes.thin)
+    return Budget(*(b if isinstance(b, int) else np.asarray(b, np.int64) for b in per_point))
+
+
+def schedule_of(sizes: RunSizes, budget: Budget) -> Schedule:
+    """The grid's :class:`Schedule`: chunks of ``chunk_steps`` steps where the thinning is shared, else
+    :data:`CHUNKS` chunks of the longest point."""
+    burn_in = int(np.max(-(-np.asarray(budget.burn_in) // np.asarray(budget.thin))))
+    observations = int(np.max(budget.observations))
+    if isinstance(budget.thin, int):
+        return Schedule(burn_in, observations, max(1, sizes.chunk_steps // budget.thin))
+    return Schedule(burn_in, observations, max(1, -(-(burn_in + observations) // CHUNKS)))
+
+
+def steps_at(budget: Budget, plan: Schedule, done: int) -> np.ndarray:
+    """The step each point has reached after ``done`` blocks of the grid (burn-in blocks, then the
+    window's); ``budget`` of (points,) arrays."""
+    if done <= plan.burn_in:
+        return np.minimum(done * budget.thin, budget.burn_in)
+    return budget.burn_in + np.minimum(done - plan.burn_in, budget.observations) * budget.thin
+
+
+def where(steps: np.ndarray) -> str:
+    """The steps of a grid's points as a checkpoint message names them."""
+    low, high = int(np.min(steps)), int(np.max(steps))
+    return f"step {low}" if low == high else f"steps {low} to {high} (by point)"
 
 
 def stacked(recorded: dict) -> dict:
@@ -80,13 +125,9 @@ def exclude(bar: Any, seconds: float) -> None:
     bar.set_postfix_str(f"compile {bar.compile_seconds:.1f} s", refresh=False)
 
 
-def shorter(length: int, seconds: float, thin: int, limit: float) -> int | None:
-    """Steps per call after a call of ``length`` steps took ``seconds``: None while within twice
-    ``limit`` (so timing noise does not compile new lengths), else a multiple of ``thin`` expected to
-    take about ``limit``."""
-    if seconds <= 2 * limit or length <= thin:
-        return None
-    return max(thin, int(length * limit / seconds) // thin * thin)
+def piece(blocks: int, seconds: float, limit: float) -> int:
+    """Blocks per call after a call of ``blocks`` blocks took ``seconds``: as many as take about ``limit``."""
+    return int(max(1, min(blocks * limit / seconds, 2**31 - 1))) if seconds > 0 else blocks
 
 
 def placed(keys: kernel_lib.Keys, where: NamedSharding) -> kernel_lib.Keys:
@@ -103,6 +144,7 @@ def simulate_grid(
     *,
     binnings: dict[str, hist_lib.Binning],
     seeds: Sequence[int] | None = None,
+    per_point: Budget | None = None,
     statistics: StatisticsOf | None = None,
     statistic_every: int = 1,
     chunk_statistics: dict[str, ChunkStatistic] | None = None,
@@ -111,7 +153,8 @@ def simulate_grid(
     max_call_seconds: float = MAX_CALL_SECONDS,
 ) -> tuple[list[RunResult], float]:
     """Run every grid point (hyperparameters of shape (points,)) for burn_in + steps steps, observing
-    every ``thin`` steps after burn-in.
+    every ``thin`` steps after burn-in: the steps of ``sizes``, or each point's of ``per_point`` (as data
+    of the one program: durations given in time).
 
     Returns (one RunResult per point, with the grid's run time shared equally among the points; the
     compile seconds of the grid). ``statistics(h)``, each ``fn(key, params) -> (k,)``, are evaluated
@@ -121,15 +164,22 @@ def simulate_grid(
     trace (:func:`~langevin_ib.dynamics.kernel.chi_quantiles`) of a symmetric model. ``bar``, a tqdm
     bar counted in point-steps, advances after each call; compile time is kept out of its rate
     (:func:`exclude`). ``checkpoint`` (:class:`langevin_ib.dynamics.checkpoint.Checkpointer`) resumes
-    from its saved grid carry, sees the carry at every chunk boundary and keeps the final one."""
+    from its saved grid carry, sees the carry at every chunk boundary and keeps the final one. Calls
+    are sized by the time of the one before (:func:`piece`), the first of each program a probe of
+    :data:`PROBE_BLOCKS` blocks; the block counts are data, so this compiles nothing more."""
     points = int(np.shape(hyperparameters.temperature)[0])
     if chunk_statistics is None:
         chunk_statistics = {"chi": kernel_lib.chi_quantiles} if model.symmetry is not None else {}
+    budget = budgets(sizes, per_point)
+    plan = schedule_of(sizes, budget)
+    host = Budget(*(np.broadcast_to(np.asarray(b, np.int64), (points,)) for b in budget))
+    shared = {f: b for f, b in budget._asdict().items() if isinstance(b, int)}
+    varying = {f: np.asarray(b, np.int32) for f, b in budget._asdict().items() if f not in shared}
     dtype = jax.tree.leaves(jax.eval_shape(model.init, jax.random.key(0)))[0].dtype
     split_chains, replicated = sharding.chain_shardings(sizes.chains)
     split = NamedSharding(split_chains.mesh, PartitionSpec(None, "chains"))
     hp = Hyperparameters(*(np.asarray(h, dtype) for h in hyperparameters))
-    hp = jax.jit(lambda h: h, out_shardings=replicated)(hp)
+    hp, varying = jax.jit(lambda h, v: (h, v), out_shardings=replicated)(hp, varying)
     if seeds is None:
         keys, key_axis = placed(kernel_lib.keys(sizes.seed), replicated), None
     else:
@@ -145,15 +195,12 @@ def simulate_grid(
         return lambda ks, *args: jax.lax.map(lambda point: fn(*point), (ks, *args))
 
     init = each(lambda key, h: kernel_lib.initial_state(kernel_of(h), key, h))
-
-    def advance(length):
-        return lambda key, state, hp, start: each(
-            lambda k, st, h: kernel_lib.advance(kernel_of(h), k, st, h, start, length))(key, state, hp)
-
-    def measure(length):
-        return lambda ks, state, acc, sums, hp, start: each(
-            lambda k, st, a, su, h: kernel_lib.measure(kernel_of(h), k, st, a, su, h, start, length)
-        )(ks, state, acc, sums, hp)
+    advance = lambda key, state, hp, v, first, count: each(
+        lambda k, st, h, b: kernel_lib.advance(kernel_of(h), k, st, h, Budget(**shared, **b), first, count)
+    )(key, state, hp, v)
+    measure = lambda ks, state, acc, sums, hp, v, first, count: each(
+        lambda k, st, a, su, h, b: kernel_lib.measure(kernel_of(h), k, st, a, su, h, Budget(**shared, **b), first, count)
+    )(ks, state, acc, sums, hp, v)
 
     compile_seconds = 0.0
     programs: dict = {}
@@ -184,74 +231,80 @@ def simulate_grid(
             kernel_of(h), ks.statistics, integrator.position(st.integrator), jnp.int32(0))), keys, state, hp)
         sums = jax.jit(lambda: jnp.zeros(shape.shape, shape.dtype), out_shardings=split)()
 
-    def call(measuring, start, length, carry):
-        """``length`` steps from ``start``: burn-in (advance) or measured (measure)."""
+    def call(measuring, first, count, carry):
+        """``count`` blocks from block ``first`` of the burn-in (advance) or the window (measure)."""
         state, acc, sums = carry
+        at = (np.int32(first), np.int32(count))
         if measuring:
-            return compiled((True, length), measure(length), keys, state, acc, sums, hp, np.int32(0),
-                            donate=(1, 2, 3), out_shardings=(split, acc_shardings, split)
-                            )(keys, state, acc, sums, hp, np.int32(start))
-        state = compiled((False, length), advance(length), keys.noise, state, hp, np.int32(0), donate=(1,),
-                         out_shardings=split)(keys.noise, state, hp, np.int32(start))
+            return compiled("measure", measure, keys, state, acc, sums, hp, varying, *at, donate=(1, 2, 3),
+                            out_shardings=(split, acc_shardings, split))(keys, state, acc, sums, hp, varying, *at)
+        state = compiled("advance", advance, keys.noise, state, hp, varying, *at, donate=(1,),
+                         out_shardings=split)(keys.noise, state, hp, varying, *at)
         return state, acc, sums
 
     chunk_programs = {name: compiled(name, lambda state, h, fn=fn: jax.lax.map(lambda p: fn(kernel_of(p[1]), p[0]),
                                                                                 (state, h)), state, hp)
                       for name, fn in chunk_statistics.items()}
-    recorded = {name: {"step": [], "value": []} for name in chunk_programs}
+    recorded = {name: {"step": [], "value": []} for name in chunk_programs}  # "step": blocks done
 
-    def record(step, state):
+    def record(done, state):
         for name, program in chunk_programs.items():
-            recorded[name]["step"].append(step)
+            recorded[name]["step"].append(done)
             recorded[name]["value"].append(jax.tree.map(np.asarray, sharding.gathered(program(state, hp))))
 
     record(0, state)
-    step, carry = 0, (state, acc, sums)
+    done, carry = 0, (state, acc, sums)
     if checkpoint is not None and (restored := checkpoint.restore(carry, stacked(recorded))) is not None:
-        step, carry, saved = restored
+        done, carry, saved = restored
         recorded = unstacked(saved)
         if bar is not None:
-            bar.update(points * step)
-    piece = None  # steps per call once a call has taken longer than max_call_seconds
-    for measuring, start, length in schedule(sizes):
-        end = start + length
-        if end <= step:  # done before the checkpoint resumed here, its boundary recorded
+            bar.update(int(steps_at(host, plan, done).sum()))
+    pieces: dict = {}  # blocks per call of each program, from the time of its last call
+    for measuring, start, length in plan.chunks():
+        offset = plan.burn_in if measuring else 0  # blocks of the grid before this phase
+        end = offset + start + length
+        if end <= done:  # done before the checkpoint resumed here, its boundary recorded
             continue
-        at = max(start, step)  # a checkpoint may stop a chunk between two of its calls
+        at = max(offset + start, done)  # a checkpoint may stop a chunk between two of its calls
         while at < end:
-            length = end - at if piece is None else min(piece, end - at)
+            count = min(pieces.get(measuring, PROBE_BLOCKS), end - at)
             t0, compiling = time.perf_counter(), compile_seconds
-            carry = jax.block_until_ready(call(measuring, at, length, carry))
+            carry = jax.block_until_ready(call(measuring, at - offset, count, carry))
             seconds = float(sharding.agreed_max(time.perf_counter() - t0 - (compile_seconds - compiling)))
-            piece = shorter(length, seconds, sizes.thin, max_call_seconds) or piece
-            at += length
+            pieces[measuring] = piece(count, seconds, max_call_seconds)
             if bar is not None:
-                bar.update(points * length)
+                bar.update(int((steps_at(host, plan, at + count) - steps_at(host, plan, at)).sum()))
+            at += count
             if at < end and checkpoint is not None:
-                checkpoint.between(at, carry, stacked(recorded))
+                checkpoint.between(at, carry, stacked(recorded), where(steps_at(host, plan, at)))
         record(end, carry[0])
         if checkpoint is not None:
-            checkpoint.boundary(end, carry, stacked(recorded))
+            checkpoint.boundary(end, carry, stacked(recorded), where(steps_at(host, plan, end)))
+    total = plan.burn_in + plan.observations
     if checkpoint is not None:
-        checkpoint.save(sizes.burn_in + sizes.steps, carry, stacked(recorded))
+        checkpoint.save(total, carry, stacked(recorded))
     state, acc, sums = sharding.gathered(carry)
     run_seconds = time.perf_counter() - wall_start - compile_seconds
-    snapshots = (sizes.steps // sizes.thin) // statistic_every if sums is not None else 0
     records = stacked(recorded)  # each leaf (boundaries, points, ...)
+    steps = {name: np.stack([steps_at(host, plan, int(b)) for b in r["step"]]) if len(r["step"]) else
+             np.zeros((0, points), np.int64) for name, r in records.items()}  # (boundaries, points)
     results = []
     for p in range(points):
         state_p = jax.tree.map(lambda x: x[p], state)
         diverged_at = np.asarray(state_p.diverged_at)
+        kept = {name: np.flatnonzero(np.diff(s[:, p], prepend=-1) > 0) for name, s in steps.items()}  # frozen ones dropped
         results.append(RunResult(
             histograms=hist_lib.finalize(jax.tree.map(lambda x: x[p], acc), sizes.chain_groups), binnings=binnings,
             joint=kernel_lib.joint_axes(model, binnings),
-            chunk_statistics={name: {"step": r["step"], "value": jax.tree.map(lambda v: v[:, p], r["value"])}
+            chunk_statistics={name: {"step": steps[name][kept[name], p],
+                                     "value": jax.tree.map(lambda v: v[kept[name], p], r["value"])}
                               for name, r in records.items()},
             diverged=int((diverged_at >= 0).sum()),
             diverged_at=diverged_at[diverged_at >= 0], final_state=state_p,
-            chain_statistics=None if sums is None else np.asarray(sums[p]), statistic_snapshots=snapshots,
+            chain_statistics=None if sums is None else np.asarray(sums[p]),
+            statistic_snapshots=int(host.observations[p]) // statistic_every if sums is not None else 0,
             compile_seconds=compile_seconds / points, run_seconds=run_seconds / points,
-            chain_steps=sizes.chains * (sizes.burn_in + sizes.steps), symmetry=model.symmetry))
+            chain_steps=sizes.chains * int(host.burn_in[p] + host.observations[p] * host.thin[p]), symmetry=model.symmetry))
     return results, compile_seconds
 
 
@@ -267,14 +320,16 @@ def simulate_run(
     chunk_statistics: dict[str, ChunkStatistic] | None = None,
     progress: bool = False,
     checkpoint: Any = None,
+    per_point: Budget | None = None,
 ) -> RunResult:
     """One run (scalar hyperparameters) as a grid of one point (:func:`simulate_grid`); ``statistics``
-    as there, or a tuple of statistics that do not depend on the hyperparameters."""
+    as there, or a tuple of statistics that do not depend on the hyperparameters; ``per_point`` as
+    there, of one point."""
     bar = tqdm(total=sizes.burn_in + sizes.steps, desc="chain steps", unit="step", disable=not progress, leave=False)
     one = Hyperparameters(*(np.asarray([h]) for h in hyperparameters))
     statistics_of = statistics if callable(statistics) else (lambda h: statistics)
     results, _ = simulate_grid(model, integrator, one, sizes, binnings=binnings, statistics=statistics_of,
                                statistic_every=statistic_every, chunk_statistics=chunk_statistics, bar=bar,
-                               checkpoint=checkpoint)
+                               checkpoint=checkpoint, per_point=per_point)
     bar.close()
     return results[0]

@@ -26,6 +26,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec
 
 from langevin_ib.dynamics import accumulators as hist_lib
 from langevin_ib.dynamics import sharding
@@ -47,6 +48,16 @@ class RunSizes(NamedTuple):
     seed: int = 0
     chain_groups: int = 32  # chain c belongs to group c mod G (accumulators.py)
     divergence_bound: float = 1.0e3
+
+
+class Budget(NamedTuple):
+    """A grid point's schedule in steps: the burn-in, the steps per observation and the observations
+    of the window. Each is an int shared by every point (static), or a traced int32 per point, so
+    points whose durations are given in time (different step counts at different η) share one program."""
+
+    burn_in: Any
+    thin: Any
+    observations: Any
 
 
 class ChainState(NamedTuple):
@@ -124,19 +135,19 @@ def initial_state(kernel: Kernel, key: jax.Array, hyperparameters: Hyperparamete
 
 
 def integrate(integrator: Integrator, key: jax.Array, state: Any, hyperparameters: Hyperparameters,
-              start: jax.Array, length: int) -> tuple[Any, jax.Array]:
-    """``length`` steps from absolute step ``start`` (noise of step k from fold_in(key, k)); returns the
-    state and, per chain, whether any step failed."""
-    def step(carry, k):
+              start: jax.Array, length: Any) -> tuple[Any, jax.Array]:
+    """``length`` steps (an int, or traced) from absolute step ``start`` (noise of step k from
+    fold_in(key, k)); returns the state and, per chain, whether any step failed."""
+    def step(k, carry):
         inner, failed = carry
         inner, info = integrator.step(step_key(key, k), inner, hyperparameters)
-        return (inner, failed | info.failed), None
+        return inner, failed | info.failed
 
-    if length == 1:  # thin = 1: no loop, so the step fuses with the check and the observation that follow
+    if isinstance(length, int) and length == 1:  # thin = 1: no loop, so the step fuses with the check and observation
         state, info = integrator.step(step_key(key, start), state, hyperparameters)
         return state, info.failed
     chains = jax.tree.leaves(integrator.position(state))[0].shape[0]
-    return jax.lax.scan(step, (state, jnp.zeros(chains, bool)), start + jnp.arange(length))[0]
+    return jax.lax.fori_loop(start, start + length, step, (state, jnp.zeros(chains, bool)))
 
 
 def rolled_back(kernel: Kernel) -> Callable:
@@ -161,7 +172,7 @@ def rolled_back(kernel: Kernel) -> Callable:
 
 
 def checked(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: Hyperparameters,
-            start: jax.Array, length: int) -> ChainState:
+            start: jax.Array, length: Any) -> ChainState:
     """Integrate, then check: a chain that failed or left the bound rolls back to its state at ``start`` and freezes."""
     proposed, failed = integrate(kernel.integrator, key, state.integrator, hyperparameters, start, length)
     bound = kernel.sizes.divergence_bound
@@ -170,17 +181,18 @@ def checked(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: 
     accept = ~state.diverged & ~failed & in_bounds
     kept = rolled_back(kernel)(accept, proposed, state.integrator)
     newly = ~state.diverged & ~accept
-    return ChainState(kept, jnp.where(newly, (start + length - 1).astype(jnp.int32), state.diverged_at))
+    return ChainState(kept, jnp.where(newly, jnp.maximum(start + length - 1, start).astype(jnp.int32), state.diverged_at))
 
 
-def advance(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: Hyperparameters,
-            start: jax.Array, length: int) -> ChainState:
-    """``length`` steps with a check every ``thin`` steps counted from ``start`` and at the end (burn-in)."""
-    thin = kernel.sizes.thin
-    blocks, rest = divmod(length, thin)
-    block = lambda inner, b: (checked(kernel, key, inner, hyperparameters, start + b * thin, thin), None)
-    state = jax.lax.scan(block, state, jnp.arange(blocks))[0]
-    return checked(kernel, key, state, hyperparameters, start + blocks * thin, rest) if rest else state
+def advance(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: Hyperparameters, budget: Budget,
+            first: jax.Array, blocks: jax.Array) -> ChainState:
+    """Burn-in blocks ``first`` to ``first + blocks`` (traced): block j is steps [j·thin, (j+1)·thin) cut
+    at the burn-in's end (none past it), each followed by a check."""
+    def block(j, inner):
+        start = j * budget.thin
+        return checked(kernel, key, inner, hyperparameters, start, jnp.clip(budget.burn_in - start, 0, budget.thin))
+
+    return jax.lax.fori_loop(first, first + blocks, block, state)
 
 
 def statistics_at(kernel: Kernel, key: jax.Array, position: Any, step: jax.Array) -> jax.Array:
@@ -190,35 +202,40 @@ def statistics_at(kernel: Kernel, key: jax.Array, position: Any, step: jax.Array
 
 
 def accumulate_local(kernel: Kernel) -> Callable:
-    """hist_lib.accumulate on each device's own chains and its own block of counts (no collective)."""
+    """hist_lib.accumulate on each device's own chains and its own block of counts (no collective);
+    ``half``: the observations in the window's first half."""
     split = sharding.chain_shardings(kernel.sizes.chains)[0]
-    half = kernel.sizes.steps // kernel.sizes.thin // 2  # observations in the window's first half
-    local = lambda acc, observations, alive, group: hist_lib.accumulate(acc, observations, alive, group,
-                                                                       kernel.binnings, kernel.joint, half)
-    return jax.shard_map(local, mesh=split.mesh, in_specs=split.spec, out_specs=split.spec)
+    local = lambda acc, observations, alive, group, half: hist_lib.accumulate(acc, observations, alive, group,
+                                                                             kernel.binnings, kernel.joint, half)
+    return jax.shard_map(local, mesh=split.mesh, in_specs=(*(split.spec,) * 4, PartitionSpec()), out_specs=split.spec)
 
 
 def measure(kernel: Kernel, keys: Keys, state: ChainState, acc: hist_lib.Accumulators, sums: jax.Array | None,
-            hyperparameters: Hyperparameters, start: jax.Array, length: int):
-    """``length`` measured steps (a multiple of ``thin``): check and observe every ``thin`` steps,
-    accumulate the alive chains, and add the statistics at every ``statistic_every``-th observation.
-    Returns (state, acc, sums)."""
+            hyperparameters: Hyperparameters, budget: Budget, first: jax.Array, count: jax.Array):
+    """Observations ``first`` to ``first + count`` (traced) of the window: ``thin`` steps, a check and an
+    observation each; accumulate the alive chains, and add the statistics at every ``statistic_every``-th
+    observation. A point whose window is shorter (traced ``budget.observations``) stays frozen past its
+    end, as a diverged chain does. Returns (state, acc, sums)."""
     sizes = kernel.sizes
     group = (jnp.arange(sizes.chains) % sizes.chain_groups).astype(jnp.int32)
     accumulate = accumulate_local(kernel)
+    frozen = not isinstance(budget.observations, int)
 
-    def observe(carry, i):
+    def observe(i, carry):
         state, acc, sums = carry
-        state = checked(kernel, keys.noise, state, hyperparameters, start + i * sizes.thin, sizes.thin)
+        active = i < budget.observations
+        stepped = checked(kernel, keys.noise, state, hyperparameters, budget.burn_in + i * budget.thin, budget.thin)
+        state = jax.tree.map(lambda new, old: jnp.where(active, new, old), stepped, state) if frozen else stepped
         position = kernel.integrator.position(state.integrator)
-        acc = accumulate(acc, kernel.observe(position), ~state.diverged, group)
+        acc = accumulate(acc, kernel.observe(position), ~state.diverged & active, group,
+                         jnp.asarray(budget.observations // 2, jnp.int32))
         if kernel.statistics is not None:
-            step = start + (i + 1) * sizes.thin
-            due = ((step - sizes.burn_in) // sizes.thin) % kernel.statistic_every == 0
+            step = budget.burn_in + (i + 1) * budget.thin
+            due = active & ((i + 1) % kernel.statistic_every == 0)
             sums = jax.lax.cond(due, lambda: sums + statistics_at(kernel, keys.statistics, position, step), lambda: sums)
-        return (state, acc, sums), None
+        return state, acc, sums
 
-    return jax.lax.scan(observe, (state, acc, sums), jnp.arange(length // sizes.thin))[0]
+    return jax.lax.fori_loop(first, first + count, observe, (state, acc, sums))
 
 
 def chi_quantiles(kernel: Kernel, state: ChainState) -> tuple[jax.Array, jax.Array]:

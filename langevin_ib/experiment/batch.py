@@ -196,7 +196,7 @@ def run_local(todo: list[Point], points: list[Point], out: Path, progress: bool 
 
     grouped = compile_groups(todo)
     prepared = sweep.prepare(grouped)
-    bar = sweep.progress_bar(sweep.point_steps(grouped, prepared), progress)
+    bar = sweep.progress_bar(sweep.point_steps(grouped), progress)
     pending = {p.index for p in todo}
     summaries = {p.index: json.loads((out / p.name / "summary.json").read_text()) for p in points if p.index not in pending}
 

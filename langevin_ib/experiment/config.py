@@ -51,9 +51,12 @@ MINIBATCH = {  # the static settings of the integrators that declare them (gd, s
 
 RUN = {
     "chains": positive(int),
-    "steps": positive(int),
-    "burn_in": non_negative(int, 0),
-    "thin": positive(int, 1),
+    "steps": positive(int, None),  # or run.time (DURATIONS)
+    "burn_in": non_negative(int, None),
+    "thin": positive(int, None),
+    "time": positive(float, None),
+    "burn_in_time": non_negative(float, None),
+    "thin_time": positive(float, None),
     "chunk_steps": positive(int, 1000),
     "seed": Field(int, 0, "an integer 0 <= seed < 2**32 (jax.random.key reads it as uint32 in float32 runs)",
                   lambda s: 0 <= s < SEED_LIMIT),
@@ -70,6 +73,9 @@ ANALYSIS = {
     "snapshot_every": Field(int, 10, "a non-negative int: observations between snapshots of the Stein and "
                             "conditional tests, 0 for none", lambda x: x >= 0),
 }
+
+DURATIONS = (("steps", "time", None), ("burn_in", "burn_in_time", 0), ("thin", "thin_time", 1))  # (steps, time = steps·η, default steps)
+ROUNDING = 1e-6  # a time within this relative distance of a whole number of steps is that number
 
 BINNING = {
     "min": Field(float),
@@ -128,7 +134,9 @@ class Dynamics:
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """Sizes of the run: chains × (burn_in + steps) steps, observed every ``thin``."""
+    """Sizes of the run: chains × (burn_in + steps) steps, observed every ``thin``. Each duration was given
+    in steps or in time t = steps·η (``time``, ``burn_in_time``, ``thin_time``: None where given in
+    steps); the steps are resolved at the run's η (:func:`_durations`)."""
 
     chains: int
     steps: int
@@ -141,6 +149,21 @@ class Run:
     divergence_bound: float
     checkpoint_every_seconds: float = 60.0
     checkpoint_every_chunks: int = 0
+    time: float | None = None
+    burn_in_time: float | None = None
+    thin_time: float | None = None
+
+    @property
+    def in_time(self) -> bool:
+        """Whether any duration is given in time (its steps then depend on η: a per-point budget in a sweep)."""
+        return any(getattr(self, timed) is not None for _, timed, _ in DURATIONS)
+
+    def as_given(self) -> dict:
+        """The run section as given: each duration in the form it was given (config.yaml reads back the same)."""
+        out = dataclasses.asdict(self)
+        for steps, timed, _ in DURATIONS:
+            del out[steps if out[timed] is not None else timed]
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,7 +192,7 @@ class Experiment:
         return {
             "model": {"name": self.model.name, **_plain(self.model.fields)},
             "dynamics": _dynamics_dict(self.dynamics),
-            "run": dataclasses.asdict(self.run),
+            "run": self.run.as_given(),
             "observables": {name: {"min": b.low, "max": b.high, "bins": b.bins} for name, b in self.observables.items()},
             "analysis": dataclasses.asdict(self.analysis),
         }
@@ -294,16 +317,43 @@ def resolve(raw: Mapping) -> Experiment:
     spec = models.lookup(name)
     model = ModelSpec(name, _frozen(section("model", model_raw, spec.FIELDS)))
     dynamics = _dynamics(raw.get("dynamics"))
-    run = Run(**section("run", raw.get("run"), RUN))
+    run = _durations(section("run", raw.get("run"), RUN), dynamics.step_size)
     observables = types.MappingProxyType(_observables(raw.get("observables"), spec.OBSERVABLES))
     analysis = Analysis(**section("analysis", raw.get("analysis"), ANALYSIS))
-    if run.chunk_steps % run.thin:
+    if run.thin_time is None and run.chunk_steps % run.thin:
         raise ConfigError(f"run.chunk_steps: got {run.chunk_steps}; expected a multiple of run.thin={run.thin}")
     if run.steps % run.thin:
-        raise ConfigError(f"run.steps: got {run.steps}; expected a multiple of run.thin={run.thin}")
+        thin = f"run.thin={run.thin}" if run.thin_time is None else f"run.thin_time={run.thin_time:g} ({run.thin} steps)"
+        if run.time is None:
+            raise ConfigError(f"run.steps: got {run.steps}; expected a multiple of {thin}")
+        raise ConfigError(f"run.time: got {run.time:g} ({run.steps} steps of dynamics.step_size="
+                          f"{dynamics.step_size:g}); expected a multiple of η·thin ({thin})")
     if run.chain_groups > run.chains:
         raise ConfigError(f"run.chain_groups: got {run.chain_groups}; expected at most run.chains={run.chains}")
     return Experiment(model, dynamics, run, observables, analysis)
+
+
+def _durations(fields: dict, step_size: float) -> Run:
+    """The run section with each duration of :data:`DURATIONS` given once, in steps or in time, and
+    resolved to steps at ``step_size``: a time must be a whole number of steps (within :data:`ROUNDING`),
+    and the window's time at least one step."""
+    for steps, timed, default in DURATIONS:
+        if fields[steps] is not None and fields[timed] is not None:
+            raise ConfigError(f"run.{steps}, run.{timed}: both given; give the duration once, in steps (run.{steps}) "
+                              f"or in time t = steps·η (run.{timed})")
+        if fields[timed] is not None:
+            count = fields[timed] / step_size
+            if abs(count - round(count)) > ROUNDING * max(count, 1.0) or (round(count) == 0 and steps != "burn_in"):
+                raise ConfigError(f"run.{timed}: got {fields[timed]:g}, which is {count:.6g} steps of "
+                                  f"dynamics.step_size={step_size:g}; expected a positive whole number of steps "
+                                  f"(a multiple of η)")
+            fields[steps] = int(round(count))
+        elif fields[steps] is None:
+            if default is None:
+                raise ConfigError(f"run.{steps}: missing; give the run's length in steps (run.{steps}) or in time "
+                                  f"t = steps·η (run.{timed})")
+            fields[steps] = default
+    return Run(**fields)
 
 
 def _override(item: str) -> tuple[str, Any, str]:
@@ -323,6 +373,7 @@ def apply_overrides(raw: Mapping, overrides: list[str] | Mapping[str, Any]) -> d
         items = [(str(key).strip(), copy.deepcopy(value), f"{key}={short(value)}") for key, value in overrides.items()]
     else:
         items = [_override(item) for item in overrides]
+    set_here: dict = {}
     for path, value, item in items:
         keys = path.split(".")
         if not all(keys):
@@ -335,7 +386,21 @@ def apply_overrides(raw: Mapping, overrides: list[str] | Mapping[str, Any]) -> d
                 raise ConfigError(f"{path}: override {short(item)}: {key} is not a section")
             node = child
         node[keys[-1]] = value
+        _replace_partner(node, path, set_here)
     return raw
+
+
+def _replace_partner(run: dict, path: str, set_here: dict) -> None:
+    """After the override ``path`` of one form of a :data:`DURATIONS` pair (e.g. run.burn_in), drop the other
+    form given by the file (run.burn_in_time), so an override replaces a duration whichever form the file
+    used; both forms overridden is an error."""
+    partners = {f"run.{a}": b for pair in DURATIONS for a, b in (pair[:2], pair[1::-1])}
+    if path not in partners:
+        return
+    if f"run.{partners[path]}" in set_here:
+        raise ConfigError(f"{path}, run.{partners[path]}: both overridden; give the duration once, in steps or in time")
+    set_here[path] = True
+    run.pop(partners[path], None)
 
 
 class _Loader(yaml.SafeLoader):

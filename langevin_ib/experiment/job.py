@@ -20,7 +20,7 @@ from langevin_ib import models
 from langevin_ib.dynamics import grid, integrators, memory
 from langevin_ib.base import ConfigError
 from langevin_ib.models.base import Model
-from langevin_ib.dynamics.kernel import CHI_QUANTILES, RunSizes
+from langevin_ib.dynamics.kernel import CHI_QUANTILES, Budget, RunSizes
 from langevin_ib.dynamics.result import RunResult
 
 
@@ -87,6 +87,16 @@ def sizes_of(experiment: Experiment) -> RunSizes:
     return RunSizes(**{k: getattr(experiment.run, k) for k in RunSizes._fields})
 
 
+def budget_of(experiments: list[Experiment]) -> Budget | None:
+    """The per-point budget of grid points whose durations are given in time (their steps depend on η;
+    the thinning an int where given in steps), None where every duration is in steps (:class:`Budget`)."""
+    if not experiments[0].run.in_time:
+        return None
+    runs = [e.run for e in experiments]
+    thin = runs[0].thin if runs[0].thin_time is None else np.asarray([r.thin for r in runs])
+    return Budget(np.asarray([r.burn_in for r in runs]), thin, np.asarray([r.steps // r.thin for r in runs]))
+
+
 def simulate_model(experiment: Experiment, model: Model, progress: bool, checkpoint=None) -> RunResult:
     """Run the planned experiment's chains of ``model`` as a grid of one point
     (:func:`langevin_ib.dynamics.grid.simulate_run`, the path every sweep point takes too), saving
@@ -96,7 +106,7 @@ def simulate_model(experiment: Experiment, model: Model, progress: bool, checkpo
                              statistics=statistics_of(experiment, model),
                              statistic_every=experiment.analysis.snapshot_every,
                              chunk_statistics=chunk_statistics_of(experiment, model), progress=progress,
-                             checkpoint=checkpoint)
+                             checkpoint=checkpoint, per_point=budget_of([experiment]))
 
 
 def histogram_arrays(result: RunResult, comparisons: dict) -> dict:

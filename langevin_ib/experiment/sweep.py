@@ -81,9 +81,9 @@ def prepare(grouped: list[Group]) -> list[Prepared]:
     return prepared
 
 
-def point_steps(grouped: list[Group], prepared: list[Prepared]) -> int:
-    """The length of the progress bar: points × steps."""
-    return sum(len(g.points) * (p.sizes.burn_in + p.sizes.steps) for g, p in zip(grouped, prepared))
+def point_steps(grouped: list[Group]) -> int:
+    """The length of the progress bar: the steps of every point."""
+    return sum(p.experiment.run.burn_in + p.experiment.run.steps for g in grouped for p in g.points)
 
 
 def checkpointers(out: Path, resume: bool, name=lambda group, pass_, members: f"checkpoint-{group}-{pass_}.npz"):
@@ -145,6 +145,7 @@ def _passes(g: int, group: Group, prep: Prepared, on_point, bar, checkpoint_for)
             results, seconds = grid.simulate_grid(
                 model, prep.integrator, hyperparameters, prep.sizes, binnings=dict(experiment.observables),
                 seeds=None if set(seeds) == {prep.sizes.seed} else seeds,
+                per_point=job.budget_of([p.experiment for p in members]),
                 statistics=job.statistics_of(experiment, model, traced),
                 statistic_every=experiment.analysis.snapshot_every,
                 chunk_statistics=job.chunk_statistics_of(experiment, model), bar=bar, checkpoint=checkpoint)
@@ -207,7 +208,7 @@ def _run(points: list[Point], out: Path | None, progress: bool, resume: bool, lo
     """sweep.json's content, sweep.csv's rows and each point's arrays of a sweep checkpointing into ``out``."""
     start = time.perf_counter()
     grouped, prepared = planned(points, log)
-    bar = progress_bar(point_steps(grouped, prepared), progress)
+    bar = progress_bar(point_steps(grouped), progress)
     measured = measure(grouped, prepared, out, resume, bar)
     bar.close()
     return tabled(points, grouped, prepared, [measured], time.perf_counter() - start)

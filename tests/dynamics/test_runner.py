@@ -83,9 +83,9 @@ def test_with_position_rolls_back_only_the_position():
 
 
 def test_calls_split_for_signal_latency_change_no_number_and_resume_mid_chunk(tmp_path):
-    """max_call_seconds=0 splits every call after the first into calls of one block (thin steps), in
-    burn-in and measurement alike; a checkpoint asked to stop between two calls of a chunk (step 40
-    of the chunk [30, 50)) saves there, and the run resumed from it gives bitwise the numbers of the
+    """max_call_seconds=0 splits every call into calls of one block (thin steps), in burn-in and
+    measurement alike; a checkpoint asked to stop between two calls of a chunk (step 40 of the chunk
+    [30, 50), after 8 blocks: 6 of burn-in, 2 of the window) saves there, and the run resumed from it gives bitwise the numbers of the
     unsplit, uninterrupted run (Euler–Maruyama on a harmonic well: real noise, float32)."""
     from langevin_ib.dynamics import checkpoint, integrators
     from langevin_ib.dynamics.grid import simulate_grid
@@ -99,10 +99,10 @@ def test_calls_split_for_signal_latency_change_no_number_and_resume_mid_chunk(tm
                              binnings={"x": Binning(-3, 3, 12)}, checkpoint=saved, max_call_seconds=limit)[0][0]
 
     class StopAt40(checkpoint.Checkpointer):
-        def between(self, step, carry, records=()):
-            if step == 40:
+        def between(self, step, carry, records=(), where=""):
+            if step == 8:
                 self.stop = "SIGTERM"
-            super().between(step, carry, records)
+            super().between(step, carry, records, where)
 
     reference, split = run(float("inf")), run(0.0)
     with pytest.raises(checkpoint.Interrupted, match="step 40"):

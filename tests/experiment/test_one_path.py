@@ -5,8 +5,10 @@ Compared: every array of the two RunResults (histogram counts, joint counts, mom
 snapshot-statistic sums, chunk statistics, final chain state, divergence steps). The Langevin case
 is u·v with Leimkuhler–Matthews and the Stein and PIT snapshot statistics on (configs/uv_small.yaml,
 2 points over η; over T a sweep traces T in the statistics, which a run alone holds constant, so
-there only their sums may differ at float32 rounding: docs/engineering.md); the SGD case configs/uv_sgd.yaml (2 points over η). One device runs in a
-subprocess with its own XLA_FLAGS; two devices in-process, as the suite runs (tests/conftest.py).
+there only their sums may differ at float32 rounding: docs/engineering.md); the SGD case
+configs/uv_sgd.yaml (2 points over η); the time case an η sweep at fixed time (run.time,
+run.burn_in_time, run.thin_time: 200 and 50 steps thinned by 20 and 5, one program). One device runs
+in a subprocess with its own XLA_FLAGS; two devices in-process, as the suite runs (tests/conftest.py).
 """
 
 import json
@@ -23,6 +25,9 @@ ROOT = Path(__file__).parents[2]
 CASES = {
     "langevin": ("configs/uv_small.yaml", ["dynamics.step_size=0.005,0.02", "run.steps=100", "run.chains=32",
                                            "analysis.snapshot_every=5"]),
+    "time": ("configs/uv_small.yaml", ["dynamics.step_size=0.005,0.02", "run.time=1.0", "run.burn_in_time=0.2",
+                                       "run.thin_time=0.1", "run.chains=16", "run.chain_groups=8",
+                                       "analysis.snapshot_every=2"]),
     "sgd": ("configs/uv_sgd.yaml", ["dynamics.step_size=0.02,0.05", "run.chains=32", "run.burn_in=20", "run.steps=40",
                                     "run.chain_groups=8"]),
 }
@@ -79,3 +84,16 @@ def test_on_one_device_a_sweep_point_is_bitwise_its_run_alone(case):
 def test_on_two_devices_a_sweep_point_is_bitwise_its_run_alone(case):
     assert jax.device_count() == 2
     assert differences(case) == {}
+
+
+def test_an_eta_sweep_at_fixed_time_is_one_program_of_different_steps():
+    """The time case's points: one compile group, the steps of each its own (time/η), the same observations."""
+    from langevin_ib.experiment import job, sweep, sweep_grid
+
+    config, overrides = CASES["time"]
+    _, _, points = sweep_grid.load(ROOT / config, overrides)
+    assert len(sweep.groups(points)) == 1
+    assert [(p.experiment.run.burn_in, p.experiment.run.steps, p.experiment.run.thin) for p in points] == [
+        (40, 200, 20), (10, 50, 5)]
+    budget = job.budget_of([p.experiment for p in points])
+    assert budget.observations.tolist() == [10, 10] and budget.thin.tolist() == [20, 5]
