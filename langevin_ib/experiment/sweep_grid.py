@@ -27,6 +27,8 @@ BATCH_KEY = "dynamics.batch_size"  # a shape key of the minibatch integrators (g
 POSITIVE = ("dynamics.temperature", "dynamics.step_size")
 MAX_POINTS = 10_000  # a point's results stay in host memory until written: ~100 kB, so ~1 GB (issue 31: 10⁵ took 10 GB)
 
+TIMED = tuple(f"run.{timed}" for _, timed, _ in config_lib.DURATIONS)  # errors that depend on the point's η
+
 _CALL = re.compile(r"^\s*(logspace|linspace|range)\s*\((.*)\)\s*$")
 
 
@@ -219,5 +221,11 @@ def grid(raw: Mapping, overrides: list[str] | Mapping[str, Any] = ()) -> tuple[d
         point_raw = raw
         for key, value in values.items():
             point_raw = _set(point_raw, key, value)
-        points.append(Point(index, values, config_lib.resolve(point_raw)))
+        try:
+            points.append(Point(index, values, config_lib.resolve(point_raw)))
+        except ConfigError as error:
+            if not str(error).startswith(TIMED):
+                raise
+            at = ", ".join(f"{k}={short(v)}" for k, v in values.items())
+            raise ConfigError(f"{error} (sweep point {index}: {at})") from None
     return raw, axes, points

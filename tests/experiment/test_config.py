@@ -1,5 +1,6 @@
 """Bad input: one clear error naming the field and what it accepts, before anything is compiled."""
 
+import re
 import subprocess
 import sys
 
@@ -75,3 +76,44 @@ def test_cli_help_for_every_command():
     for args in (["--help"], ["run", "--help"]):
         done = subprocess.run([sys.executable, "-m", "langevin_ib.cli", *args], capture_output=True, text=True)
         assert done.returncode == 0 and "usage: langevin-ib" in done.stdout
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["run.time=2", "run.steps=200"], "run.steps, run.time: both overridden"),
+    (["run.time=2.005"], "run.time: got 2.005, which is 200.5 steps of dynamics.step_size=0.01"),
+    (["run.time=0.001"], "run.time: got 0.001, which is 0.1 steps"),
+    (["run.time=2.05", "run.thin_time=0.1"], "run.time: got 2.05 (205 steps of dynamics.step_size=0.01); expected a "
+                                             "multiple of η·thin (run.thin_time=0.1 (10 steps))"),
+    (["run.thin_time=0.005"], "run.thin_time: got 0.005, which is 0.5 steps"),
+])
+def test_durations_in_time_refuse_bad_input_naming_the_field(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_lib.load("configs/uv_small.yaml", overrides)
+
+
+def test_a_duration_given_in_both_forms_in_a_file_is_refused():
+    raw = config_lib.apply_overrides(config_lib.read("configs/uv_small.yaml"), [])
+    raw["run"]["time"] = 2.0
+    with pytest.raises(ConfigError, match=re.escape("run.steps, run.time: both given")):
+        config_lib.resolve(raw)
+
+
+def test_durations_in_time_resolve_to_steps_and_read_back_in_their_form():
+    """uv_small (η = 0.01) with burn-in time 1, time 2, thinning 0.1: 100, 200 and 10 steps; config.yaml keeps the
+    time form, and an override in steps replaces the file's time form of the same pair (the issue's 100-step burn-in)."""
+    experiment = config_lib.load("configs/uv_small.yaml", ["run.burn_in_time=1", "run.time=2", "run.thin_time=0.1"])
+    assert (experiment.run.burn_in, experiment.run.steps, experiment.run.thin) == (100, 200, 10)
+    written = experiment.to_dict()["run"]
+    assert written["time"] == 2.0 and "steps" not in written and "burn_in" not in written
+    assert config_lib.resolve(experiment.to_dict()) == experiment
+    raw = experiment.to_dict()
+    back = config_lib.resolve(config_lib.apply_overrides(raw, ["run.burn_in=7", "dynamics.step_size=0.001"]))
+    assert (back.run.burn_in, back.run.burn_in_time, back.run.steps, back.run.thin) == (7, None, 2000, 100)
+
+
+def test_a_sweep_point_with_zero_steps_is_named():
+    from langevin_ib.experiment import sweep_grid
+
+    with pytest.raises(ConfigError, match=re.escape("run.time: got 0.05, which is 0.5 steps of dynamics.step_size=0.1")
+                       + ".*" + re.escape("(sweep point 1: dynamics.step_size=0.1)")):
+        sweep_grid.load("configs/uv_small.yaml", ["dynamics.step_size=0.01,0.1", "run.time=0.05", "run.thin=1"])
