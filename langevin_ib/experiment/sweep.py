@@ -217,6 +217,7 @@ def _run(points: list[Point], out: Path | None, progress: bool, resume: bool, lo
 def planned(points: list[Point], log) -> tuple[list[Group], list[Prepared]]:
     """The sweep's compile groups and their preparation, announced in one ``log`` line."""
     from langevin_ib.dynamics import memory
+    from langevin_ib.experiment import job, window
 
     grouped = groups(points)
     swept = list(points[0].values)
@@ -228,6 +229,11 @@ def planned(points: list[Point], log) -> tuple[list[Group], list[Prepared]]:
         + f", {sum(p.passes for p in prepared)} pass(es); memory estimate "
           f"{memory.size(sum(len(g.points) * p.bytes_per_point for g, p in zip(grouped, prepared)))}"
           + (f" of {memory.size(free)} available ({where})" if free is not None else ""))
+    members = [(point, prep.model) for group, prep in zip(grouped, prepared) for point in group.points]
+    with job.precision(points[0].experiment):
+        warning = window.short_burn_ins(*zip(*members))
+    if warning:
+        log(warning)
     return grouped, prepared
 
 

@@ -42,3 +42,27 @@ def burn_in_warning(experiment: Experiment, model: Model) -> str | None:
     return (f"warning: run.burn_in={experiment.run.burn_in} is time {burn_in_time:.3g} (steps·η), shorter than "
             f"{stationarity_lib.RELAXATIONS} relaxation times τ = {tau:.3g} of the loss at the initial point (1/its "
             "Hessian's smallest positive eigenvalue): the window may record a transient (summary.json: stationarity)")
+
+
+def short_burn_ins(points: list, models: list[Model], shown: int = 6) -> str | None:
+    """One line before a sweep listing its points (``Point``s, each with its group's model) whose
+    burn-in time is shorter than a few a-priori relaxation times (:func:`burn_in_warning`'s rule); τ
+    is computed once per seed and λ."""
+    taus: dict = {}
+    short = []
+    for point, model in zip(points, models):
+        experiment = point.experiment
+        key = (id(model), experiment.run.seed, experiment.dynamics.weight_decay)
+        if key not in taus:
+            taus[key] = relaxation_time(experiment, model)
+        burn_in_time = experiment.run.burn_in * experiment.dynamics.step_size
+        if burn_in_time < stationarity_lib.RELAXATIONS * taus[key]:
+            values = ", ".join(f"{k}={v:g}" for k, v in point.values.items())
+            short.append(f"{point.index} ({values}: {burn_in_time:.3g} < {stationarity_lib.RELAXATIONS}τ = "
+                         f"{stationarity_lib.RELAXATIONS * taus[key]:.3g})")
+    if not short:
+        return None
+    more = f", and {len(short) - shown} more" if len(short) > shown else ""
+    return (f"warning: {len(short)} of {len(points)} sweep points have a burn-in time (steps·η) shorter than "
+            f"{stationarity_lib.RELAXATIONS} relaxation times τ of the loss at the initial point, so their window "
+            f"may record a transient (sweep.csv: stationary): points {'; '.join(short[:shown])}{more}")

@@ -114,3 +114,39 @@ def test_calls_split_for_signal_latency_change_no_number_and_resume_mid_chunk(tm
         np.testing.assert_array_equal(result.final_state.integrator.position["x"],
                                       reference.final_state.integrator.position["x"])
     assert reference.histograms.counts["x"].sum() == CHAINS * 2 * 8  # 8 observations of 2 copies per chain
+
+
+def test_a_signal_during_a_long_first_chunk_stops_after_the_probe_call(tmp_path):
+    """One chunk of 400 steps (chunk_steps = steps, thin = 1): the chunk's first call is a probe of one
+    block, so a SIGTERM that arrives during it is answered at the next call boundary (after block 1),
+    not at the chunk's end; the run resumed from that checkpoint is bitwise the uninterrupted run."""
+    import os
+    import signal
+
+    from langevin_ib.dynamics import checkpoint, integrators
+    from langevin_ib.dynamics.grid import PROBE_BLOCKS, simulate_grid
+
+    model = harmonic.build({"stiffness": 1.0, "copies": 2, "init": 0.5})
+    sizes = RunSizes(chains=CHAINS, steps=400, thin=1, chunk_steps=400, chain_groups=2)
+    one = Hyperparameters(np.asarray([0.5]), np.asarray([0.05]), np.asarray([0.0]))
+    saved_at = []
+
+    class SignalDuringTheProbe(checkpoint.Checkpointer):
+        def between(self, step, carry, records=(), where=""):
+            if not saved_at:
+                saved_at.append(step)
+                os.kill(os.getpid(), signal.SIGTERM)  # the handler of signals() sets self.stop
+            super().between(step, carry, records, where)
+
+    def run(saved=None):
+        return simulate_grid(model, integrators.build("euler_maruyama", model), one, sizes,
+                             binnings={"x": Binning(-3, 3, 12)}, checkpoint=saved)[0][0]
+
+    interrupted = SignalDuringTheProbe(tmp_path, {}, every_seconds=0)
+    with interrupted.signals(), pytest.raises(checkpoint.Interrupted, match=f"step {PROBE_BLOCKS} "):
+        run(interrupted)
+    assert saved_at == [PROBE_BLOCKS]
+    resumed, reference = run(checkpoint.Checkpointer(tmp_path, {}, every_seconds=0)), run()
+    np.testing.assert_array_equal(resumed.histograms.counts["x"], reference.histograms.counts["x"])
+    np.testing.assert_array_equal(resumed.final_state.integrator.position["x"],
+                                  reference.final_state.integrator.position["x"])
