@@ -156,7 +156,7 @@ def exponents(content: dict, arrays) -> list[dict]:
     out = []
     for i, record in enumerate(content["points"]):
         dyn = {**config["dynamics"], **{k.split(".")[1]: v for k, v in record["values"].items() if k.startswith("dynamics.")}}
-        a, se = exponent_fit(arrays["theta_edges"][i], arrays["chi_edges"][i], arrays["joint_counts"][i].sum(axis=0),
+        a, se = exponent_fit(arrays["theta_edges"][i], arrays["chi_edges"][i], arrays["joint_counts"][i],
                              temperature=dyn["temperature"], target=config["model"]["target"],
                              weight_decay=dyn["weight_decay"])
         out.append({"index": i, "temperature": dyn["temperature"], "step_size": dyn["step_size"], "a": a, "se": se,
@@ -184,7 +184,7 @@ def plot_exponent(fitted: list[dict], predicted: float = 1.0) -> Figure:
         ax.set_xlabel(label)
         ax.set_ylabel("exponent a in (θ² + χ²)^(−a/2)")
         ax.legend(fontsize=7, loc="best")
-    fig.suptitle("implicit-bias exponent on the level sets of χ (ML fit, ±1 s.e. from Fisher information)")
+    fig.suptitle("implicit-bias exponent on the level sets of χ (ML fit, ±1 s.e.: jackknife over chain groups)")
     fig.tight_layout()
     return fig
 

@@ -2,8 +2,12 @@
 
 On each level set χ, p(θ | χ) ∝ exp(−L/T − λr/T) r^(−a), r = √(θ² + χ²), L = ½(θ − θ*)²: a = 1 is
 the geometric law (:mod:`langevin_ib.predictions.theory_uv`), a = 0 the naive one. The exponent is
-fitted to binned joint counts (θ bins within each χ bin, multinomial per χ column), its standard
-error from the observed Fisher information (the likelihood's curvature at the maximum).
+fitted to binned joint counts (θ bins within each χ bin, multinomial per χ column; the law of θ in a
+χ bin is the conditional law averaged over χ across the bin, not taken at its centre, which biased a
+upwards by ≈ 0.05–0.1 with uv_small's χ bins of width 0.5). Its standard error: a jackknife over the
+independent chain groups where the counts are given per group (it holds the autocorrelation of each
+chain's observations), else the observed Fisher information, which treats every observation as
+independent (three times too small on the README's sweep, docs/sweeps.md).
 """
 
 from __future__ import annotations
@@ -14,26 +18,25 @@ from scipy import optimize
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(8)
 
 
-def _log_cell_masses(a: float, theta_edges, chi_centres, temperature, target, weight_decay) -> np.ndarray:
-    """(bins_θ, bins_χ) log P(θ bin | χ) of the exponent-a family, normalised over the in-range θ bins."""
+def _log_cell_masses(a: float, theta_edges, chi_edges, temperature, target, weight_decay) -> np.ndarray:
+    """(bins_θ, bins_χ) log P(θ bin | χ bin) of the exponent-a family: the conditional law of θ, normalised over
+    the in-range θ bins, averaged over χ uniform across its bin (Gauss–Legendre in θ and in χ)."""
     lo, hi = theta_edges[:-1], theta_edges[1:]
     theta = (lo + hi)[:, None] / 2 + (hi - lo)[:, None] / 2 * _NODES  # (bins, nodes)
-    r = np.sqrt(theta[..., None] ** 2 + chi_centres**2)  # (bins, nodes, χ)
-    log_f = (-0.5 * (theta[..., None] - target) ** 2 - weight_decay * r) / temperature - a * np.log(r)
-    shift = log_f.max()
-    mass = np.einsum("n,bnc->bc", _WEIGHTS, np.exp(log_f - shift)) * ((hi - lo) / 2)[:, None]
-    return np.log(mass) - np.log(mass.sum(axis=0, keepdims=True))
+    chi = (chi_edges[:-1] + chi_edges[1:])[:, None] / 2 + np.diff(chi_edges)[:, None] / 2 * _NODES  # (χ bins, nodes)
+    r = np.sqrt(theta[:, :, None, None] ** 2 + chi**2)  # (bins, nodes, χ bins, χ nodes)
+    log_f = (-0.5 * (theta[:, :, None, None] - target) ** 2 - weight_decay * r) / temperature - a * np.log(r)
+    mass = np.einsum("n,bncm->bcm", _WEIGHTS, np.exp(log_f - log_f.max())) * ((hi - lo) / 2)[:, None, None]
+    return np.log(np.einsum("m,bcm->bc", _WEIGHTS / 2, mass / mass.sum(axis=0, keepdims=True)))
 
 
-def exponent_fit(theta_edges, chi_edges, counts, *, temperature, target, weight_decay=0.0) -> tuple[float, float]:
-    """(a, its standard error): the ML exponent from joint counts (bins_θ, bins_χ) (groups summed)."""
-    counts = np.asarray(counts, float)
-    chi_centres = (chi_edges[:-1] + chi_edges[1:]) / 2
+def _fit(theta_edges, chi_edges, counts, temperature, target, weight_decay) -> tuple[float, float]:
+    """(a, its Fisher standard error) from joint counts (bins_θ, bins_χ)."""
     keep = counts.sum(axis=0) > 0
 
     def nll(a):
-        log_p = _log_cell_masses(a, theta_edges, chi_centres[keep], temperature, target, weight_decay)
-        return -np.sum(counts[:, keep] * log_p)
+        log_p = _log_cell_masses(a, theta_edges, chi_edges, temperature, target, weight_decay)
+        return -np.sum(counts[:, keep] * log_p[:, keep])
 
     if not keep.any():
         return float("nan"), float("nan")
@@ -41,3 +44,18 @@ def exponent_fit(theta_edges, chi_edges, counts, *, temperature, target, weight_
     h = 1e-3
     curvature = (nll(a + h) - 2 * nll(a) + nll(a - h)) / h**2
     return float(a), float(1 / np.sqrt(curvature)) if curvature > 0 else float("nan")
+
+
+def exponent_fit(theta_edges, chi_edges, counts, *, temperature, target, weight_decay=0.0) -> tuple[float, float]:
+    """(a, its standard error): the ML exponent from joint counts (bins_θ, bins_χ), or (G, bins_θ, bins_χ) per
+    chain group (then the s.e. is the delete-one-group jackknife's: √((G−1)/G Σ_g (a₋g − ā)²))."""
+    counts = np.asarray(counts, float)
+    if counts.ndim == 2:
+        return _fit(theta_edges, chi_edges, counts, temperature, target, weight_decay)
+    total = counts.sum(axis=0)
+    a = _fit(theta_edges, chi_edges, total, temperature, target, weight_decay)[0]
+    groups = len(counts)
+    if groups < 2 or not np.isfinite(a):
+        return a, float("nan")
+    left_out = np.asarray([_fit(theta_edges, chi_edges, total - c, temperature, target, weight_decay)[0] for c in counts])
+    return a, float(np.sqrt((groups - 1) / groups * np.sum((left_out - left_out.mean()) ** 2)))
