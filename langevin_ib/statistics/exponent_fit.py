@@ -3,8 +3,9 @@
 On each level set χ, p(θ | χ) ∝ exp(−L/T − λr/T) r^(−a), r = √(θ² + χ²), L = ½(θ − θ*)²: a = 1 is
 the geometric law (:mod:`langevin_ib.predictions.theory_uv`), a = 0 the naive one. The exponent is
 fitted to binned joint counts (θ bins within each χ bin, multinomial per χ column; the law of θ in a
-χ bin is the conditional law averaged over χ across the bin, not taken at its centre, which biased a
-upwards by ≈ 0.05–0.1 with uv_small's χ bins of width 0.5). Its standard error: a jackknife over the
+χ bin is the family's joint density integrated over the bin, χ's own spread taken flat across one
+bin; the law at the bin's centre biased a upwards by ≈ 0.05–0.1 with uv_small's χ bins of width 0.5,
+docs/sweeps.md). Its standard error: a jackknife over the
 independent chain groups where the counts are given per group (it holds the autocorrelation of each
 chain's observations), else the observed Fisher information, which treats every observation as
 independent (three times too small on the README's sweep, docs/sweeps.md).
@@ -19,15 +20,16 @@ _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(8)
 
 
 def _log_cell_masses(a: float, theta_edges, chi_edges, temperature, target, weight_decay) -> np.ndarray:
-    """(bins_θ, bins_χ) log P(θ bin | χ bin) of the exponent-a family: the conditional law of θ, normalised over
-    the in-range θ bins, averaged over χ uniform across its bin (Gauss–Legendre in θ and in χ)."""
+    """(bins_θ, bins_χ) log P(θ bin | χ bin) of the exponent-a family: its density integrated over the θ bin and
+    the χ bin (Gauss–Legendre in both), normalised over the in-range θ bins of each χ bin."""
     lo, hi = theta_edges[:-1], theta_edges[1:]
     theta = (lo + hi)[:, None] / 2 + (hi - lo)[:, None] / 2 * _NODES  # (bins, nodes)
     chi = (chi_edges[:-1] + chi_edges[1:])[:, None] / 2 + np.diff(chi_edges)[:, None] / 2 * _NODES  # (χ bins, nodes)
     r = np.sqrt(theta[:, :, None, None] ** 2 + chi**2)  # (bins, nodes, χ bins, χ nodes)
     log_f = (-0.5 * (theta[:, :, None, None] - target) ** 2 - weight_decay * r) / temperature - a * np.log(r)
     mass = np.einsum("n,bncm->bcm", _WEIGHTS, np.exp(log_f - log_f.max())) * ((hi - lo) / 2)[:, None, None]
-    return np.log(np.einsum("m,bcm->bc", _WEIGHTS / 2, mass / mass.sum(axis=0, keepdims=True)))
+    mass = np.einsum("m,bcm->bc", _WEIGHTS, mass)
+    return np.log(mass) - np.log(mass.sum(axis=0, keepdims=True))
 
 
 def _fit(theta_edges, chi_edges, counts, temperature, target, weight_decay) -> tuple[float, float]:
