@@ -171,3 +171,18 @@ def test_a_killed_sweep_resumes_bitwise(kind, tmp_path):
     for name in arrays_a:
         np.testing.assert_array_equal(arrays_a[name], arrays_b[name], err_msg=name)
     assert not list((tmp_path / "killed").glob("checkpoint-*.npz"))
+
+
+def test_the_burn_in_warning_lists_the_sweep_points_with_a_short_burn_in():
+    """uv_small (τ = 0.5 at its start, so 3τ = 1.5): its 100-step burn-in is time 0.1 at η = 0.001 and 3 at
+    η = 0.03, so the warning lists point 0 alone; with run.burn_in_time=5 no point is listed. Nothing is compiled."""
+
+    lines = []
+    _, _, points = sweep_grid.load(CONFIG, ["dynamics.step_size=0.001,0.03", "run.burn_in=100"])
+    sweep.planned(points, lines.append)
+    assert lines[1].startswith("warning: 1 of 2 sweep points have a burn-in time") and "points 0 (dynamics.step_size=0.001: " \
+        "0.1 < 3τ = 1.5)" in lines[1], lines
+    lines.clear()
+    _, _, points = sweep_grid.load(CONFIG, ["dynamics.step_size=0.001,0.03", "run.burn_in_time=4.5"])
+    sweep.planned(points, lines.append)
+    assert len(lines) == 1 and lines[0].startswith("sweep: 2 points"), lines
