@@ -116,19 +116,26 @@ def test_calls_split_for_signal_latency_change_no_number_and_resume_mid_chunk(tm
     assert reference.histograms.counts["x"].sum() == CHAINS * 2 * 8  # 8 observations of 2 copies per chain
 
 
-def test_a_signal_during_a_long_first_chunk_stops_after_the_probe_call(tmp_path):
+@pytest.mark.parametrize("per_point", [False, True])
+def test_a_signal_during_a_long_first_chunk_stops_after_the_probe_call(tmp_path, per_point):
     """One chunk of 400 steps (chunk_steps = steps, thin = 1): the chunk's first call is a probe of one
     block, so a SIGTERM that arrives during it is answered at the next call boundary (after block 1),
-    not at the chunk's end; the run resumed from that checkpoint is bitwise the uninterrupted run."""
+    not at the chunk's end; the run resumed from that checkpoint is bitwise the uninterrupted run. With
+    ``per_point``, two points of the grid have their own budgets (burn-in 0 and 6 steps, thin 1 and 3,
+    400 and 100 observations: durations in time at η = 0.05 and 0.15), resumed bitwise too, and the
+    second point, frozen through the first's last 300 blocks, equals its run alone (other chunks)."""
     import os
     import signal
 
     from langevin_ib.dynamics import checkpoint, integrators
     from langevin_ib.dynamics.grid import PROBE_BLOCKS, simulate_grid
+    from langevin_ib.dynamics.kernel import Budget
 
     model = harmonic.build({"stiffness": 1.0, "copies": 2, "init": 0.5})
     sizes = RunSizes(chains=CHAINS, steps=400, thin=1, chunk_steps=400, chain_groups=2)
-    one = Hyperparameters(np.asarray([0.5]), np.asarray([0.05]), np.asarray([0.0]))
+    points = 2 if per_point else 1
+    hp = Hyperparameters(np.full(points, 0.5), np.asarray([0.05, 0.15][:points]), np.zeros(points))
+    budget = Budget(np.asarray([0, 6]), np.asarray([1, 3]), np.asarray([400, 100])) if per_point else None
     saved_at = []
 
     class SignalDuringTheProbe(checkpoint.Checkpointer):
@@ -139,14 +146,25 @@ def test_a_signal_during_a_long_first_chunk_stops_after_the_probe_call(tmp_path)
             super().between(step, carry, records, where)
 
     def run(saved=None):
-        return simulate_grid(model, integrators.build("euler_maruyama", model), one, sizes,
-                             binnings={"x": Binning(-3, 3, 12)}, checkpoint=saved)[0][0]
+        return simulate_grid(model, integrators.build("euler_maruyama", model), hp, sizes, per_point=budget,
+                             binnings={"x": Binning(-3, 3, 12)}, checkpoint=saved)[0]
 
     interrupted = SignalDuringTheProbe(tmp_path, {}, every_seconds=0)
-    with interrupted.signals(), pytest.raises(checkpoint.Interrupted, match=f"step {PROBE_BLOCKS} "):
+    with interrupted.signals(), pytest.raises(checkpoint.Interrupted, match="step"):
         run(interrupted)
     assert saved_at == [PROBE_BLOCKS]
     resumed, reference = run(checkpoint.Checkpointer(tmp_path, {}, every_seconds=0)), run()
-    np.testing.assert_array_equal(resumed.histograms.counts["x"], reference.histograms.counts["x"])
-    np.testing.assert_array_equal(resumed.final_state.integrator.position["x"],
-                                  reference.final_state.integrator.position["x"])
+    for a, b in zip(resumed, reference):
+        np.testing.assert_array_equal(a.histograms.counts["x"], b.histograms.counts["x"])
+        np.testing.assert_array_equal(a.histograms.moments["x"], b.histograms.moments["x"])
+        np.testing.assert_array_equal(a.final_state.integrator.position["x"], b.final_state.integrator.position["x"])
+        np.testing.assert_array_equal(a.chi_trace["step"], b.chi_trace["step"])
+    if per_point:
+        assert [r.histograms.counts["x"].sum() for r in reference] == [CHAINS * 2 * 400, CHAINS * 2 * 100]
+        assert [r.chain_steps for r in reference] == [CHAINS * 400, CHAINS * 306]
+        alone = simulate_grid(model, integrators.build("euler_maruyama", model),
+                              Hyperparameters(*(np.asarray([h[1]]) for h in hp)), sizes,
+                              per_point=Budget(*(np.asarray([b[1]]) for b in budget)), binnings={"x": Binning(-3, 3, 12)})[0][0]
+        np.testing.assert_array_equal(alone.histograms.moments["x"], reference[1].histograms.moments["x"])
+        np.testing.assert_array_equal(alone.final_state.integrator.position["x"],
+                                      reference[1].final_state.integrator.position["x"])
