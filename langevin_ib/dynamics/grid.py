@@ -96,7 +96,7 @@ def steps_at(budget: Budget, plan: Schedule, done: int) -> np.ndarray:
     return budget.burn_in + np.minimum(done - plan.burn_in, budget.observations) * budget.thin
 
 
-def where(steps: np.ndarray) -> str:
+def steps_named(steps: np.ndarray) -> str:
     """The steps of a grid's points as a checkpoint message names them."""
     low, high = int(np.min(steps)), int(np.max(steps))
     return f"step {low}" if low == high else f"steps {low} to {high} (by point)"
@@ -276,10 +276,10 @@ def simulate_grid(
                 bar.update(int((steps_at(host, plan, at + count) - steps_at(host, plan, at)).sum()))
             at += count
             if at < end and checkpoint is not None:
-                checkpoint.between(at, carry, stacked(recorded), where(steps_at(host, plan, at)))
+                checkpoint.between(at, carry, stacked(recorded), steps_named(steps_at(host, plan, at)))
         record(end, carry[0])
         if checkpoint is not None:
-            checkpoint.boundary(end, carry, stacked(recorded), where(steps_at(host, plan, end)))
+            checkpoint.boundary(end, carry, stacked(recorded), steps_named(steps_at(host, plan, end)))
     total = plan.burn_in + plan.observations
     if checkpoint is not None:
         checkpoint.save(total, carry, stacked(recorded))
