@@ -25,7 +25,7 @@ def largest_z(z: Any) -> float:
 
 def csv_rows(point: Point, summary: dict) -> list[dict]:
     """One row per test × hypothesis of a point, or one without a test (columns in docs/sweeps.md)."""
-    sizes = summary["sizes"]
+    sizes = summary.get("sizes", {})
     common = {"point": point.index, **point.values,
               **{k: sizes[k] for k in ("steps", "burn_in", "thin", "time", "burn_in_time", "thin_time") if k in sizes}}
     moments = {f"{name}_{k}": v for name, m in summary["moments"].items() for k, v in m.items()}
