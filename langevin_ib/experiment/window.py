@@ -39,7 +39,9 @@ def burn_in_warning(experiment: Experiment, model: Model) -> str | None:
     tau, burn_in_time = relaxation_time(experiment, model), experiment.run.burn_in * experiment.dynamics.step_size
     if not burn_in_time < stationarity_lib.RELAXATIONS * tau:
         return None
-    return (f"warning: run.burn_in={experiment.run.burn_in} is time {burn_in_time:.3g} (steps·η), shorter than "
+    given = (f"run.burn_in={experiment.run.burn_in} is time {burn_in_time:.3g} (steps·η)," if experiment.run.burn_in_time is None
+             else f"run.burn_in_time={burn_in_time:.3g} ({experiment.run.burn_in} steps) is")
+    return (f"warning: {given} shorter than "
             f"{stationarity_lib.RELAXATIONS} relaxation times τ = {tau:.3g} of the loss at the initial point (1/its "
             "Hessian's smallest positive eigenvalue): the window may record a transient (summary.json: stationarity)")
 
