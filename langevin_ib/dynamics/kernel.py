@@ -40,11 +40,14 @@ LAPACK_PRIMITIVES = re.compile(r"= (svd|eigh|eig|lu|cholesky|triangular_solve|ge
 
 
 class RunSizes(NamedTuple):
+    """A run's static sizes; ``steps``, ``burn_in`` and ``thin`` are every point's unless the grid is given a
+    per-point :class:`Budget` (durations in time)."""
+
     chains: int
     steps: int  # measured steps, after burn-in
     burn_in: int = 0
     thin: int = 1  # observe (and check) every thin steps
-    chunk_steps: int = 1000  # steps per compiled call; host contact only between chunks
+    chunk_steps: int = 1000  # steps per chunk (chunk statistics recorded at its end); calls are sized by time
     seed: int = 0
     chain_groups: int = 32  # chain c belongs to group c mod G (accumulators.py)
     divergence_bound: float = 1.0e3
