@@ -116,7 +116,7 @@ def test_calls_split_for_signal_latency_change_no_number_and_resume_mid_chunk(tm
     assert reference.histograms.counts["x"].sum() == CHAINS * 2 * 8  # 8 observations of 2 copies per chain
 
 
-@pytest.mark.parametrize("per_point", [False, True])
+@pytest.mark.parametrize("per_point", [False, pytest.param(True, marks=pytest.mark.slow)])  # True: 14 s
 def test_a_signal_during_a_long_first_chunk_stops_after_the_probe_call(tmp_path, per_point):
     """One chunk of 400 steps (chunk_steps = steps, thin = 1): the chunk's first call is a probe of one
     block, so a SIGTERM that arrives during it is answered at the next call boundary (after block 1),
