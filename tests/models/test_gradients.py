@@ -32,7 +32,7 @@ def x64():
 
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_potential_gradient_is_jax_grad_of_the_potential(name):
-    """The networks' blocked gradient (blocks of 4 of 12 examples for ReLU, 1 of 6 for attention) plus the
+    """The networks' blocked gradient (blocks of 2 of 12 examples for ReLU, 1 of 6 for attention) plus the
     decay's, with one λ per chain, against jax.grad of U."""
     model = build(name)
     assert model.gradient is not None
