@@ -30,7 +30,7 @@ def x64():
         yield
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("name", ["relu", pytest.param("attention", marks=pytest.mark.slow)])  # attention: 30 s loaded
 def test_potential_gradient_is_jax_grad_of_the_potential(name):
     """The networks' blocked gradient (blocks of 2 of 12 examples for ReLU, 1 of 6 for attention) plus the
     decay's, with one λ per chain, against jax.grad of U."""
