@@ -1,16 +1,20 @@
-"""Throughput of the u·v Langevin step: this engine (each integrator and noise) vs vectorised NumPy
-and PyTorch loops, in one process, interleaved.
+"""Throughput of the u·v Langevin step as configs run it: this engine (each integrator and noise) vs
+PyTorch loops doing the same observation work, in one process, interleaved, at thin 1 and thin 10.
 
 Same model (θ = u·v, L = ½(uv − 1)², T = 0.05, η = 1e-3, float32), same chain count. The engine
-runs as a measured run does: one JAX CPU device per core with the chains sharded over them, θ
-histogrammed (60 bins, 32 chain groups) and the divergence checked at every step; compile time is
-left out. The loops draw Gaussian noise; "+hist" loops also histogram θ every step (the engine's
-work), the plain ones only step. PyTorch uses its default threads, NumPy one core. Each repeat runs
-every variant once, in turn, so load on a shared machine hits all alike; the medians and the ratios
-to the plain PyTorch loop are printed, then each CPU target of issue 24 with the measured ratio and
-"met" or the distance and its known reason (``--json`` for a machine-readable copy, targets included).
+runs as a measured run does: one JAX CPU device per core with the chains sharded over them, and
+every ``thin`` steps the divergence check (|θ|_∞ ≤ 1e3 and finite, a failed chain rolled back and
+frozen), θ histogrammed (60 bins, 32 chain groups, first and second half of the window) and the
+per-chain Σθ, Σθ² and observation count accumulated; compile time is left out. The shipped configs
+observe every 10 steps (``run.thin: 10``). The PyTorch loops draw Gaussian noise; "+observe" does the
+engine's work at each observation (the same check with its rollback, a scatter of θ into the same
+bins × groups × halves, the per-chain sums); the plain loop only steps. Each PyTorch loop runs on
+1 thread and on one per core, and the faster is the reference ("pytorch loop", "pytorch loop +observe":
+on a loaded machine two threads can stall on each other at every small op). Each repeat runs every variant once, in turn, so load on a shared machine hits all alike;
+the medians and the ratios to the PyTorch loops are printed, then each CPU target of issues 24 and 33
+with the measured ratio and "met" or the distance (``--json`` for a machine-readable copy).
 
-    python scripts/bench.py --chains 4096 65536 --steps 1000 --repeats 5 --json bench.json
+    python scripts/bench.py --chains 4096 65536 --thin 1 10 --steps 1000 --repeats 5 --json bench.json
 
 ``--sgd`` adds the minibatch-SGD benchmark of issue 22 (scripts/bench_sgd.py) with the same steps and repeats.
 """
@@ -19,19 +23,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
 
-import numpy as np
-
-TEMPERATURE, STEP, TARGET, BINS = 0.05, 1e-3, 1.0, 60
+TEMPERATURE, STEP, TARGET, BINS, GROUPS, BOUND = 0.05, 1e-3, 1.0, 60, 32, 1.0e3
+LOW, HIGH = 0.0, 2.0  # θ's histogram range
 VARIANTS = (("euler_maruyama", "gaussian"), ("euler_maruyama", "two_point"), ("euler_maruyama", "three_point"),
             ("leimkuhler_matthews", "gaussian"), ("leimkuhler_matthews", "three_point"))
+REFERENCE = "pytorch loop +observe"
 
 
 def engine(integrator: str, noise: str):
-    """A function (chains, steps) -> chain-steps/s of the engine's measured run, compile excluded."""
+    """A function (chains, steps, thin) -> chain-steps/s of the engine's measured run, compile excluded."""
     from langevin_ib.dynamics import integrators
     from langevin_ib.base import Binning
     from langevin_ib.dynamics.grid import simulate_run
@@ -41,142 +46,135 @@ def engine(integrator: str, noise: str):
     model = uv.build({"target": TARGET, "copies": 1, "init_u": 1.0, "init_v": 1.0, "init_noise": 0.0, "label_noise": 0.0})
     built = integrators.build(integrator, model, noise=noise)
 
-    def run(chains: int, steps: int) -> float:
-        result = simulate_run(model, built, integrators.Hyperparameters(TEMPERATURE, STEP, 0.0),
-                          RunSizes(chains, steps, thin=1, chunk_steps=steps, chain_groups=32),
-                          binnings={"theta": Binning(0.0, 2.0, BINS)}, chunk_statistics={}, progress=False)
+    def run(chains: int, steps: int, thin: int) -> float:
+        sizes = RunSizes(chains, steps, thin=thin, chunk_steps=steps, chain_groups=GROUPS, divergence_bound=BOUND)
+        result = simulate_run(model, built, integrators.Hyperparameters(TEMPERATURE, STEP, 0.0), sizes,
+                              binnings={"theta": Binning(LOW, HIGH, BINS)}, chunk_statistics={}, progress=False)
         return result.chain_steps / result.run_seconds
 
     return run
 
 
-def numpy_loop(histogram: bool):
-    def run(chains: int, steps: int) -> float:
-        rng = np.random.default_rng(0)
-        u, v = np.ones(chains, np.float32), np.ones(chains, np.float32)
-        scale, counts = np.float32(np.sqrt(2 * TEMPERATURE * STEP)), np.zeros(BINS + 2, np.int64)
-        start = time.perf_counter()
-        for _ in range(steps):
-            residual = u * v - TARGET
-            noise = rng.standard_normal((2, chains), np.float32)
-            u, v = u - STEP * residual * v + scale * noise[0], v - STEP * residual * u + scale * noise[1]
-            if histogram:
-                counts += np.bincount(np.clip(np.floor(u * v * (BINS / 2)), -1, BINS).astype(np.int64) + 1,
-                                      minlength=BINS + 2)
-        return chains * steps / (time.perf_counter() - start)
+def torch_loop(observe: bool, threads: int):
+    """A function (chains, steps, thin) -> chain-steps/s of a PyTorch Euler–Maruyama loop on ``threads``
+    intra-op threads; with ``observe``, every ``thin`` steps the engine's observation work (see the module
+    docstring)."""
 
-    return run
-
-
-def torch_loop(histogram: bool):
-    def run(chains: int, steps: int) -> float:
+    def run(chains: int, steps: int, thin: int) -> float:
         import torch
 
+        torch.set_num_threads(threads)
         torch.manual_seed(0)
         u, v = torch.ones(chains), torch.ones(chains)
-        scale, counts = (2 * TEMPERATURE * STEP) ** 0.5, torch.zeros(BINS + 2, dtype=torch.int64)
+        scale, width = (2 * TEMPERATURE * STEP) ** 0.5, BINS + 2
+        group = torch.arange(chains) % GROUPS
+        cells = 2 * GROUPS * width  # (half, group, bin); a failed chain counts in the extra cell, dropped
+        counts = torch.zeros(cells, dtype=torch.int64)
+        sums, observed = torch.zeros(2, chains), torch.zeros(chains, dtype=torch.int64)
+        diverged, half = torch.zeros(chains, dtype=torch.bool), steps // thin // 2
         start = time.perf_counter()
         with torch.no_grad():
-            for _ in range(steps):
-                residual = u * v - TARGET
-                noise = torch.randn(2, chains)
-                u, v = u - STEP * residual * v + scale * noise[0], v - STEP * residual * u + scale * noise[1]
-                if histogram:
-                    index = torch.clamp(torch.floor(u * v * (BINS / 2)), -1, BINS).long() + 1
-                    counts += torch.bincount(index, minlength=BINS + 2)
+            for _ in range(steps // thin):
+                u_checked, v_checked = u, v
+                for _ in range(thin):
+                    residual = u * v - TARGET
+                    noise = torch.randn(2, chains)
+                    u, v = u - STEP * residual * v + scale * noise[0], v - STEP * residual * u + scale * noise[1]
+                if not observe:
+                    continue
+                accept = ~diverged & (torch.maximum(u.abs(), v.abs()) <= BOUND)  # NaN fails the comparison
+                if not bool(accept.all()):  # roll back and freeze the failed chains, as the engine's check
+                    u, v = torch.where(accept, u, u_checked), torch.where(accept, v, v_checked)
+                diverged, alive = ~accept, accept.to(torch.int64)
+                theta = u * v
+                index = torch.clamp(torch.floor((theta - LOW) * (BINS / (HIGH - LOW))), -1, BINS).long() + 1
+                cell = ((observed >= half).long() * GROUPS + group) * width + index
+                counts += torch.bincount(torch.where(accept, cell, cells), minlength=cells + 1)[:cells]
+                x = torch.where(accept, theta, 0.0)
+                sums += torch.stack([x, x * x])
+                observed += alive
         return chains * steps / (time.perf_counter() - start)
 
     return run
 
 
-LM_REASON = "LM reads and writes its stored noise ξ_n (u, v: 16 more bytes per chain-step) and draws the same noise"
-# (name, chains, numerator, denominator, target, why a miss happens): the issue's CPU targets (issue 24);
-# the denominators are the engine's fair comparison (it histograms θ every step) and EM with the same noise
+# (name, chains, thin, numerator, denominator, target): the CPU targets of issues 24 and 33; the denominators are
+# the fair comparison (a PyTorch loop with the engine's observation work) and EM with the same noise
 TARGETS = (
-    ("EM two-point ≥ 10× PyTorch+hist", 65536, "engine euler_maruyama two_point", "pytorch loop +hist", 10.0,
-     "the divergence check and the per-step observation (histogram scatter, per-chain Σx, Σx²) run once per "
-     "step outside the fused update; the noise itself is 1 bit per variable already"),
-    ("EM Gaussian ≥ 1.2× PyTorch+hist", 65536, "engine euler_maruyama gaussian", "pytorch loop +hist", 1.2,
-     "the threefry normal draw dominates the step (one word and an erfinv per variable)"),
-    ("EM Gaussian ≥ 1.0× PyTorch+hist", 4096, "engine euler_maruyama gaussian", "pytorch loop +hist", 1.0,
-     "per-step fixed costs (scan iteration, sharding over 2 devices) weigh more at small N"),
-    ("LM ≥ 0.95× EM, Gaussian", 4096, "engine leimkuhler_matthews gaussian", "engine euler_maruyama gaussian", 0.95,
-     LM_REASON),
-    ("LM ≥ 0.95× EM, Gaussian", 65536, "engine leimkuhler_matthews gaussian", "engine euler_maruyama gaussian", 0.95,
-     LM_REASON),
-    ("LM ≥ 0.95× EM, three-point", 4096, "engine leimkuhler_matthews three_point", "engine euler_maruyama three_point",
-     0.95, LM_REASON),
-    ("LM ≥ 0.95× EM, three-point", 65536, "engine leimkuhler_matthews three_point", "engine euler_maruyama three_point",
-     0.95, LM_REASON),
+    ("EM two-point ≥ 10× PyTorch+observe", 65536, 10, "engine euler_maruyama two_point", REFERENCE, 10.0),
+    ("EM Gaussian ≥ 1.2× PyTorch+observe", 65536, 1, "engine euler_maruyama gaussian", REFERENCE, 1.2),
+    ("EM Gaussian ≥ 1.0× PyTorch+observe", 4096, 1, "engine euler_maruyama gaussian", REFERENCE, 1.0),
+    *((f"LM ≥ 0.95× EM, {noise}", chains, thin, f"engine leimkuhler_matthews {noise}",
+       f"engine euler_maruyama {noise}", 0.95)
+      for noise in ("gaussian", "three_point") for chains in (4096, 65536) for thin in (1, 10)),
 )
-NOT_HERE = ("memory ≤ 2× state + accumulators: scripts/memory_per_chain.py (fresh processes, peak RSS)",
+NOT_HERE = ("memory ≤ 3× state + accumulators: scripts/memory_per_chain.py (fresh processes, peak RSS)",
             "GPU ≥ 1e11 chain-steps/s at ≥ 1e7 chains, ≥ 50% of the bandwidth roofline: scripts/bench_gpu.py")
 
 
 def verdicts(results: dict) -> list[dict]:
-    """Each target of TARGETS whose chain count was measured: the measured ratio, the target, met or not."""
+    """Each target of TARGETS whose chain count and thin were measured: the measured ratio, the target, met or not."""
     out = []
-    for name, chains, numerator, denominator, target, reason in TARGETS:
-        rates = results.get(str(chains), {}).get("rates", {})
-        if numerator not in rates or denominator not in rates:
-            continue
-        ratio = rates[numerator] / rates[denominator]
-        out.append({"target": name, "chains": chains, "measured": ratio, "wanted": target, "met": ratio >= target,
-                    "reason": None if ratio >= target else reason})
+    for name, chains, thin, numerator, denominator, target in TARGETS:
+        rates = results.get(f"{chains} thin {thin}", {}).get("rates", {})
+        if numerator in rates and denominator in rates:
+            ratio = rates[numerator] / rates[denominator]
+            out.append({"target": name, "chains": chains, "thin": thin, "measured": ratio, "wanted": target,
+                        "met": ratio >= target})
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, nargs="+", default=[4096, 65536])
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--thin", type=int, nargs="+", default=[1, 10], help="observe every thin steps")
+    parser.add_argument("--steps", type=int, default=1000, help="a multiple of every thin")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", help="also write the medians and ratios here")
     parser.add_argument("--sgd", action="store_true", help="also time SGD on the ReLU teacher–student (bench_sgd.py)")
     args = parser.parse_args()
+    if any(args.steps % thin for thin in args.thin):
+        parser.error(f"--steps: got {args.steps}; use a multiple of every --thin ({args.thin})")
     from langevin_ib.dynamics import sharding
 
     sharding.use_all_cpu_cores()  # as the CLI does: one JAX CPU device per core
     import jax
+    import torch
 
     runners = {f"engine {i} {n}": engine(i, n) for i, n in VARIANTS}
-    runners |= {"numpy loop": numpy_loop(False), "numpy loop +hist": numpy_loop(True)}
-    try:
-        import torch
-
-        runners |= {"pytorch loop": torch_loop(False), "pytorch loop +hist": torch_loop(True)}
-        torch_version = torch.__version__
-    except ImportError:
-        print("pytorch not installed: skipping its loops (pip install torch, or the bench extra)")
-        torch_version = None
-    report = {"machine": f"{platform.processor() or platform.machine()}, {jax.local_device_count()} JAX devices",
-              "jax": jax.__version__, "torch": torch_version, "steps": args.steps, "repeats": args.repeats,
-              "model": f"u·v, T={TEMPERATURE}, η={STEP}, float32, θ histogram every step", "results": {}}
+    cores = os.cpu_count() or 1
+    for threads in sorted({1, cores}):
+        runners |= {f"pytorch loop, {threads} thread(s)": torch_loop(False, threads),
+                    f"{REFERENCE}, {threads} thread(s)": torch_loop(True, threads)}
+    report = {"machine": f"{platform.processor() or platform.machine()}, {jax.local_device_count()} JAX devices, "
+                         f"{cores} cores, load average {os.getloadavg()[0]:.1f} at the start",
+              "jax": jax.__version__, "torch": torch.__version__, "steps": args.steps, "repeats": args.repeats,
+              "model": f"u·v, T={TEMPERATURE}, η={STEP}, float32, θ observed every thin steps", "results": {}}
     for chains in args.chains:
-        for fn in runners.values():  # warm up: compile, allocate
-            fn(chains, min(args.steps, 50))
-        samples = {name: [] for name in runners}
-        for _ in range(args.repeats):
-            for name, fn in runners.items():
-                samples[name].append(fn(chains, args.steps))
-        rates = {name: statistics.median(s) for name, s in samples.items()}
-        reference = rates.get("pytorch loop")
-        print(f"\nu·v, {chains} chains × {args.steps} steps, median of {args.repeats} interleaved repeats")
-        print(f"  {'':<40} {'chain-steps/s':>13} {'/ pytorch':>10}  {'LM / EM same noise':>18}")
-        for name, rate in rates.items():
-            ratio = f"{rate / reference:10.2f}" if reference else f"{'-':>10}"
-            lm = ""
-            if name.startswith("engine leimkuhler_matthews"):
-                em = rates.get(name.replace("leimkuhler_matthews", "euler_maruyama"))
+        for thin in args.thin:
+            for fn in runners.values():  # warm up: compile, allocate
+                fn(chains, 5 * thin, thin)
+            samples = {name: [] for name in runners}
+            for _ in range(args.repeats):
+                for name, fn in runners.items():
+                    samples[name].append(fn(chains, args.steps, thin))
+            rates = {name: statistics.median(s) for name, s in samples.items()}
+            for loop in ("pytorch loop", REFERENCE):  # the faster thread count is the reference
+                rates[loop] = max(rate for name, rate in rates.items() if name.startswith(f"{loop}, "))
+            print(f"\nu·v, {chains} chains × {args.steps} steps, thin {thin}, median of {args.repeats} interleaved repeats")
+            print(f"  {'':<36} {'chain-steps/s':>13} {'/ pytorch':>10} {'/ +observe':>10}  {'LM / EM same noise':>18}")
+            for name, rate in rates.items():
+                em = rates.get(name.replace("leimkuhler_matthews", "euler_maruyama")) if "leimkuhler" in name else None
                 lm = f"{rate / em:18.2f}" if em else ""
-            print(f"  {name:<40} {rate:13.3e} {ratio}  {lm}")
-        report["results"][str(chains)] = {"rates": rates, "samples": samples,
-                                          "per_pytorch": {n: r / reference for n, r in rates.items()} if reference else None}
+                print(f"  {name:<36} {rate:13.3e} {rate / rates['pytorch loop']:10.2f} {rate / rates[REFERENCE]:10.2f}  {lm}")
+            report["results"][f"{chains} thin {thin}"] = {"chains": chains, "thin": thin, "rates": rates,
+                                                          "samples": samples}
     report["targets"] = verdicts(report["results"])
-    print("\nissue 24 targets (2 CPU cores, same process):")
+    print("\nCPU targets of issues 24 and 33 (same process, interleaved):")
     for v in report["targets"]:
-        state = "met" if v["met"] else f"not met: {v['wanted'] - v['measured']:.2f} short ({v['reason']})"
-        print(f"  {v['target']:<34} at {v['chains']:>6} chains: {v['measured']:6.2f} (target {v['wanted']}): {state}")
+        state = "met" if v["met"] else f"not met: {v['wanted'] - v['measured']:.2f} short"
+        print(f"  {v['target']:<36} at {v['chains']:>6} chains, thin {v['thin']:>2}: {v['measured']:6.2f} "
+              f"(target {v['wanted']}): {state}")
     for line in NOT_HERE:
         print(f"  not measured here: {line}")
     if args.sgd:  # issue 22: 4096 chains against a PyTorch bmm loop, target ≥ 5× (scripts/bench_sgd.py)

@@ -56,11 +56,19 @@ class Model(NamedTuple):
     closed_form: tuple[str, tuple] | None = None
     readout: Any = None  # readout.Readout: per-chain end-of-run metrics and profiles against the truth
     synthesis: Any = None  # (p, n) numpy S of a signal x = S c whose coefficients c carry the bias (eq. 16)
+    # one chain's ∇L, equal to jax.grad(loss) up to rounding, where the model computes it in less memory
+    # (a full-batch gradient summed over blocks of examples: data.blocked_gradient); None: jax.grad(loss)
+    gradient: Callable[[Params], Params] | None = None
 
     def potential(self, weight_decay: float) -> Callable[[Params], jax.Array]:
         """U = L + (λ/2)|θ|², the potential the dynamics sample."""
-        return lambda params: self.loss(params) + 0.5 * weight_decay * sum(
-            jax.numpy.sum(p**2) for p in jax.tree.leaves(params))
+        decay = self.decay(weight_decay)
+        return lambda params: self.loss(params) + decay(params)
+
+    @staticmethod
+    def decay(weight_decay: float) -> Callable[[Params], jax.Array]:
+        """(λ/2)|θ|², the weight-decay part of U."""
+        return lambda params: 0.5 * weight_decay * sum(jax.numpy.sum(p**2) for p in jax.tree.leaves(params))
 
     def chart(self, params: Params) -> jax.Array:
         """Full quotient coordinates φ(θ), flat: ``quotient_map`` if given, else the histogrammed q."""

@@ -79,6 +79,25 @@ def example_order_mean(x: jax.Array) -> jax.Array:
     return functools.reduce(operator.add, [x[i] for i in range(x.shape[0])]) / x.shape[0]
 
 
+def blocked_gradient(mean_loss: Callable[[Params, Examples], jax.Array], examples: Examples,
+                     block: int) -> Callable[[Params], Params]:
+    """θ ↦ ∇ mean_i ℓ(θ, z_i) over the n ``examples`` (leading axis) as Σ_b (|b|/n)·∇ mean_{i∈b} ℓ(θ, z_i)
+    over consecutive blocks b of ``block`` examples (the largest divisor of n not above it), added in a
+    scan: vmapped over chains, the temporaries are one block's activations per chain, not the whole
+    set's (docs/engineering.md, "Issue 33: benchmarks and memory"). ``mean_loss(params, batch)`` is the
+    mean loss over a batch whose examples all weigh alike (each the same number of output entries)."""
+    n = jax.tree.leaves(examples)[0].shape[0]
+    size = max(d for d in range(1, min(block, n) + 1) if n % d == 0)
+    blocks = jax.tree.map(lambda x: x.reshape(n // size, size, *x.shape[1:]), examples)
+    grad = jax.grad(lambda params, batch: mean_loss(params, batch) * (size / n))
+
+    def gradient(params: Params) -> Params:
+        add = lambda total, batch: (jax.tree.map(jnp.add, total, grad(params, batch)), None)
+        return jax.lax.scan(add, jax.tree.map(jnp.zeros_like, params), blocks)[0]
+
+    return gradient
+
+
 def check(data: Data) -> Data:
     """``data`` unchanged, or a ValueError saying which of its sources is wrong."""
     if (data.examples is None) == (data.draw is None):

@@ -21,16 +21,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.models.data import Data
+from langevin_ib.models.data import Data, blocked_gradient
 from langevin_ib.numerics import fused_random
 
 
 def regression(network: nn.Module, teacher: nn.Module, input_shape: tuple[int, ...], label_noise: float,
                data_seed: int, to_flax: Callable, from_flax: Callable, dtype,
                fresh: bool = False, teacher_scale: float = 0.0,
-               init_scale: float = 0.0, teacher_map: Callable | None = None) -> tuple[Callable, Callable, Data]:
-    """(init(key) -> params, loss(params) -> scalar, data) for ``network`` fitted to ``teacher``'s labels;
-    ``teacher_map(variables, rng)``, if given, transforms the teacher's variables (drawing from ``rng``)."""
+               init_scale: float = 0.0, teacher_map: Callable | None = None,
+               block: int = 1) -> tuple[Callable, Callable, Callable, Data]:
+    """(init(key) -> params, loss(params) -> scalar, gradient(params) -> ∇loss, data) for ``network``
+    fitted to ``teacher``'s labels; the gradient sums the finite set's in blocks of ``block`` examples
+    (:func:`langevin_ib.models.data.blocked_gradient`); ``teacher_map(variables, rng)``, if given,
+    transforms the teacher's variables (drawing from ``rng``)."""
     rng = np.random.default_rng(data_seed)
     inputs = rng.standard_normal(input_shape)
     teacher_params = teacher.init(jax.random.key(data_seed), jnp.zeros((1, *input_shape[1:])))
@@ -65,4 +68,4 @@ def regression(network: nn.Module, teacher: nn.Module, input_shape: tuple[int, .
         return {"x": x, "y": y + label_noise * fused_random.normal(ke, y.shape, dtype)}
 
     data = Data(example_loss, draw=draw, offset=None) if fresh else Data(example_loss, {"x": inputs, "y": labels})
-    return init, loss, data
+    return init, loss, blocked_gradient(example_loss, {"x": inputs, "y": labels}, block), data

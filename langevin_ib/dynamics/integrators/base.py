@@ -112,8 +112,13 @@ def largest_magnitude(tree: Params) -> jax.Array:
 
 
 def potential_gradient(model: Model) -> Callable[[Params, jax.Array], Params]:
-    """∇U(θ) for the ensemble, U = L + (λ/2)|θ|², with λ a scalar or one value per chain."""
-    grad = jax.grad(lambda params, weight_decay: model.potential(weight_decay)(params))
+    """∇U(θ) for the ensemble, U = L + (λ/2)|θ|², with λ a scalar or one value per chain: jax.grad of U,
+    or the model's ``gradient`` of L (the same in less memory) plus the decay's."""
+    if model.gradient is None:
+        grad = jax.grad(lambda params, weight_decay: model.potential(weight_decay)(params))
+    else:
+        decay = jax.grad(lambda params, weight_decay: model.decay(weight_decay)(params))
+        grad = lambda params, weight_decay: jax.tree.map(jnp.add, model.gradient(params), decay(params, weight_decay))
     return lambda params, weight_decay: jax.vmap(grad, (0, 0 if jnp.ndim(weight_decay) else None))(params, weight_decay)
 
 
