@@ -64,7 +64,7 @@ def test_no_failure_no_divergence():
 
 
 def test_with_position_rolls_back_only_the_position():
-    """An integrator that gives ``with_position`` (as Leimkuhler–Matthews does for its stored ξ_n):
+    """An integrator that gives ``with_position`` (as Leimkuhler–Matthews does for its anchor):
     the diverged chain's position rolls back to x = 5 as above, its counter is left as proposed
     (it keeps counting while the chain is frozen), and every count, moment and divergence record
     is the same as with the full rollback."""
