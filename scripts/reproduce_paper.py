@@ -40,7 +40,7 @@ SHORT = {  # overrides of --short: the figure's shape at a fraction of its steps
 PAPER = {  # (figure, run, quantity) -> the paper's number, and where it comes from
     ("fig2", "relu", "ratio |v_j|/‖W_j‖"): "→ 1 from ≈3·10⁴ steps (Fig. 2 caption)",
     ("fig3", "attention", "ratio ‖Q_j‖/‖K_j‖"): "→ 1 from ≈3.5·10⁴ steps (Fig. 3 caption)",
-    ("fig3", "attention", "train_mse"): "loss 6.8·10⁻² after 3·10⁵ steps (normalisation not stated)",
+    ("fig3", "attention", "eval_mse"): "loss 6.8·10⁻² after 3·10⁵ steps (normalisation not stated)",
     ("fig4", "completion", "sigma_1"): "15 (target); authors' saved run σ(UV) = 7.44, plotted as 2σ",
     ("fig4", "completion", "sigma_2"): "5 (target); authors' saved run 2.02",
     ("fig4", "completion", "sigma_3"): "≈0 (target); authors' saved run 1.62",
