@@ -1,12 +1,15 @@
 """Reproduce the paper's Figs. 2–6 (arXiv 2601.06597) as ensembles and write their table (docs/paper.md).
 
-    python scripts/reproduce_paper.py [--short] [--out runs/paper] [--only fig5,fig6]
+    python scripts/reproduce_paper.py [--short] [--out runs/paper] [--only fig5,fig6] [--ablations]
 
 Each figure is one or two configs under configs/ (the paper's hyperparameters); every run writes its
 usual folder (summary.json, histograms.npz, readout.png, readout_bands.png, bands.png) under --out, and
 table.md there holds, per figure, the paper's numbers beside ours (median and 5–95 % over chains).
 ``--short`` runs fewer steps and chains (SHORT below) so that the whole set finishes on 2 CPU cores in
 minutes; one progress bar counts the runs. The full step counts are the configs' own.
+``--ablations`` runs Figs. 2–4 instead under SGD, full-batch GD, Langevin at SGD's T_eff and SGLD
+(:mod:`langevin_ib.experiment.paper_ablations`; ``--short``: ABLATION_SHORT) and Figs. 5–6 under
+SGD (ABLATION_SGD) beside the authors' GD, writing ablation_<figure>.png and ablations.md.
 """
 
 from __future__ import annotations
@@ -36,6 +39,16 @@ SHORT = {  # overrides of --short: the figure's shape at a fraction of its steps
     "fig4": ["run.chains=32", "run.steps=20000", "run.chunk_steps=2000"],
     "fig5": ["run.chains=32", "run.steps=50000", "run.chunk_steps=5000"],
     "fig6": ["run.chains=32", "run.steps=50000", "run.chunk_steps=5000"],
+}
+ABLATION_SHORT = {  # --ablations --short: each of the four dynamics at these sizes
+    "fig2": ["run.chains=64", "run.steps=20000"],
+    "fig3": ["run.chains=16", "run.steps=10000", "run.chunk_steps=1000"],
+    "fig4": ["run.chains=16", "run.steps=20000", "run.chunk_steps=2000"],
+}
+ABLATION_SGD = {  # Figs. 5–6 under the paper's SGD (its text gives no batch size; the authors' code runs GD):
+    # half the data each step without replacement, as the paper's Fig. 4
+    "fig5": ["dynamics.integrator=sgd", "dynamics.batch_size=16", "dynamics.sampling=without_replacement"],
+    "fig6": ["dynamics.integrator=sgd", "dynamics.batch_size=30", "dynamics.sampling=without_replacement"],
 }
 PAPER = {  # (figure, run, quantity) -> the paper's number, and where it comes from
     ("fig2", "relu", "ratio |v_j|/‖W_j‖"): "→ 1 from ≈3·10⁴ steps (Fig. 2 caption)",
@@ -83,11 +96,70 @@ def rows_of(figure: str, run: str, folder: Path) -> list[tuple[str, str]]:
     return out
 
 
+def ablation_rows(figure: str, runs: dict, temperature: float, seconds: dict) -> list[str]:
+    """ablations.md rows of one of Figs. 2–4: per dynamics the end-of-run per-index median ratios, χ's pooled
+    median from step 0 to the end, its predicted drift per step at the final positions with the four terms,
+    and the χ-drift test where the run has one."""
+    from langevin_ib.experiment import job, paper_ablations
+
+    sgd = runs["sgd"]
+    out = []
+    for name, analysed in runs.items():
+        position = job.build_integrator(analysed.experiment, analysed.model).position(analysed.result.final_state.integrator)
+        drift = paper_ablations.drift_summary(paper_ablations.predicted_terms(sgd.experiment, sgd.model, position, temperature))
+        terms = ", ".join(f"{k} {v:+.2g}" for k, v in drift["terms"].items() if k in paper_ablations.USES[name])
+        medians = analysed.arrays["readout_ratio"][:, 2]
+        chi = analysed.result.chunk_statistics["chi"]["value"][1][:, 2]
+        test = analysed.summary.get("chi_drift", {})
+        verdicts = "; ".join(f"{h} X² = {r['statistic']:.3g}" for h, r in test.get("hypotheses", {}).items()
+                             if isinstance(r, dict) and "statistic" in r)
+        out.append(f"| {figure} | {name} | {temperature if name in ('langevin', 'sgld') else 0:.3g} | "
+                   f"{medians.min():.3g}–{medians.max():.3g} | {chi[0]:.3g} → {chi[-1]:.3g} | "
+                   f"{drift[name]['median']:+.2g} ({terms}) | {verdicts} | {seconds[name]:.0f} |")
+    return out
+
+
+def ablations(chosen: list[str], short: bool, out: Path, bar) -> list[str]:
+    """Run the ablations (module docstring) of the ``chosen`` figures; ablations.md's lines."""
+    from langevin_ib.experiment import config as config_lib, job, paper_ablations
+    from langevin_ib.experiment.output import save_figures
+
+    lines = ["# Ablations of the paper's figures (docs/paper.md)\n",
+             "| figure | dynamics | T | per-index median ratio at the end | median χ: step 0 → end | "
+             "predicted E[Δχ] per step at the end, median (terms) | χ-drift test | seconds |", "|---|" * 1 + "---|" * 7]
+    for figure in [f for f in chosen if f in ABLATION_SHORT]:
+        raw = config_lib.apply_overrides(config_lib.read(ROOT / "configs" / FIGURES[figure][0][1]),
+                                         ABLATION_SHORT[figure] if short else [])
+        runs, seconds, temperature = {}, {}, 0.0
+        for name in paper_ablations.DYNAMICS:
+            bar.set_postfix_str(f"{figure} {name}")
+            start = time.perf_counter()
+            runs[name] = job.run_and_write(config_lib.resolve(paper_ablations.variant(raw, name, temperature)),
+                                           out / f"{figure}_ablation_{name}", progress=False, log=None)
+            seconds[name] = time.perf_counter() - start
+            if name == "sgd":
+                temperature = runs[name].summary["effective_temperature"]["value"]
+            bar.update()
+        lines += ablation_rows(figure, runs, temperature, seconds)
+        save_figures(out, {f"ablation_{figure}": paper_ablations.plot(f"{figure}: balance ratios under four dynamics",
+                                                                      runs, temperature)})
+    for figure in [f for f in chosen if f in ABLATION_SGD]:
+        for run, config in FIGURES[figure]:
+            bar.set_postfix_str(f"{figure} {run} sgd")
+            folder = out / f"{figure}_{run}_sgd"
+            job.run_and_write(config_lib.load(ROOT / "configs" / config, ABLATION_SGD[figure] + (SHORT[figure] if short else [])),
+                              folder, progress=False, log=None)
+            lines += [f"| {figure} | {run} sgd | 0 | {quantity} {ours} | | | | |" for quantity, ours in rows_of(figure, run, folder)]
+            bar.update()
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--short", action="store_true", help="fewer steps and chains (minutes on 2 cores)")
     parser.add_argument("--out", default="runs/paper", help="output folder (default runs/paper)")
     parser.add_argument("--only", default="", help="comma-separated figures, e.g. fig5,fig6 (default all)")
+    parser.add_argument("--ablations", action="store_true", help="Figs. 2–4 under SGD, GD, Langevin, SGLD; Figs. 5–6 under SGD")
     args = parser.parse_args(argv)
     chosen = [f for f in args.only.split(",") if f] or list(FIGURES)
     unknown = [f for f in chosen if f not in FIGURES]
@@ -111,6 +183,14 @@ def main(argv=None) -> int:
     table = [f"# The paper's figures as ensembles ({'--short' if args.short else 'full'} runs)\n",
              "| figure | run | quantity | paper | ours: median [5 %, 95 %] over chains | chains × steps | seconds |",
              "|---|---|---|---|---|---|---|"]
+    if args.ablations:
+        count = 4 * len([f for f in chosen if f in ABLATION_SHORT]) + len([r for r in runs if r[0] in ABLATION_SGD])
+        bar = tqdm(total=count, desc="ablation runs", unit="run")
+        lines = ablations(chosen, args.short, out, bar)
+        bar.close()
+        (out / "ablations.md").write_text("\n".join(lines) + "\n")
+        print(f"wrote {out}/ablations.md, ablation_<figure>.png and one folder per run")
+        return 0
     bar = tqdm(total=len(runs), desc="paper runs", unit="run")
     for figure, run, config in runs:
         experiment, folder = experiments[figure, run], out / f"{figure}_{run}"
