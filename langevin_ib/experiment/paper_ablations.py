@@ -45,6 +45,7 @@ def predicted_terms(experiment, model, position, temperature: float) -> dict:
     import jax
     from jax.flatten_util import ravel_pytree
 
+    from langevin_ib.dynamics.integrators import sgd
     from langevin_ib.predictions import sgd_per_chain
 
     dyn = experiment.dynamics
@@ -55,8 +56,8 @@ def predicted_terms(experiment, model, position, temperature: float) -> dict:
     terms = {k: np.asarray(v, np.float64) for k, v in
              sgd_per_chain.terms_per_chain(model, dyn.weight_decay, unravel, flat, keys).items()}
     settings = dyn.minibatch
-    n, batch = model.data.size, settings.batch_size
-    factor = 1.0 if n is None or settings.sampling == "with_replacement" else (n - batch) / (n - 1)
+    batch = settings.batch_size
+    factor = sgd.sampling_factor(settings.sampling, batch, model.data.size)
     eta = dyn.step_size
     return {"gradient": eta * terms["first"], "discretisation": 0.5 * eta**2 * terms["curvature"],
             "minibatch": 0.5 * eta**2 * factor / batch * terms["noise"], "thermal": eta * temperature * terms["laplacian"]}
