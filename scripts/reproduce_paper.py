@@ -42,7 +42,8 @@ SHORT = {  # overrides of --short: the figure's shape at a fraction of its steps
 }
 ABLATION_SHORT = {  # --ablations --short: each of the four dynamics at these sizes
     "fig2": ["run.chains=64", "run.steps=20000"],
-    "fig3": ["run.chains=16", "run.steps=10000", "run.chunk_steps=1000"],
+    "fig3": ["run.chains=8", "run.steps=4000", "run.thin=500", "run.chunk_steps=500"],  # GD and Langevin take
+    # the gradient of all 256 sequences each step, 16 times SGD's batch
     "fig4": ["run.chains=16", "run.steps=20000", "run.chunk_steps=2000"],
 }
 ABLATION_SGD = {  # Figs. 5–6 under the paper's SGD (its text gives no batch size; the authors' code runs GD):

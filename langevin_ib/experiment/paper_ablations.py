@@ -27,13 +27,15 @@ DRIFT_CHAINS = 16  # chains whose final positions the predicted drift is evaluat
 
 def variant(raw: dict, name: str, temperature: float) -> dict:
     """The raw config of an SGD run ``raw`` under dynamics ``name`` (:data:`DYNAMICS`), with the same step
-    size; ``temperature`` (SGD's T_eff) for Langevin and SGLD."""
+    size; ``temperature`` (SGD's T_eff) for Langevin and SGLD. Langevin runs take no Stein or conditional
+    snapshots (``analysis.snapshot_every`` 0): the ablation reads the ratios, not the stationary law."""
     dynamics = dict(raw["dynamics"])
     minibatch = {k: dynamics.pop(k) for k in list(dynamics) if k in config_lib.MINIBATCH}
     integrator, kept = {"sgd": ("sgd", minibatch), "gd": ("gd", {}), "langevin": ("euler_maruyama", {}),
                         "sgld": ("sgld", minibatch)}[name]
     dynamics.update(kept, integrator=integrator, temperature=temperature if name in ("langevin", "sgld") else 0.0)
-    return {**raw, "dynamics": dynamics}
+    analysis = {**raw.get("analysis", {}), **({"snapshot_every": 0} if name == "langevin" else {})}
+    return {**raw, "dynamics": dynamics, "analysis": analysis}
 
 
 def predicted_terms(experiment, model, position, temperature: float) -> dict:

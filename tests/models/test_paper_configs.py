@@ -41,6 +41,9 @@ def test_every_ablation_variant_validates(figure):
     integrators = {}
     for name in paper_ablations.DYNAMICS:
         experiment = config_lib.resolve(paper_ablations.variant(raw, name, 1e-4))
+        config_lib.resolve(config_lib.apply_overrides(paper_ablations.variant(raw, name, 1e-4),
+                                                      reproduce_paper.ABLATION_SHORT[figure]))
+        assert (experiment.analysis.snapshot_every == 0) == (name == "langevin")
         integrators[name] = experiment.dynamics.integrator
         assert (experiment.dynamics.temperature > 0) == (name in ("langevin", "sgld"))
         assert (experiment.dynamics.minibatch is not None and experiment.dynamics.minibatch.batch_size is not None) \
