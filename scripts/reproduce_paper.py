@@ -97,6 +97,20 @@ def rows_of(figure: str, run: str, folder: Path) -> list[tuple[str, str]]:
     return out
 
 
+def save_side_by_side(out: Path, figures: dict, suffix: str = "") -> None:
+    """<figure><suffix>.png in the paper's layout for each figure of two runs (Figs. 5–6: the inverse-designed
+    model and the plain baseline together, :func:`langevin_ib.experiment.paper_plots.plot_side_by_side`)."""
+    from langevin_ib.experiment import paper_plots
+    from langevin_ib.experiment.output import save_figures
+
+    for figure, runs in figures.items():
+        if len(runs) > 1:
+            arrays = {run: dict(np.load(folder / "histograms.npz")) for run, folder in runs}
+            fig = paper_plots.plot_side_by_side(arrays, f"{figure}: {' vs '.join(arrays)}")
+            if fig is not None:
+                save_figures(out, {f"{figure}{suffix}": fig})
+
+
 def ablation_rows(figure: str, runs: dict, temperature: float, seconds: dict) -> list[str]:
     """ablations.md rows of one of Figs. 2–4: per dynamics the end-of-run per-index median ratios, χ's pooled
     median from step 0 to the end, its predicted drift per step at the final positions with the four terms,
@@ -152,6 +166,7 @@ def ablations(chosen: list[str], short: bool, out: Path, bar) -> list[str]:
                               folder, progress=False, log=None)
             lines += [f"| {figure} | {run} sgd | 0 | {quantity} {ours} | | | | |" for quantity, ours in rows_of(figure, run, folder)]
             bar.update()
+        save_side_by_side(out, {figure: [(run, out / f"{figure}_{run}_sgd") for run, _ in FIGURES[figure]]}, "_sgd")
     return lines
 
 
@@ -206,6 +221,7 @@ def main(argv=None) -> int:
             table.append(f"| {figure} | {run} ({config}) | {quantity} | {paper} | {ours} | {sizes} | {seconds:.0f} |")
         bar.update()
     bar.close()
+    save_side_by_side(out, {figure: [(run, out / f"{figure}_{run}") for run, _ in FIGURES[figure]] for figure in chosen})
     (out / "table.md").write_text("\n".join(table) + "\n")
     print(f"wrote {out}/table.md and one folder per run")
     return 0

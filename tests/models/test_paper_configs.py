@@ -71,3 +71,21 @@ def test_predicted_drift_terms_of_uv_pull_chi_to_zero_and_gd_lacks_the_minibatch
     assert np.all(terms["discretisation"] * chi < 0) and np.all(terms["minibatch"] * chi < 0)
     summary = paper_ablations.drift_summary(terms)
     assert summary["gd"]["median_abs"] < summary["sgd"]["median_abs"]
+
+
+def test_side_by_side_draws_the_shared_profiles_with_the_truth():
+    """paper_plots.plot_side_by_side (Figs. 5–6's layout): one panel per profile both runs read out, each
+    run's median and the truth drawn; nothing when the runs share no profile."""
+    import numpy as np
+
+    from langevin_ib.experiment import paper_plots
+
+    q = np.tile(np.linspace(-1, 1, 5), (64, 1))
+    runs = {"hadamard": {"readout_signal": q, "readout_signal_truth": np.zeros(64), "readout_fit": q[:50]},
+            "plain": {"readout_signal": q + 1, "readout_fit": q[:50]}}
+    fig = paper_plots.plot_side_by_side(runs, "fig5")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["signal x_i", "fitted y(t)"]
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert labels == ["hadamard (median, 5–95 %)", "plain (median, 5–95 %)", "truth"]
+    np.testing.assert_array_equal(fig.axes[0].get_lines()[1].get_ydata(), q[:, 2] + 1)
+    assert paper_plots.plot_side_by_side({"a": {"readout_signal": q}, "b": {}}, "none") is None
