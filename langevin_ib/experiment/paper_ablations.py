@@ -22,7 +22,7 @@ DYNAMICS = ("sgd", "gd", "langevin", "sgld")
 TERMS = ("gradient", "discretisation", "minibatch", "thermal")
 USES = {"sgd": ("gradient", "discretisation", "minibatch"), "gd": ("gradient", "discretisation"),
         "langevin": ("gradient", "discretisation", "thermal"), "sgld": TERMS}
-DRIFT_CHAINS = 16  # chains whose final positions the predicted drift is evaluated at
+DRIFT_CHAINS = 16  # chains whose initial positions the predicted drift is evaluated at
 
 
 def variant(raw: dict, name: str, temperature: float) -> dict:
@@ -36,6 +36,18 @@ def variant(raw: dict, name: str, temperature: float) -> dict:
     dynamics.update(kept, integrator=integrator, temperature=temperature if name in ("langevin", "sgld") else 0.0)
     analysis = {**raw.get("analysis", {}), **({"snapshot_every": 0} if name == "langevin" else {})}
     return {**raw, "dynamics": dynamics, "analysis": analysis}
+
+
+def initial_positions(model, seed: int, chains: int = DRIFT_CHAINS):
+    """The first ``chains`` chains' starting points of a run with ``seed`` (as
+    :func:`langevin_ib.dynamics.kernel.initial_state` draws them): shared by the four dynamics."""
+    import jax
+    import jax.numpy as jnp
+
+    from langevin_ib.dynamics import kernel as kernel_lib
+
+    root = jax.random.split(kernel_lib.keys(seed).init)[0]
+    return jax.vmap(model.init)(jax.vmap(jax.random.fold_in, (None, 0))(root, jnp.arange(chains)))
 
 
 def predicted_terms(experiment, model, position, temperature: float) -> dict:
@@ -75,24 +87,17 @@ def drift_summary(terms: dict) -> dict:
     return out
 
 
-def ratio_bands(arrays: dict) -> tuple[np.ndarray, np.ndarray] | None:
-    """(steps, (boundaries, index, 5) quantiles) of a run's per-index balance ratios over time."""
-    if "readout_bands_ratio" not in arrays:
-        return None
-    return np.asarray(arrays["readout_bands_step"]), np.asarray(arrays["readout_bands_ratio"])
-
-
 def plot(title: str, runs: dict, temperature: float):
-    """One panel per dynamics: each index's median ratio over chains against the step (log scale), its
-    25–75 % band shaded, with χ's pooled median at the start and end in the panel's title."""
+    """One panel per dynamics (``runs``: name -> the run's histograms.npz arrays): each index's median ratio
+    over chains against the step (log scale), its 25–75 % band shaded, with χ's pooled median at the
+    start and end in the panel's title."""
     from langevin_ib.experiment.plots import subplots
 
     fig, axes = subplots(1, len(runs), figsize=(4.0 * len(runs), 3.4), dpi=110, squeeze=False, sharey=True)
-    for ax, (name, analysed) in zip(axes[0], runs.items()):
-        bands = ratio_bands(analysed.arrays)
-        if bands is None:
+    for ax, (name, arrays) in zip(axes[0], runs.items()):
+        if "readout_bands_ratio" not in arrays:
             continue
-        steps, q = bands
+        steps, q = np.asarray(arrays["readout_bands_step"]), np.asarray(arrays["readout_bands_ratio"])
         for i in range(q.shape[1]):
             ax.fill_between(steps, q[:, i, 1], q[:, i, 3], color=f"C{i % 10}", alpha=0.2, lw=0)
             ax.plot(steps, q[:, i, 2], color=f"C{i % 10}", lw=1)
@@ -100,7 +105,7 @@ def plot(title: str, runs: dict, temperature: float):
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
-        chi = analysed.result.chunk_statistics["chi"]["value"][1][:, 2]
+        chi = np.asarray(arrays["chi_trace_quantiles"])[:, 2]
         label = {"langevin": f"Langevin at T_eff = {temperature:.2g}", "sgld": f"SGLD at T_eff = {temperature:.2g}",
                  "sgd": "SGD (paper)", "gd": "full-batch GD"}[name]
         ax.set_title(f"{label}\nmedian χ {chi[0]:.3g} → {chi[-1]:.3g}", fontsize=9)
