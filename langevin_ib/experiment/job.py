@@ -17,7 +17,7 @@ from langevin_ib.experiment import (comparisons as comparisons_lib, paper_metric
                                     sgd_tests, verdicts, window)
 from langevin_ib.experiment.config import Experiment
 from langevin_ib import models
-from langevin_ib.dynamics import grid, integrators, memory
+from langevin_ib.dynamics import grid, integrators, kernel as kernel_lib, memory, readout_bands
 from langevin_ib.base import ConfigError
 from langevin_ib.models.base import Model
 from langevin_ib.dynamics.kernel import CHI_QUANTILES, Budget, RunSizes
@@ -79,8 +79,13 @@ def statistics_of(experiment: Experiment, model: Model, traced: tuple[str, ...] 
 
 
 def chunk_statistics_of(experiment: Experiment, model: Model) -> dict | None:
-    """The chunk statistics of the run: the SGD bands for a stochastic-gradient run, else the default χ trace."""
-    return sgd_tests.chunk_statistics(model) if experiment.dynamics.stochastic_gradient else None
+    """The chunk statistics of the run: the SGD bands for a stochastic-gradient run, else the default χ trace
+    and, for a model with a readout, its bands over time (so Langevin ablations draw the same panels)."""
+    if experiment.dynamics.stochastic_gradient:
+        return sgd_tests.chunk_statistics(model)
+    if model.readout is None:
+        return None
+    return {**({"chi": kernel_lib.chi_quantiles} if model.symmetry is not None else {}), "readout": readout_bands.bands}
 
 
 def sizes_of(experiment: Experiment) -> RunSizes:

@@ -67,3 +67,28 @@ def plot_readout_bands(arrays: dict, burn_in: int) -> Figure | None:
         ax.set_title(f"{name}: median, 25–75 % over chains" + (" (per index)" if q.ndim == 3 else ""), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_side_by_side(runs: dict, title: str) -> Figure | None:
+    """The paper's Figs. 5–6 layout: one panel per profile the runs share (the spectrum or signal, the
+    fitted y(t)), each run's median and 5–95 % band over chains in its own colour, the truth dashed."""
+    profiles = [name for name in AXES if all(f"readout_{name}" in arrays for arrays in runs.values())]
+    if not profiles:
+        return None
+    fig, axes = subplots(1, len(profiles), figsize=(6.0 * len(profiles), 3.8), dpi=110, squeeze=False)
+    for ax, name in zip(axes[0], profiles):
+        for i, (label, arrays) in enumerate(runs.items()):
+            q = arrays[f"readout_{name}"]
+            x = np.linspace(0, 1, q.shape[0]) if name == "fit" else np.arange(q.shape[0])
+            ax.fill_between(x, q[:, 0], q[:, 4], color=f"C{i}", alpha=0.2, lw=0)
+            ax.plot(x, q[:, 2], color=f"C{i}", lw=1.2, label=f"{label} (median, 5–95 %)")
+        truth = next((a[f"readout_{name}_truth"] for a in runs.values() if f"readout_{name}_truth" in a), None)
+        if truth is not None:
+            ax.plot(np.linspace(0, 1, truth.shape[0]) if name == "fit" else np.arange(truth.shape[0]), truth,
+                    color="k", ls="--", lw=1, label="truth")
+        ax.set_xlabel(AXES[name][0])
+        ax.set_ylabel(AXES[name][1])
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from langevin_ib.dynamics import chunk_statistics as chunk_lib, kernel as kernel_lib, readout_bands, replay
-from langevin_ib.dynamics.integrators import Hyperparameters, Integrator
+from langevin_ib.dynamics.integrators import Hyperparameters, Integrator, sgd
 from langevin_ib.dynamics.kernel import CHI_QUANTILES
 from langevin_ib.geometry import breaking
 from langevin_ib.models.base import Model
@@ -173,8 +173,7 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
                       "per-example gradient covariance (isotropic local form); median over chains",
         "value": t_eff, "quantiles": _quantiles(t_local[alive[:1024]])}
     plain = settings.optimizer == "sgd" and not settings.optimizer_args
-    n = model.data.size
-    factor = 1.0 if n is None or settings.sampling == "with_replacement" else (n - batch) / (n - 1)
+    factor = sgd.sampling_factor(settings.sampling, batch, model.data.size)
     if plain:
         step = replay.one_step(integrator, hyperparameters)
         summary["chi_drift"] = drift_test(model, step, kernel_lib.keys(run.seed).noise, recorded, dyn.step_size, dyn.temperature, dyn.weight_decay,

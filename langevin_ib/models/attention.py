@@ -10,7 +10,8 @@ Data: Gaussian sequences and a random teacher of the same shape, labels plus Gau
 observables: the per-column strength ‖Q_j‖‖K_j‖ and χ_j. The paper's Fig. 3 set-up (eqs. 64–66,
 docs/paper.md): ``value_width`` r_k, entries N(0, ``teacher_scale``²) and N(0, ``init_scale``²), the
 column imbalance λ (``imbalance``) and the random global factors on Q (``query_factors``). Readout:
-per-column ‖Q_j‖/‖K_j‖ (the paper's panel) and the MSE on the finite set (fresh data: a held-out sample).
+per-column ‖Q_j‖/‖K_j‖ (the paper's panel) and ``eval_mse``, the MSE on the finite set of ``samples``
+sequences: held out under fresh-data SGD/SGLD (which never draw from it), the training set under GD and Langevin.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
 
     def readout_of(params: dict) -> dict:
         return {"ratio": jnp.linalg.norm(params["Q"], axis=0) / jnp.linalg.norm(params["K"], axis=0),
-                "train_mse": 2 * loss(params)}
+                "eval_mse": 2 * loss(params)}
 
     def observe(params: dict) -> dict:
         q_norm, k_norm = jnp.linalg.norm(params["Q"], axis=0), jnp.linalg.norm(params["K"], axis=0)

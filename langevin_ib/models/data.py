@@ -73,6 +73,15 @@ class Data(NamedTuple):
         losses, gradients = jax.vmap(jax.value_and_grad(self.example_loss), in_axes=(None, 0))(params, examples)
         return example_order_mean(losses), jax.tree.map(example_order_mean, gradients)
 
+    def masked_loss_and_gradient(self, params: Params, examples: Examples, mask: jax.Array) -> tuple[jax.Array, Params]:
+        """(mean ℓ, mean ∇ℓ) over the examples where ``mask`` (n,) is true (a Bernoulli minibatch), in
+        example order; zero for an empty mask."""
+        losses, gradients = jax.vmap(jax.value_and_grad(self.example_loss), in_axes=(None, 0))(params, examples)
+        weights = mask.astype(losses.dtype)
+        count = jnp.maximum(example_order_mean(weights) * weights.shape[0], 1.0)
+        weighted = lambda x: example_order_mean(x * weights.reshape((-1,) + (1,) * (x.ndim - 1))) * x.shape[0] / count
+        return weighted(losses), jax.tree.map(weighted, gradients)
+
 
 def example_order_mean(x: jax.Array) -> jax.Array:
     """(x₀ + x₁ + … + x_{n−1})/n over the leading axis, added in that order."""

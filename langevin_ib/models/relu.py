@@ -12,7 +12,7 @@ fresh minibatches instead (:mod:`langevin_ib.models.teacher_student`). The paper
 s_j = exp(2λ(j − 1)/(h − 1) − λ) (``imbalance`` λ, 1.2 in the paper), so that the initial ratios
 |v_j|/‖W_j‖ spread over decades (docs/paper.md).
 Quotient chart: the per-neuron vectors w_j = v_j W_j; observables: the strength ‖w_j‖ = |v_j|‖W_j‖,
-the balance ratio |v_j|/‖W_j‖ and χ_j.
+the balance ratio |v_j|/‖W_j‖ and χ_j. Readout: the per-neuron ratios |v_j|/‖W_j‖ (Fig. 2's panel).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from langevin_ib.models import rescaling, teacher_student
 from langevin_ib.models.base import Model
 from langevin_ib.models.fields import Field, non_negative, positive
+from langevin_ib.models.readout import Readout
 from langevin_ib.numerics import small_dot
 
 FIELDS = {
@@ -92,6 +93,9 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         return {"strength": magnitude * row_norm, "ratio": magnitude / row_norm,
                 "chi": 0.5 * (row_norm**2 - params["v"] ** 2)}
 
+    def readout_of(params: dict) -> dict:
+        return {"ratio": jnp.abs(params["v"]) / jnp.linalg.norm(params["W"], axis=1)}
+
     return Model(init, loss, observe, quotient="strength", symmetry="chi", data=source, gradient=gradient,
                  **rescaling.declare(rescaling.pair("W", "v", cfg["hidden"], up_axis=0, down_axis=0, balance="ratio")),
-                 quotient_map=lambda params: params["v"][:, None] * params["W"])
+                 quotient_map=lambda params: params["v"][:, None] * params["W"], readout=Readout(readout_of, {}))

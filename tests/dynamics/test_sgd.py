@@ -6,8 +6,9 @@
   tests/predictions/test_sgd_linear.py), and |z| > 4 against the naive-temperature Langevin law.
 - GD on u·v, float64: after K steps χ_K = χ_0·Π_t(1 − η²g_θ,t²) along the trajectory, to 1e-12.
 - A chain's trajectory depends on the seed and its index only (chain count, for a finite set
-  with and without replacement and a generator; chunking through the runner); a momentum state
+  with and without replacement, Bernoulli masks and a generator; chunking through the runner); a momentum state
   lives in the state.
+- Bernoulli minibatches: mean and trace of the minibatch gradient's covariance against sgd.sampling_factor.
 - Bad settings: one ConfigError line naming the field, before anything is compiled (and exit 2 from the CLI).
 """
 
@@ -82,6 +83,7 @@ def test_uv_gradient_descent_changes_chi_by_the_eta_squared_term():
 
 CHAIN_COUNT_CASES = [("hadamard", {"size": 4, "measurements": 10}, sgld, "auto"),  # finite set, without replacement
                      ("hadamard", {"size": 4, "measurements": 10}, sgld, "with_replacement"),
+                     ("hadamard", {"size": 4, "measurements": 10}, sgd, "bernoulli"),
                      ("relu", {"hidden": 4, "fresh_data": True}, sgd, "fresh")]  # one generator call for all chains
 
 
@@ -148,10 +150,47 @@ BAD = [  # (config, the field the error names)
     (config(*UV, optimizer="adam", optimizer_args={"betas": 0.9}), "dynamics.optimizer_args"),
     (config(*UV, optimizer="adam", momentum=0.9), "dynamics.optimizer_args"),
     (config(*UV, sampling="with_replacement"), "dynamics.sampling"),
+    (config(*UV, sampling="bernoulli"), "dynamics.sampling"),  # fresh data: no finite set to mask
+    (config(*UV, sampling="Bernoulli"), "dynamics.sampling"),
     (config(*UV, temperature=0.1), "dynamics.temperature"),
     (config({"name": "hadamard", "measurements": 5}, {"z": {"min": -1, "max": 1, "bins": 4}}, batch_size=8),
      "dynamics.batch_size"),
+    (config({"name": "hadamard", "measurements": 5}, {"z": {"min": -1, "max": 1, "bins": 4}}, batch_size=8,
+            sampling="bernoulli"), "dynamics.batch_size"),  # an expected size above n
 ]
+
+
+@pytest.mark.slow
+def test_bernoulli_minibatch_gradient_moments():
+    """sampling: bernoulli (the paper's Fig. 4: each example in with probability B/n): over 20 000 draws of
+    the mask (sgd.sampler) and the masked mean gradient (Data.masked_loss_and_gradient) on a 10-example
+    Hadamard problem, the mean gradient is ∇L and tr Cov(g_B) is (c/B)·tr Σ with c = sgd.sampling_factor.
+    Statistic: z of the sample mean (per coordinate, |z| < 4.5 over 8 coordinates) and of the trace
+    (its standard error from the batch means of 40 blocks); the same trace is rejected (|z| > 4.5) for
+    without-replacement's c, so the Binomial batch size matters at this n."""
+    spec = models.REGISTRY["hadamard"]
+    batch, draws = 3, 20_000
+    with jax.enable_x64(True):
+        model = spec.build(section("model", {"size": 4, "measurements": 10}, spec.FIELDS), jnp.float64)
+        params = jax.tree.map(lambda x: x + 0.5, model.init(jax.random.key(1)))
+        n = model.data.size
+        masks = sgd.sampler(model, settings(batch, sampling="bernoulli"))(jax.random.key(0), draws)
+        assert abs(float(masks.sum(axis=1).mean()) - batch) < 0.05
+        flat = lambda g: jax.flatten_util.ravel_pytree(g)[0]
+        grads = jax.vmap(lambda m: flat(model.data.masked_loss_and_gradient(params, model.data.examples, m)[1]))(masks)
+        per_example = jax.vmap(lambda z: flat(jax.grad(model.data.example_loss)(params, z)))(model.data.examples)
+    grads, per_example = np.asarray(grads), np.asarray(per_example)
+    nonempty = masks.sum(axis=1) > 0
+    grads = grads[np.asarray(nonempty)]
+    mean, sigma = per_example.mean(axis=0), np.cov(per_example.T, bias=True)
+    z_mean = (grads.mean(axis=0) - mean) / (grads.std(axis=0) / np.sqrt(len(grads)))
+    assert np.all(np.abs(z_mean) < 4.5), z_mean
+    squared = np.sum((grads - mean) ** 2, axis=1)
+    blocks = squared[: len(squared) // 40 * 40].reshape(40, -1).mean(axis=1)
+    error = blocks.std(ddof=1) / np.sqrt(40)
+    z = lambda c: (squared.mean() - c / batch * np.trace(sigma)) / error
+    assert abs(z(sgd.sampling_factor("bernoulli", batch, n))) < 4.5
+    assert abs(z(sgd.sampling_factor("without_replacement", batch, n))) > 4.5
 
 
 @pytest.mark.parametrize("raw, field", BAD)

@@ -1,7 +1,8 @@
 """Minibatch SGD on a model's data: θ ← θ − η·u(g_B + λθ) (+ √(2ηT)ξ for SGLD), u an optax update rule.
 
 Per chain and step: B examples from ``model.data`` (fresh from a generator; with or without
-replacement from a finite set), g_B = ∇ mean_b ℓ(θ, z_b), weight decay λθ added to the gradient,
+replacement from a finite set; or ``bernoulli``: each of the n examples in with probability B/n, so B
+is the expected size), g_B = ∇ mean_b ℓ(θ, z_b) (the mean over the examples drawn), weight decay λθ added to the gradient,
 then the optax optimizer's update at learning rate 1 scaled by η (optax's aliases end in
 ``scale_by_learning_rate``, linear in the rate, so η stays data: a scalar or one per chain). Plain
 SGD (``optax.sgd``) is θ' = θ − η(g_B + λθ); its χ drift is :func:`langevin_ib.predictions.chi_drift.sgd_drift`
@@ -18,6 +19,7 @@ Exports ``State``, ``Info``, ``Settings``, ``SPEC``, ``build``;
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -29,7 +31,7 @@ from langevin_ib.dynamics.integrators.base import (Hyperparameters, Integrator, 
 from langevin_ib.models.base import Model
 from langevin_ib.base import ConfigError
 
-SAMPLING = ("auto", "fresh", "with_replacement", "without_replacement")
+SAMPLING = ("auto", "fresh", "with_replacement", "without_replacement", "bernoulli")
 
 
 class Settings(NamedTuple):
@@ -37,6 +39,7 @@ class Settings(NamedTuple):
 
     batch_size: int | None = 1  # B; None: the full batch (GD)
     sampling: str = "auto"  # one of SAMPLING; auto: fresh for a generator, without_replacement for a finite set
+    # (bernoulli: each example in with probability batch_size/n, the paper's Fig. 4)
     optimizer: str = "sgd"  # an optax alias, called with learning_rate=1.0 and ``optimizer_args``
     optimizer_args: tuple = ()  # ((name, value), ...), e.g. (("momentum", 0.9), ("nesterov", True))
 
@@ -86,7 +89,8 @@ def sampler(model: Model, settings: Settings, integrator: str = "sgd"):
     None for the full batch (GD on ``model.loss``, whose gradient is the mean per-example gradient).
     Chain c's minibatch depends on the key and c alone: it is examples cB…cB + B − 1 of one
     generator call (example i of ``Data.draw(key, n)`` depends on the key and i alone), or indices
-    drawn entrywise (with replacement), or a subset drawn from fold_in(key, c) (without)."""
+    drawn entrywise (with replacement), or a subset drawn from fold_in(key, c) (without), or for
+    ``bernoulli`` a (chains, n) mask, chain c's drawn from fold_in(key, c)."""
     data, batch, sampling = model.data, settings.batch_size, settings.sampling
     if batch is None:
         return None
@@ -103,12 +107,15 @@ def sampler(model: Model, settings: Settings, integrator: str = "sgd"):
                           "use with_replacement or without_replacement (or set the model's fresh_data, if any)")
     if not finite and sampling != "fresh":
         raise ConfigError(f"dynamics.sampling: got {sampling!r} but this model draws fresh examples; use fresh")
-    if sampling == "without_replacement" and batch > data.size:
+    if sampling in ("without_replacement", "bernoulli") and batch > data.size:
         raise ConfigError(f"dynamics.batch_size: got {batch}, more than the {data.size} examples of the training set "
-                          "sampled without replacement; use at most that, or sampling: with_replacement")
+                          f"sampled {sampling.replace('_', ' ')}; use at most that, or sampling: with_replacement")
     if not finite:
         return lambda key, chains: jax.tree.map(lambda x: x.reshape(chains, batch, *x.shape[1:]),
                                                 data.draw(key, chains * batch))
+    if sampling == "bernoulli":
+        mask = lambda key: jax.random.bernoulli(key, batch / data.size, (data.size,))
+        return lambda key, chains: jax.vmap(mask)(jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(chains)))
     if sampling == "with_replacement":
         pick = lambda key, chains: jax.random.randint(key, (chains, batch), 0, data.size)
     else:
@@ -117,11 +124,31 @@ def sampler(model: Model, settings: Settings, integrator: str = "sgd"):
     return lambda key, chains: jax.tree.map(lambda x: x[pick(key, chains)], data.examples)
 
 
+def sampling_factor(sampling: str, batch: int, size: int | None) -> float:
+    """c in E[g_B g_Bᵀ] = ∇L∇Lᵀ + cΣ/B (docs/sgd.md), Σ the population covariance of the n = ``size``
+    per-example gradients: 1 for fresh data or draws with replacement, (n − B)/(n − 1) without; for
+    ``bernoulli`` B·E[(n − K)/((n − 1)K) | K ≥ 1], K ~ Binomial(n, B/n) the batch's size (given K the
+    batch is a subset without replacement; an empty batch, probability (1 − B/n)ⁿ, is left out)."""
+    if size is None or sampling in ("fresh", "with_replacement"):
+        return 1.0
+    if sampling != "bernoulli":
+        return (size - batch) / (size - 1)
+    p = batch / size
+    weights = [math.comb(size, k) * p**k * (1 - p) ** (size - k) for k in range(1, size + 1)]
+    mean = sum(w * (size - k) / ((size - 1) * k) for k, w in zip(range(1, size + 1), weights)) / sum(weights)
+    return batch * mean
+
+
 def make(model: Model, settings: Settings, spec: IntegratorSpec, integrator: str) -> Integrator:
     """The update of the module docstring, with (``spec.thermal``) or without the √(2ηT)ξ term."""
     draw = sampler(model, settings, integrator)
     transform = optimizer(settings)
-    loss_and_grad = jax.vmap(jax.value_and_grad(model.loss) if draw is None else model.data.batch_loss_and_gradient)
+    if draw is None:
+        loss_and_grad = jax.vmap(jax.value_and_grad(model.loss))
+    elif settings.sampling == "bernoulli":
+        loss_and_grad = jax.vmap(lambda p, mask: model.data.masked_loss_and_gradient(p, model.data.examples, mask))
+    else:
+        loss_and_grad = jax.vmap(model.data.batch_loss_and_gradient)
 
     def init(key: jax.Array, position: Params, hyperparameters: Hyperparameters) -> State:
         del key, hyperparameters
