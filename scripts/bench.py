@@ -10,7 +10,8 @@ observe every 10 steps (``run.thin: 10``). The PyTorch loops draw Gaussian noise
 engine's work at each observation (the same check with its rollback, a scatter of θ into the same
 bins × groups × halves, the per-chain sums); the plain loop only steps. Each PyTorch loop runs on
 1 thread and on one per core, and the faster is the reference ("pytorch loop", "pytorch loop +observe":
-on a loaded machine two threads can stall on each other at every small op). Each repeat runs every variant once, in turn, so load on a shared machine hits all alike;
+on a loaded machine two threads can stall on each other at every small op). Each repeat runs every
+variant once, in turn, so load on a shared machine hits all alike;
 the medians and the ratios to the PyTorch loops are printed, then each CPU target of issues 24 and 33
 with the measured ratio and "met" or the distance (``--json`` for a machine-readable copy).
 
