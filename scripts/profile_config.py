@@ -59,9 +59,11 @@ class Timers:
         self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
 
     @contextlib.contextmanager
-    def wrap(self, module, name: str, phase: str, when=lambda: True):
-        """``module.name`` replaced, inside the block, by itself timed into ``phase`` (calls for which ``when()``)."""
+    def wrap(self, module, name: str, phase: str, when=lambda: True, block: bool = False):
+        """``module.name`` replaced, inside the block, by itself timed into ``phase`` (calls for which
+        ``when()``); with ``block``, the timer waits for the arrays it returns to be computed."""
         original = getattr(module, name)
+        finish = jax_ready if block else (lambda value: value)
 
         @functools.wraps(original)
         def timed(*args, **kwargs):
@@ -69,7 +71,7 @@ class Timers:
                 return original(*args, **kwargs)
             t0 = time.perf_counter()
             try:
-                self.returned[phase] = original(*args, **kwargs)
+                self.returned[phase] = finish(original(*args, **kwargs))
                 return self.returned[phase]
             finally:
                 self.add(phase, time.perf_counter() - t0)
@@ -79,6 +81,12 @@ class Timers:
             yield
         finally:
             setattr(module, name, original)
+
+
+def jax_ready(value):
+    import jax
+
+    return jax.block_until_ready(value)
 
 
 def called_from(name: str) -> bool:
@@ -132,7 +140,7 @@ def stepping_run(experiment) -> tuple[float, float, float]:
 
     plain = dataclasses.replace(experiment, analysis=dataclasses.replace(experiment.analysis, snapshot_every=0))
     timers = Timers()
-    with job.precision(plain), timers.wrap(sharding, "gathered", "chunk", lambda: called_from("record")):
+    with job.precision(plain), timers.wrap(sharding, "gathered", "chunk", lambda: called_from("record"), block=True):
         planned, model = job.prepare(plain)
         result = job.simulate_model(planned, model, progress=False)
     return result.compile_seconds, result.run_seconds, timers.seconds.get("chunk", 0.0)
@@ -156,7 +164,8 @@ def profile(config: str, overrides: list[str], imported: float) -> dict:
         for module, name, phase in ((job, "analyse", "analysis"), (job, "figures", "figures"),
                                     (output, "save_figures", "figures"), (job, "write_outputs", "outputs")):
             stack.enter_context(timers.wrap(module, name, phase))
-        stack.enter_context(timers.wrap(sharding, "gathered", "chunk_statistics", lambda: called_from("record")))
+        stack.enter_context(timers.wrap(sharding, "gathered", "chunk_statistics", lambda: called_from("record"),
+                                         block=True))
         with tempfile.TemporaryDirectory() as folder:
             job.run_and_write(experiment, Path(folder) / "run", progress=False, log=None)
     wall = time.perf_counter() - STARTED

@@ -16,8 +16,6 @@ equilibrium, the effective temperature and, for u·v, the stationary law on the 
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
@@ -114,7 +112,7 @@ def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_si
     boundaries, chains = leaves[0].shape[:2]
     unravel = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0, 0], positions))[1]
     flat = np.concatenate([np.asarray(x).reshape(boundaries, chains, -1) for x in leaves], axis=-1)
-    terms_fn = jax.jit(functools.partial(sgd_per_chain.terms_per_chain, model, weight_decay, unravel))
+    terms_fn = sgd_per_chain.terms_per_chain(model, weight_decay, unravel)
     root = jax.random.key(seed + 7919)
     keys_of_draws, chi = draw_keys(noise_key, draws), chi64(model)
     terms, start, increment = [], [], []
