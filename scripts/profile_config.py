@@ -146,8 +146,9 @@ def stepping_run(experiment) -> tuple[float, float, float]:
     return result.compile_seconds, result.run_seconds, timers.seconds.get("chunk", 0.0)
 
 
-def profile(config: str, overrides: list[str], imported: float) -> dict:
-    """The phases of one run of ``config`` with ``overrides`` (module docstring)."""
+def profile(config: str, overrides: list[str], imported: float, out: str | None = None) -> dict:
+    """The phases of one run of ``config`` with ``overrides`` (module docstring), its outputs written
+    into ``out``/run (a temporary folder by default)."""
     from langevin_ib import api
     from langevin_ib.dynamics import sharding
     from langevin_ib.experiment import (comparisons as comparisons_lib, job, output, paper_metrics, plan, sgd_stationary,
@@ -167,7 +168,7 @@ def profile(config: str, overrides: list[str], imported: float) -> dict:
         stack.enter_context(timers.wrap(sharding, "gathered", "chunk_statistics", lambda: called_from("record"),
                                          block=True))
         with tempfile.TemporaryDirectory() as folder:
-            job.run_and_write(experiment, Path(folder) / "run", progress=False, log=None)
+            job.run_and_write(experiment, Path(out or folder) / "run", progress=False, log=None)
     wall = time.perf_counter() - STARTED
     analysed = timers.returned["analysis"]
     result, planned, model = analysed.result, analysed.experiment, analysed.model
@@ -212,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config")
     parser.add_argument("overrides", nargs="*", help="key=value, as the CLI's run takes them")
     parser.add_argument("--json", action="store_true", help="also print the numbers as JSON")
+    parser.add_argument("--out", help="keep the run's outputs in OUT/run (default: a temporary folder)")
     args = parser.parse_args(argv)
     from langevin_ib.dynamics import sharding
 
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import langevin_ib.api  # noqa: F401
     imported = time.perf_counter() - STARTED
-    profiled = profile(args.config, args.overrides, imported)
+    profiled = profile(args.config, args.overrides, imported, args.out)
     print(table(profiled))
     if args.json:
         print(json.dumps(profiled))
