@@ -37,9 +37,12 @@ __all__ = ["breaking_drift", "drift_terms", "gradient_moments", "noise_equilibri
 
 def _second(fn: Callable, x: jax.Array, direction: jax.Array) -> jax.Array:
     """d²/ds² fn(x + s·direction) at s = 0 (= directionᵀ∇²fn direction)."""
-    along = lambda s: fn(x + s * direction)
-    return jax.jvp(lambda s: jax.jvp(along, (s,), (jnp.ones_like(s),))[1], (jnp.zeros((), x.dtype),),
-                   (jnp.ones((), x.dtype),))[1]
+    return _mixed(fn, x, direction, direction)
+
+
+def _mixed(fn: Callable, x: jax.Array, u: jax.Array, w: jax.Array) -> jax.Array:
+    """uᵀ∇²fn w at x (forward over forward)."""
+    return jax.jvp(lambda y: jax.jvp(fn, (y,), (w,))[1], (x,), (u,))[1]
 
 
 def drift_terms(model: Model, params: Params, examples: Any, weight_decay: float = 0.0,
@@ -59,13 +62,16 @@ def drift_terms(model: Model, params: Params, examples: Any, weight_decay: float
     count = grads.shape[0]
     sample_mean = jnp.mean(grads, axis=0)
     centred = grads - sample_mean[None]
-    noise = jnp.mean(jax.vmap(lambda g: _second(chi, flat, g))(centred), axis=0)
+    # tr(∇²χ Σ) = Σ_a e_aᵀ∇²χ(Σe_a): d second derivatives, not one per example
+    eye = jnp.eye(flat.shape[0], dtype=flat.dtype)
+    by_axis = jax.vmap(lambda u, w: _mixed(chi, flat, u, w))(jnp.concatenate([eye, eye]),
+                                                              jnp.concatenate([eye, centred.T @ centred / count]))
+    laplacian, noise = jnp.sum(by_axis[:flat.shape[0]], axis=0), jnp.sum(by_axis[flat.shape[0]:], axis=0)
     if unbiased:
         noise = noise * count / (count - 1)
     from_sample = data.examples is None and data.offset is None
     mean = (sample_mean if from_sample else jax.grad(lambda x: model.loss(unravel(x)))(flat)) + weight_decay * flat
     curvature = _second(chi, flat, mean) - (noise / count if from_sample else 0.0)
-    laplacian = jnp.sum(jax.vmap(lambda e: _second(chi, flat, e))(jnp.eye(flat.shape[0], dtype=flat.dtype)), axis=0)
     first = -jax.jvp(chi, (flat,), (mean,))[1]
     return {"chi": chi(flat), "first": first, "curvature": curvature, "noise": noise, "laplacian": laplacian}
 
