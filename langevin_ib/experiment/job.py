@@ -66,11 +66,15 @@ def hyperparameters_of(experiment: Experiment) -> integrators.Hyperparameters:
     return integrators.Hyperparameters(dyn.temperature, dyn.step_size, dyn.weight_decay)
 
 
-def statistics_of(experiment: Experiment, model: Model, traced: tuple[str, ...] = ()):
-    """``h -> statistics``: the planned snapshot statistics of the point with hyperparameters ``h``,
-    with the ``traced`` ones of temperature and weight_decay taken from ``h`` (those a sweep varies)
-    and the others the experiment's values. A single run traces none, as a sweep over η does, so both
-    evaluate the same program; some predictions need concrete values (the fibre law caches on λ/2T)."""
+def statistics_of(experiment: Experiment, model: Model, varied: tuple[str, ...] = ()):
+    """``h -> statistics``: the planned snapshot statistics of the point with hyperparameters ``h``.
+    Temperature and weight decay are taken from ``h`` (traced) wherever every planned form allows it
+    (``pit.Form.traceable``), in a single run as in a sweep, so that a sweep point and its run alone
+    evaluate one program; otherwise only the ``varied`` ones (those a sweep varies), the others being
+    the experiment's values."""
+    traceable = all(form.traceable for form in plan.forms(experiment).values())
+    traced = ("temperature", "weight_decay") if traceable else varied
+
     def statistics(h: integrators.Hyperparameters) -> tuple:
         values = {name: getattr(h, name) for name in traced}
         point = dataclasses.replace(experiment, dynamics=dataclasses.replace(experiment.dynamics, **values))
