@@ -282,14 +282,17 @@ class Analysis(NamedTuple):
     arrays: dict  # histograms.npz
 
 
-def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunResult, started: float) -> Analysis:
+def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunResult, started: float,
+            integrator: integrators.Integrator | None = None) -> Analysis:
     """Fit, test and summarise a finished run of the planned ``experiment`` (``statistics``: its planned
-    snapshot statistics; ``started``: the ``time.perf_counter()`` its wall time counts from). A single
-    run, a sweep point and a batch point are analysed by this one function."""
+    snapshot statistics; ``started``: the ``time.perf_counter()`` its wall time counts from; ``integrator``:
+    the one that ran it, built here if not given; a sweep passes its own, so that the re-taken steps of
+    its points share one compiled function). A single run, a sweep point and a batch point are analysed
+    by this one function."""
     comparisons = comparisons_lib.build(experiment, model, result, statistics)
     fits = comparisons_lib.fit_all(experiment, comparisons)
     snapshot_tests, snapshot_arrays = plan.tests(experiment, model, statistics, result)
-    integrator = build_integrator(experiment, model)
+    integrator = build_integrator(experiment, model) if integrator is None else integrator
     sgd_summary, sgd_arrays = (sgd_tests.analyse(experiment, model, result, integrator, hyperparameters_of(experiment))
                                if experiment.dynamics.stochastic_gradient else ({}, {}))
     readout_summary, readout_arrays = paper_metrics.readout(model, result,

@@ -28,6 +28,7 @@ from langevin_ib.dynamics.integrators import Hyperparameters, Integrator
 from langevin_ib.dynamics.kernel import CHI_QUANTILES
 from langevin_ib.geometry import breaking
 from langevin_ib.models.base import Model
+from langevin_ib.numerics.by_identity import ByIdentity
 from langevin_ib.predictions import sgd_per_chain
 from langevin_ib.statistics import drift as drift_lib
 
@@ -84,13 +85,25 @@ def draw_keys(noise_key: jax.Array, draws: int) -> list:
 def chi64(model: Model):
     """``position -> (chains, copies)`` χ in float64 from (float32) positions: a one-step Δχ is far below
     χ's own float32 rounding."""
-    chi = jax.jit(jax.vmap(lambda p: breaking(model.group, p)))
 
     def wide(position):
         with jax.enable_x64(True):
-            return np.asarray(chi(jax.tree.map(lambda x: jnp.asarray(np.asarray(x, np.float64)), position)))
+            return np.asarray(_chi(ByIdentity(model), jax.tree.map(lambda x: jnp.asarray(np.asarray(x, np.float64)), position)))
 
     return wide
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _chi(model: ByIdentity, position) -> jax.Array:
+    return jax.vmap(lambda p: breaking(model.value.group, p))(position)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _terms(model: ByIdentity, weight_decay: jax.Array, template, flat: jax.Array, keys: jax.Array) -> dict:
+    """:func:`sgd_per_chain.terms_per_chain` with the positions' structure read from ``template`` (one
+    chain's position) and λ traced: one compiled function per model and shapes."""
+    unravel = jax.flatten_util.ravel_pytree(template)[1]
+    return sgd_per_chain.terms_per_chain(model.value, weight_decay, unravel, flat, keys)
 
 
 def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_size: float, temperature: float,
@@ -112,16 +125,15 @@ def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_si
     positions = values["position"]
     leaves = jax.tree.leaves(positions)
     boundaries, chains = leaves[0].shape[:2]
-    unravel = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0, 0], positions))[1]
+    template = jax.tree.map(lambda x: jnp.asarray(x[0, 0]), positions)
     flat = np.concatenate([np.asarray(x).reshape(boundaries, chains, -1) for x in leaves], axis=-1)
-    terms_fn = jax.jit(functools.partial(sgd_per_chain.terms_per_chain, model, weight_decay, unravel))
     root = jax.random.key(seed + 7919)
     keys_of_draws, chi = draw_keys(noise_key, draws), chi64(model)
     terms, start, increment = [], [], []
     for t in range(boundaries):
         at = jax.tree.map(lambda x: jnp.asarray(x[t]), positions)
         keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.fold_in(root, t), jnp.arange(chains))
-        terms.append(jax.tree.map(np.asarray, terms_fn(jnp.asarray(flat[t]), keys)))
+        terms.append(jax.tree.map(np.asarray, _terms(ByIdentity(model), weight_decay, template, jnp.asarray(flat[t]), keys)))
         start.append(chi(at))
         moved = jax.tree.map(lambda *x: np.concatenate(x), *[step(at, key, jnp.int32(steps[t])) for key in keys_of_draws])
         increment.append(chi(moved).reshape(draws, chains, -1).mean(axis=0) - start[-1])
@@ -164,9 +176,9 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
     if not alive.any():  # every chain diverged: no T_eff, χ drift or equilibrium to estimate, so no verdict
         return _with_stationary_law(summary, arrays, experiment, result)
     flat = jax.vmap(lambda p: jax.flatten_util.ravel_pytree(p)[0])(last)
-    unravel = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0], last))[1]
     batch = settings.batch_size
-    t_local = sgd_per_chain.local_temperature(model, flat[:1024], unravel, dyn.step_size, batch, run.seed)
+    t_local = sgd_per_chain.local_temperature(model, flat[:1024], jax.tree.map(lambda x: x[0], last), dyn.step_size,
+                                              batch, run.seed)
     t_eff = float(np.median(t_local[alive[:1024]])) + dyn.temperature
     summary["effective_temperature"] = {
         "definition": "T + η tr Σ(θ)/(2B·d) per chain at the final step, d = number of parameters, Σ the "

@@ -12,13 +12,16 @@ orbit point where the first vanishes (:func:`noise_equilibria`).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
 from langevin_ib.models.base import Model
+from langevin_ib.numerics.by_identity import ByIdentity
 from langevin_ib.predictions import chi_drift
 
 SIGMA_EXAMPLES = 256  # fresh examples per chain and boundary estimating Σ (unbiased) for a generator
@@ -49,19 +52,25 @@ def terms_per_chain(model: Model, weight_decay: float, unravel, flat_positions: 
     return jax.vmap(one)(flat_positions, keys)
 
 
-def local_temperature(model: Model, flat_positions: jax.Array, unravel, step_size: float, batch_size: int,
+def local_temperature(model: Model, flat_positions: jax.Array, template: Any, step_size: float, batch_size: int,
                       seed: int = 0) -> np.ndarray:
     """Per chain, the isotropic local effective temperature T_eff = η tr Σ(θ)/(2B·d), d = the number of
-    parameters, Σ the per-example gradient covariance (a finite set's, or TEMPERATURE_EXAMPLES fresh ones')."""
-    data = model.data
+    parameters, Σ the per-example gradient covariance (a finite set's, or TEMPERATURE_EXAMPLES fresh ones');
+    ``template``: one chain's parameters, whose structure the flat positions unravel into."""
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 31), jnp.arange(flat_positions.shape[0]))
+    trace = np.asarray(_gradient_traces(ByIdentity(model), template, flat_positions, keys), np.float64)
+    return step_size * trace / (2 * batch_size * flat_positions.shape[1])
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _gradient_traces(model: ByIdentity, template: Any, flat_positions: jax.Array, keys: jax.Array) -> jax.Array:
+    data, unravel = model.value.data, jax.flatten_util.ravel_pytree(template)[1]
 
     def one(flat, key):
         examples = data.examples if data.examples is not None else data.draw(key, TEMPERATURE_EXAMPLES)
         return jnp.trace(chi_drift.gradient_moments(data.example_loss, unravel(flat), examples)[1])
 
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 31), jnp.arange(flat_positions.shape[0]))
-    trace = np.asarray(jax.jit(jax.vmap(one))(flat_positions, keys), np.float64)
-    return step_size * trace / (2 * batch_size * flat_positions.shape[1])
+    return jax.vmap(one)(flat_positions, keys)
 
 
 def noise_equilibria(model: Model, params: Any, step_size: float, temperature: float, weight_decay: float,
@@ -69,7 +78,20 @@ def noise_equilibria(model: Model, params: Any, step_size: float, temperature: f
                      iterations: int = 32) -> np.ndarray:
     """(chains, copies) a*: the orbit point of each copy where the SGD drift of its χ vanishes
     (:func:`langevin_ib.predictions.chi_drift.noise_equilibrium`, one copy's action at a time; NaN
-    where not bracketed). The balance ratio there is e^{−2a*} times the current one for a pair."""
+    where not bracketed). The balance ratio there is e^{−2a*} times the current one for a pair. The
+    hyperparameters are traced: one compiled function per model, shapes, bracket and iterations."""
+    chains = jax.tree.leaves(params)[0].shape[0]
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 97), jnp.arange(chains))
+    noise = sampling_factor / batch_size
+    return np.asarray(_equilibria(ByIdentity(model), bracket, iterations, params, keys, step_size, temperature,
+                                  weight_decay, noise), np.float64)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _equilibria(model: ByIdentity, bracket: float, iterations: int, params: Any, keys: jax.Array, step_size: jax.Array,
+                temperature: jax.Array, weight_decay: jax.Array, noise: jax.Array) -> jax.Array:
+    """:func:`noise_equilibria` with ``noise`` = c/B."""
+    model = model.value
     data, group = model.data, model.group
     copies = group.dim
 
@@ -79,13 +101,11 @@ def noise_equilibria(model: Model, params: Any, step_size: float, temperature: f
 
         def drift(p):
             t = chi_drift.drift_terms(model, p, examples, weight_decay, unbiased=fresh)
-            return (step_size * t["first"] + 0.5 * step_size**2 * (t["curvature"] + sampling_factor / batch_size * t["noise"])
+            return (step_size * t["first"] + 0.5 * step_size**2 * (t["curvature"] + noise * t["noise"])
                     + step_size * temperature * t["laplacian"])[j][None]
 
         single = group._replace(act=lambda a, p: group.act(a[0] * jax.nn.one_hot(j, copies, dtype=a.dtype), p), dim=1)
         return chi_drift.noise_equilibrium(drift, single, params, bracket, iterations)[0]
 
-    chains = jax.tree.leaves(params)[0].shape[0]
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 97), jnp.arange(chains))
     per_copy = jax.vmap(one, (None, None, 0))
-    return np.asarray(jax.jit(jax.vmap(per_copy, (0, 0, None)))(params, keys, jnp.arange(copies)), np.float64)
+    return jax.vmap(per_copy, (0, 0, None))(params, keys, jnp.arange(copies))

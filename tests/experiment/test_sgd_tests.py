@@ -78,8 +78,7 @@ def test_relu_sgd_chains_follow_the_sgd_drift_not_langevins():
     recorded, step = run(model, sgd.build(model, sgd.Settings(8)), 0.0, 0.02, 128, 10, 20)
     last = jax.tree.map(lambda x: jnp.asarray(x[-1]), recorded["value"]["position"])
     flat = jax.vmap(lambda p: jax.flatten_util.ravel_pytree(p)[0])(last)
-    unravel = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0], last))[1]
-    t_eff = float(np.median(sgd_per_chain.local_temperature(model, flat, unravel, 0.02, 8)))
+    t_eff = float(np.median(sgd_per_chain.local_temperature(model, flat, jax.tree.map(lambda x: x[0], last), 0.02, 8)))
     out = sgd_tests.drift_test(model, step, kernel.keys(0).noise, recorded, 0.02, 0.0, 0.0, 8, 1.0, t_eff, 0.01)
     assert out["hypotheses"]["sgd"]["statistic"] < THRESHOLD
     assert out["hypotheses"]["langevin"]["statistic"] > THRESHOLD
