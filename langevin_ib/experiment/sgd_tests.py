@@ -12,6 +12,11 @@ equilibrium, the effective temperature and, for u·v, the stationary law on the 
   χ_t, clustered by chain, X² on bins dof (:func:`langevin_ib.statistics.drift.binned_test`).
   Hypotheses: ``sgd`` (minibatch noise, B, sampling factor c, SGLD temperature) and ``langevin``
   (the isotropic Euler–Maruyama step at T_eff for SGD chains, at T for noisy ones).
+- Stationary covariance (:func:`covariance_test`), for a model that declares linear-Gaussian
+  regression as its closed form: each chain's final deviation e = w − w* gives one sample of e eᵀ
+  (chains are independent), held against the exact SGD covariance and against Langevin's at the
+  naive T_eff (:func:`langevin_ib.predictions.sgd_linear.predicted_second_moments`) by Hotelling's
+  test (:mod:`langevin_ib.statistics.hotelling`).
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ from langevin_ib.dynamics.kernel import CHI_QUANTILES
 from langevin_ib.geometry import breaking
 from langevin_ib.models.base import Model
 from langevin_ib.numerics.by_identity import ByIdentity
-from langevin_ib.predictions import sgd_per_chain
-from langevin_ib.statistics import drift as drift_lib
+from langevin_ib.predictions import sgd_linear, sgd_per_chain
+from langevin_ib.statistics import drift as drift_lib, hotelling
 
 DRIFT_BINS = 10
 DRIFT_DRAWS = 8  # one-step draws averaged per recorded position: a single draw's Δχ is heavy-tailed (relu at
@@ -168,6 +173,8 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
     settings = dyn.minibatch
     arrays = band_arrays(result)
     summary = {"bands": band_summary(arrays)}
+    if model.closed_form is not None and model.closed_form[0] == sgd_linear.LAW and settings.batch_size is not None:
+        summary["stationary_covariance"] = covariance_test(experiment, model, result, integrator)
     if "positions" not in result.chunk_statistics or model.data is None or settings.batch_size is None:
         return summary, arrays
     recorded = result.chunk_statistics["positions"]
@@ -206,6 +213,22 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
         summary["noise_equilibrium"] = entry
         arrays["noise_equilibrium_a"] = a_star
     return _with_stationary_law(summary, arrays, experiment, result)
+
+
+def covariance_test(experiment, model: Model, result, integrator: Integrator) -> dict:
+    """The stationary-covariance test of the module docstring on the run's final positions (alive chains)."""
+    law = dict(model.closed_form[1])
+    dyn = experiment.dynamics
+    final = np.asarray(integrator.position(result.final_state.integrator)[model.quotient], np.float64)
+    alive = ~np.asarray(result.final_state.diverged)
+    samples = sgd_linear.second_moments(final[alive] - law["target"])
+    predicted = sgd_linear.predicted_second_moments(np.diag(law["scales"]), dyn.step_size, dyn.minibatch.batch_size,
+                                                    law["label_noise"], dyn.temperature)
+    out = hotelling.test(samples, predicted, experiment.analysis.significance)
+    out.update(description="E[e eᵀ] (upper triangle), e = w − w* at each alive chain's final step, against SGD's exact "
+                           "stationary covariance and Langevin's at the naive T_eff; Hotelling's T², F reference",
+               significance=experiment.analysis.significance)
+    return out
 
 
 def _with_stationary_law(summary: dict, arrays: dict, experiment, result) -> tuple[dict, dict]:

@@ -1,7 +1,8 @@
 """Linear-Gaussian regression L(w) = ½(w − w*)ᵀS(w − w*), S = diag(``scales``) (no symmetry).
 
 Data: fresh x ~ N(0, S), y = xᵀw* + σε, ℓ = ½(xᵀw − y)², E ℓ = L + σ²/2. SGD's stationary
-covariance on it is exact (:mod:`langevin_ib.predictions.sgd_linear`). Not registered yet.
+covariance on it is exact (:mod:`langevin_ib.predictions.sgd_linear`), which the model declares as its
+closed form and a stochastic-gradient run tests (``stationary_covariance``, docs/sgd.md).
 """
 
 from __future__ import annotations
@@ -40,4 +41,6 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
 
     return Model(init=lambda key: {"w": jnp.full((dim,), target, dtype)}, loss=loss,
                  observe=lambda params: {"w": params["w"]}, quotient="w", symmetry=None,
-                 data=Data(example_loss, draw=draw, offset=0.5 * noise**2))
+                 data=Data(example_loss, draw=draw, offset=0.5 * noise**2),
+                 closed_form=("linear_regression", (("scales", tuple(cfg["scales"])), ("target", target),
+                                                    ("label_noise", noise))))
