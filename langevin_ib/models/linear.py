@@ -7,6 +7,8 @@ closed form and a stochastic-gradient run tests (``stationary_covariance``, docs
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -16,8 +18,8 @@ from langevin_ib.models.fields import Field, non_negative
 from langevin_ib.numerics import fused_random
 
 FIELDS = {
-    "scales": Field(list, [1.0, 4.0], "a list of positive floats (the input variances, S's diagonal)",
-                    lambda s: len(s) > 0 and all(isinstance(x, (int, float)) and x > 0 for x in s)),
+    "scales": Field(list, [1.0, 4.0], "a list of positive finite floats (the input variances, S's diagonal)",
+                    lambda s: len(s) > 0 and all(isinstance(x, (int, float)) and 0 < x < math.inf for x in s)),
     "target": Field(float, 1.0, "the value of every entry of w* (a float)"),
     "label_noise": non_negative(float, 0.1),
 }
