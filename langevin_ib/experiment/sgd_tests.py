@@ -9,7 +9,8 @@ equilibrium, the effective temperature and, for u·v, the stationary law on the 
   step is re-taken (:func:`langevin_ib.dynamics.replay.one_step`, the run's own step key) and its Δχ
   (in float64) held against a hypothesis' one-step drift p(θ_t) (:func:`langevin_ib.predictions.sgd_per_chain.increments`):
   E[Δχ | θ_t] = p(θ_t) exactly for quadratic χ, with no window approximation. Binned by deciles of
-  χ_t, clustered by chain, X² on bins dof (:func:`langevin_ib.statistics.drift.binned_test`).
+  χ_t, the chains' per-bin residual sums tested jointly by Hotelling's T²
+  (:func:`langevin_ib.statistics.drift.binned_test`).
   Hypotheses: ``sgd`` (minibatch noise, B, sampling factor c, SGLD temperature) and ``langevin``
   (the isotropic Euler–Maruyama step at T_eff for SGD chains, at T for noisy ones).
 - Stationary covariance (:func:`covariance_test`), for a model that declares linear-Gaussian
@@ -153,8 +154,8 @@ def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_si
     out = drift_lib.binned_test(start, increment, predicted, alive & resolved, significance, DRIFT_BINS)
     out.update(description=f"one-step Δχ at {boundaries} chunk boundaries (mean of {draws} draws of each chain's next "
                            f"step, the first the run's own) against the predicted E[Δχ | θ], {DRIFT_BINS} deciles of χ, "
-                           "z clustered by chain",
-               statistic="X² = Σ_b z_b² on n = bins dof", significance=significance, chains=int(chains),
+                           "tested jointly over the chains",
+               statistic="Hotelling T² of the chains' per-bin residual sums, F on (bins, chains − bins) dof", significance=significance, chains=int(chains),
                below_resolution=int((alive & ~resolved).sum()))
     return out
 
