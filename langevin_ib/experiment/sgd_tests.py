@@ -155,7 +155,8 @@ def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_si
     out.update(description=f"one-step Δχ at {boundaries} chunk boundaries (mean of {draws} draws of each chain's next "
                            f"step, the first the run's own) against the predicted E[Δχ | θ], {DRIFT_BINS} deciles of χ, "
                            "tested jointly over the chains",
-               statistic="Hotelling T² of the chains' per-bin residual sums, F on (bins, chains − bins) dof", significance=significance, chains=int(chains),
+               statistic="Hotelling T² of the chains' per-bin residual sums, F on (bins, chains − bins) dof",
+               significance=significance, chains=int(chains),
                below_resolution=int((alive & ~resolved).sum()))
     return out
 

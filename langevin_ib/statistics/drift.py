@@ -41,7 +41,7 @@ def binned_test(state: np.ndarray, increment: np.ndarray, predicted: dict[str, n
       predicted: hypothesis name -> the predicted mean increment, same shape.
     Returns:
       {"bins", "bin_edges", "samples", "threshold", "observed", "hypotheses": {name: {statistic (F),
-      t_squared, dof, p_value, verdict, z (per bin), predicted}}}; ``observed`` and each ``predicted``
+      t_squared, dof, denominator_dof, p_value, verdict, z (per bin), predicted}}}; ``observed`` and each ``predicted``
       are per-bin means; ``threshold`` the F quantile at 1 − significance.
     """
     chains = state.shape[1]
@@ -65,6 +65,7 @@ def binned_test(state: np.ndarray, increment: np.ndarray, predicted: dict[str, n
         sums = np.stack([np.bincount(chain_id[s], residual[s], minlength=chains) for s in selections], axis=1)
         joint = hotelling.test(sums[counted], {name: np.zeros(bins)}, significance)["hypotheses"][name]
         out["hypotheses"][name] = {**{k: joint[k] for k in ("statistic", "p_value", "verdict", "dof")},
+                                   "denominator_dof": joint.get("denominator_dof", 0),
                                    "t_squared": joint.get("t_squared", float("nan")), "z": z.tolist(),
                                    "predicted": [float(p[s].mean()) for s in selections]}
         if "reason" in joint:

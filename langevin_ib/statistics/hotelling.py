@@ -18,8 +18,9 @@ from langevin_ib.statistics import goodness_of_fit
 
 
 def test(samples: np.ndarray, predicted: dict[str, np.ndarray], significance: float) -> dict:
-    """{"samples", "observed", "hypotheses": {name: {statistic, t_squared, dof, p_value, verdict, predicted}}}
-    for ``samples`` (n, k) against each hypothesis' predicted mean (k,)."""
+    """{"samples", "observed", "hypotheses": {name: {statistic (F), t_squared, dof (k), denominator_dof
+    (n − k), p_value, verdict, z, predicted}}} for ``samples`` (n, k) against each hypothesis' predicted
+    mean (k,)."""
     samples = np.asarray(samples, np.float64)
     n, k = samples.shape
     mean = samples.mean(axis=0) if n else np.full(k, np.nan)
@@ -35,7 +36,7 @@ def test(samples: np.ndarray, predicted: dict[str, np.ndarray], significance: fl
         t_squared = float(n * gap @ np.linalg.solve(covariance, gap))
         statistic = t_squared * (n - k) / (k * (n - 1))
         p_value = float(stats.f.sf(statistic, k, n - k))
-        out["hypotheses"][name] = {"statistic": statistic, "t_squared": t_squared, "dof": [k, n - k],
+        out["hypotheses"][name] = {"statistic": statistic, "t_squared": t_squared, "dof": k, "denominator_dof": n - k,
                                    "p_value": p_value, "z": float(stats.norm.isf(p_value)), "verdict": goodness_of_fit.verdict(p_value, significance),
                                    "predicted": np.asarray(mu).tolist()}
     return out
