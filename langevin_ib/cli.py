@@ -39,8 +39,8 @@ def _verdicts(summary: dict) -> str:
                      f"({drift['below_resolution']} below float resolution left out)")
         for hypothesis, r in drift["hypotheses"].items():
             z = max((abs(v) for v in r["z"] if v == v), default=float("nan"))  # v == v: not NaN
-            lines.append(_hypothesis(hypothesis, r, f"X² = {r['statistic']:.4g} on {r['dof']} dof "
-                                     f"(threshold {drift['threshold']:.1f}), max |z| = {z:.1f}, "
+            lines.append(_hypothesis(hypothesis, r, f"F = {r['statistic']:.4g} on ({r['dof']}, {r['denominator_dof']}) dof "
+                                     f"(threshold {drift['threshold']:.2f}), max |z| = {z:.1f}, "
                                      f"p = {r['p_value']:.3g}"))
     if summary.get("stationary_law"):
         lines += _pearson_lines("stationary_law", summary["stationary_law"])

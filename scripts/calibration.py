@@ -46,6 +46,14 @@ observables: {theta: {min: 0.0, max: 3.0, bins: 60}, chi: {min: -1.0, max: 1.0, 
 """, {"stationary_law": "sgd_chain", "chi_drift": "sgd"},
         "plain SGD on u·v's balanced slice (started next to it, θ relaxes in 1/(2ηθ*) = 5 steps): the exact law of "
         "the one-step map; the exact SGD drift of χ"),
+    "linear_sgd": ("""
+model: {name: linear, scales: [1.0, 4.0], target: 1.0, label_noise: 1.0}
+dynamics: {integrator: sgd, temperature: 0.0, step_size: 0.05, weight_decay: 0.0, batch_size: 1, sampling: fresh}
+run: {chains: 256, burn_in: 600, steps: 200, thin: 10, chunk_steps: 800, chain_groups: 16, divergence_bound: 100.0}
+observables: {w: {min: 0.0, max: 2.0, bins: 20}}
+""", {"stationary_covariance": "sgd"},
+        "plain SGD on linear-Gaussian regression, S = diag(1, 4), started at w* (relaxation 1/(η·min S) = 20 steps): "
+        "the exact stationary covariance, one sample of e eᵀ per chain (its final step)"),
 }
 
 

@@ -8,11 +8,13 @@ runs does (docs/sgd.md).
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
 
 from langevin_ib.dynamics.integrators import Hyperparameters, Integrator
+from langevin_ib.numerics.by_identity import ByIdentity
 
 
 def step_key(noise_key: jax.Array, step: jax.Array) -> jax.Array:
@@ -24,10 +26,13 @@ def one_step(integrator: Integrator, hyperparameters: Hyperparameters) -> Callab
     """``(position, key, s) -> position'``: step s of a run with noise key ``key`` (:func:`step_key`) from
     ``position``, the integrator's state re-initialised from it (exact where the state is the position:
     gd, sgd and sgld with plain optax.sgd, Euler–Maruyama). Chain i of ``position`` draws as the run's
-    chain i."""
+    chain i. The hyperparameters are traced: one compiled step per integrator (and shapes), whatever
+    their values (a seed or η sweep's points share it)."""
+    return lambda position, key, s: _step(ByIdentity(integrator), position, key, s, hyperparameters)
 
-    def step(position, key, s):
-        state = integrator.init(jax.random.key(0), position, hyperparameters)
-        return integrator.position(integrator.step(step_key(key, s), state, hyperparameters)[0])
 
-    return jax.jit(step)
+@functools.partial(jax.jit, static_argnums=0)
+def _step(integrator: ByIdentity, position, key: jax.Array, s: jax.Array, hyperparameters: Hyperparameters):
+    integrator = integrator.value
+    state = integrator.init(jax.random.key(0), position, hyperparameters)
+    return integrator.position(integrator.step(step_key(key, s), state, hyperparameters)[0])

@@ -66,11 +66,15 @@ def hyperparameters_of(experiment: Experiment) -> integrators.Hyperparameters:
     return integrators.Hyperparameters(dyn.temperature, dyn.step_size, dyn.weight_decay)
 
 
-def statistics_of(experiment: Experiment, model: Model, traced: tuple[str, ...] = ()):
-    """``h -> statistics``: the planned snapshot statistics of the point with hyperparameters ``h``,
-    with the ``traced`` ones of temperature and weight_decay taken from ``h`` (those a sweep varies)
-    and the others the experiment's values. A single run traces none, as a sweep over η does, so both
-    evaluate the same program; some predictions need concrete values (the fibre law caches on λ/2T)."""
+def statistics_of(experiment: Experiment, model: Model, varied: tuple[str, ...] = ()):
+    """``h -> statistics``: the planned snapshot statistics of the point with hyperparameters ``h``.
+    Temperature and weight decay are taken from ``h`` (traced) wherever every planned form allows it
+    (``pit.Form.traceable``), in a single run as in a sweep, so that a sweep point and its run alone
+    evaluate one program; otherwise only the ``varied`` ones (those a sweep varies), the others being
+    the experiment's values."""
+    traceable = all(form.traceable for form in plan.forms(experiment).values())
+    traced = ("temperature", "weight_decay") if traceable else varied
+
     def statistics(h: integrators.Hyperparameters) -> tuple:
         values = {name: getattr(h, name) for name in traced}
         point = dataclasses.replace(experiment, dynamics=dataclasses.replace(experiment.dynamics, **values))
@@ -299,14 +303,17 @@ class Analysis(NamedTuple):
     arrays: dict  # histograms.npz
 
 
-def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunResult, started: float) -> Analysis:
+def analyse(experiment: Experiment, model: Model, statistics: dict, result: RunResult, started: float,
+            integrator: integrators.Integrator | None = None) -> Analysis:
     """Fit, test and summarise a finished run of the planned ``experiment`` (``statistics``: its planned
-    snapshot statistics; ``started``: the ``time.perf_counter()`` its wall time counts from). A single
-    run, a sweep point and a batch point are analysed by this one function."""
+    snapshot statistics; ``started``: the ``time.perf_counter()`` its wall time counts from; ``integrator``:
+    the one that ran it, built here if not given; a sweep passes its own, so that the re-taken steps of
+    its points share one compiled function). A single run, a sweep point and a batch point are analysed
+    by this one function."""
     comparisons = comparisons_lib.build(experiment, model, result, statistics)
     fits = comparisons_lib.fit_all(experiment, comparisons)
     snapshot_tests, snapshot_arrays = plan.tests(experiment, model, statistics, result)
-    integrator = build_integrator(experiment, model)
+    integrator = build_integrator(experiment, model) if integrator is None else integrator
     sgd_summary, sgd_arrays = (sgd_tests.analyse(experiment, model, result, integrator, hyperparameters_of(experiment))
                                if experiment.dynamics.stochastic_gradient else ({}, {}))
     readout_summary, readout_arrays = paper_metrics.readout(model, result,

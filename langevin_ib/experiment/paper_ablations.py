@@ -68,7 +68,8 @@ def predicted_terms(experiment, model, position, temperature: float) -> dict:
     unravel = ravel_pytree(jax.tree.map(lambda x: x[0], subset))[1]
     keys = jax.random.split(jax.random.key(experiment.run.seed), flat.shape[0])
     terms = {k: np.asarray(v, np.float64) for k, v in
-             sgd_per_chain.terms_per_chain(model, dyn.weight_decay, unravel, flat, keys).items()}
+             sgd_per_chain.terms_per_chain(model, dyn.weight_decay, unravel, flat,
+                                           sgd_per_chain.examples_of(model, sgd_per_chain.SIGMA_EXAMPLES, keys)).items()}
     settings = dyn.minibatch
     batch = settings.batch_size
     factor = sgd.sampling_factor(settings.sampling, batch, model.data.size)

@@ -9,9 +9,15 @@ equilibrium, the effective temperature and, for u·v, the stationary law on the 
   step is re-taken (:func:`langevin_ib.dynamics.replay.one_step`, the run's own step key) and its Δχ
   (in float64) held against a hypothesis' one-step drift p(θ_t) (:func:`langevin_ib.predictions.sgd_per_chain.increments`):
   E[Δχ | θ_t] = p(θ_t) exactly for quadratic χ, with no window approximation. Binned by deciles of
-  χ_t, clustered by chain, X² on bins dof (:func:`langevin_ib.statistics.drift.binned_test`).
+  χ_t, the chains' per-bin residual sums tested jointly by Hotelling's T²
+  (:func:`langevin_ib.statistics.drift.binned_test`).
   Hypotheses: ``sgd`` (minibatch noise, B, sampling factor c, SGLD temperature) and ``langevin``
   (the isotropic Euler–Maruyama step at T_eff for SGD chains, at T for noisy ones).
+- Stationary covariance (:func:`covariance_test`), for a model that declares linear-Gaussian
+  regression as its closed form: each chain's final deviation e = w − w* gives one sample of e eᵀ
+  (chains are independent), held against the exact SGD covariance and against Langevin's at the
+  naive T_eff (:func:`langevin_ib.predictions.sgd_linear.predicted_second_moments`) by Hotelling's
+  test (:mod:`langevin_ib.statistics.hotelling`).
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from langevin_ib.dynamics.integrators import Hyperparameters, Integrator, sgd
 from langevin_ib.dynamics.kernel import CHI_QUANTILES
 from langevin_ib.geometry import breaking
 from langevin_ib.models.base import Model
-from langevin_ib.predictions import sgd_per_chain
-from langevin_ib.statistics import drift as drift_lib
+from langevin_ib.numerics.by_identity import ByIdentity
+from langevin_ib.predictions import sgd_linear, sgd_per_chain
+from langevin_ib.statistics import drift as drift_lib, hotelling
 
 DRIFT_BINS = 10
 DRIFT_DRAWS = 8  # one-step draws averaged per recorded position: a single draw's Δχ is heavy-tailed (relu at
@@ -84,13 +91,25 @@ def draw_keys(noise_key: jax.Array, draws: int) -> list:
 def chi64(model: Model):
     """``position -> (chains, copies)`` χ in float64 from (float32) positions: a one-step Δχ is far below
     χ's own float32 rounding."""
-    chi = jax.jit(jax.vmap(lambda p: breaking(model.group, p)))
 
     def wide(position):
         with jax.enable_x64(True):
-            return np.asarray(chi(jax.tree.map(lambda x: jnp.asarray(np.asarray(x, np.float64)), position)))
+            return np.asarray(_chi(ByIdentity(model), jax.tree.map(lambda x: jnp.asarray(np.asarray(x, np.float64)), position)))
 
     return wide
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _chi(model: ByIdentity, position) -> jax.Array:
+    return jax.vmap(lambda p: breaking(model.value.group, p))(position)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _terms(model: ByIdentity, weight_decay: jax.Array, template, flat: jax.Array, examples) -> dict:
+    """:func:`sgd_per_chain.terms_per_chain` with the positions' structure read from ``template`` (one
+    chain's position) and λ traced: one compiled function per model and shapes."""
+    unravel = jax.flatten_util.ravel_pytree(template)[1]
+    return sgd_per_chain.terms_per_chain(model.value, weight_decay, unravel, flat, examples)
 
 
 def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_size: float, temperature: float,
@@ -114,16 +133,16 @@ def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_si
     positions = values["position"]
     leaves = jax.tree.leaves(positions)
     boundaries, chains = leaves[0].shape[:2]
-    unravel = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0, 0], positions))[1]
+    template = jax.tree.map(lambda x: jnp.asarray(x[0, 0]), positions)
     flat = np.concatenate([np.asarray(x).reshape(boundaries, chains, -1) for x in leaves], axis=-1)
-    terms_fn = sgd_per_chain.terms_per_chain(model, weight_decay, unravel)
     root = jax.random.key(seed + 7919)
     keys_of_draws, chi = draw_keys(noise_key, draws), chi64(model)
     terms, start, increment = [], [], []
     for t in range(boundaries):
         at = jax.tree.map(lambda x: jnp.asarray(x[t]), positions)
         keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.fold_in(root, t), jnp.arange(chains))
-        terms.append(jax.tree.map(np.asarray, terms_fn(jnp.asarray(flat[t]), keys)))
+        examples = sgd_per_chain.examples_of(model, sgd_per_chain.SIGMA_EXAMPLES, keys)
+        terms.append(jax.tree.map(np.asarray, _terms(ByIdentity(model), weight_decay, template, jnp.asarray(flat[t]), examples)))
         start.append(chi(at))
         moved = jax.tree.map(lambda *x: np.concatenate(x), *[step(at, key, jnp.int32(steps[t])) for key in keys_of_draws])
         increment.append(chi(moved).reshape(draws, chains, -1).mean(axis=0) - start[-1])
@@ -138,8 +157,9 @@ def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_si
     out = drift_lib.binned_test(start, increment, predicted, alive & resolved, significance, DRIFT_BINS)
     out.update(description=f"one-step Δχ at {boundaries} chunk boundaries (mean of {draws} draws of each chain's next "
                            f"step, the first the run's own) against the predicted E[Δχ | θ], {DRIFT_BINS} deciles of χ, "
-                           "z clustered by chain",
-               statistic="X² = Σ_b z_b² on n = bins dof", significance=significance, chains=int(chains),
+                           "tested jointly over the chains",
+               statistic="Hotelling T² of the chains' per-bin residual sums, F on (bins, chains − bins) dof",
+               significance=significance, chains=int(chains),
                below_resolution=int((alive & ~resolved).sum()))
     return out
 
@@ -158,6 +178,8 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
     settings = dyn.minibatch
     arrays = band_arrays(result)
     summary = {"bands": band_summary(arrays)}
+    if model.closed_form is not None and model.closed_form[0] == sgd_linear.LAW and settings.batch_size is not None:
+        summary["stationary_covariance"] = covariance_test(experiment, model, result, integrator)
     if "positions" not in result.chunk_statistics or model.data is None or settings.batch_size is None:
         return summary, arrays
     recorded = result.chunk_statistics["positions"]
@@ -166,9 +188,9 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
     if not alive.any():  # every chain diverged: no T_eff, χ drift or equilibrium to estimate, so no verdict
         return _with_stationary_law(summary, arrays, experiment, result)
     flat = jax.vmap(lambda p: jax.flatten_util.ravel_pytree(p)[0])(last)
-    unravel = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0], last))[1]
     batch = settings.batch_size
-    t_local = sgd_per_chain.local_temperature(model, flat[:1024], unravel, dyn.step_size, batch, run.seed)
+    t_local = sgd_per_chain.local_temperature(model, flat[:1024], jax.tree.map(lambda x: x[0], last), dyn.step_size,
+                                              batch, run.seed)
     t_eff = float(np.median(t_local[alive[:1024]])) + dyn.temperature
     summary["effective_temperature"] = {
         "definition": "T + η tr Σ(θ)/(2B·d) per chain at the final step, d = number of parameters, Σ the "
@@ -195,6 +217,22 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
         summary["noise_equilibrium"] = entry
         arrays["noise_equilibrium_a"] = a_star
     return _with_stationary_law(summary, arrays, experiment, result)
+
+
+def covariance_test(experiment, model: Model, result, integrator: Integrator) -> dict:
+    """The stationary-covariance test of the module docstring on the run's final positions (alive chains)."""
+    law = dict(model.closed_form[1])
+    dyn = experiment.dynamics
+    final = np.asarray(integrator.position(result.final_state.integrator)[model.quotient], np.float64)
+    alive = ~np.asarray(result.final_state.diverged)
+    samples = sgd_linear.second_moments(final[alive] - law["target"])
+    predicted = sgd_linear.predicted_second_moments(np.diag(law["scales"]), dyn.step_size, dyn.minibatch.batch_size,
+                                                    law["label_noise"], dyn.temperature)
+    out = hotelling.test(samples, predicted, experiment.analysis.significance)
+    out.update(description="E[e eᵀ] (upper triangle), e = w − w* at each alive chain's final step, against SGD's exact "
+                           "stationary covariance and Langevin's at the naive T_eff; Hotelling's T², F reference",
+               significance=experiment.analysis.significance)
+    return out
 
 
 def _with_stationary_law(summary: dict, arrays: dict, experiment, result) -> tuple[dict, dict]:

@@ -154,7 +154,7 @@ def _passes(g: int, group: Group, prep: Prepared, on_point, bar, checkpoint_for)
             point_experiment = plan.planned(point.experiment, model)
             planned = plan.statistics(point_experiment, model)
             on_point(point, job.analyse(point_experiment, model, planned, result,
-                                        time.perf_counter() - result.run_seconds))
+                                        time.perf_counter() - result.run_seconds, prep.integrator))
         del results
     return compile_seconds
 

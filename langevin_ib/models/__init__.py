@@ -5,7 +5,8 @@ import os
 import sys
 from pathlib import Path
 
-from langevin_ib.models import attention, deep_scalar, hadamard, harmonic, matrix_factorisation, plain_signal, relu, uv
+from langevin_ib.models import (attention, deep_scalar, hadamard, harmonic, linear, matrix_factorisation, plain_signal,
+                                relu, uv)
 from langevin_ib.models.base import Model
 from langevin_ib.base import ConfigError
 
@@ -18,6 +19,7 @@ REGISTRY = {
     "matrix_factorisation": matrix_factorisation,
     "relu": relu,
     "attention": attention,
+    "linear": linear,
 }
 
 

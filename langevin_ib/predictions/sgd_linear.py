@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+LAW = "linear_regression"  # the closed form a linear-Gaussian regression model declares (models/linear.py)
+
 
 def stationary_covariance(covariance: np.ndarray, step_size: float, batch_size: int, label_noise: float,
                           temperature: float = 0.0) -> np.ndarray:
@@ -44,3 +46,21 @@ def naive_temperature(covariance: np.ndarray, step_size: float, batch_size: int,
 def langevin_covariance(covariance: np.ndarray, temperature: float) -> np.ndarray:
     """T·S⁻¹, the stationary covariance of Langevin dynamics on L (continuous time)."""
     return temperature * np.linalg.inv(np.asarray(covariance, np.float64))
+
+
+def second_moments(deviation: np.ndarray) -> np.ndarray:
+    """(n, d(d+1)/2): the upper triangle (row-major, diagonal included) of e eᵀ for each row e of (n, d)."""
+    rows, cols = np.triu_indices(deviation.shape[1])
+    return deviation[:, rows] * deviation[:, cols]
+
+
+def predicted_second_moments(covariance: np.ndarray, step_size: float, batch_size: int, label_noise: float,
+                             temperature: float = 0.0) -> dict[str, np.ndarray]:
+    """Per hypothesis, E[e eᵀ]'s upper triangle (as :func:`second_moments`) at stationarity: ``sgd``
+    the exact covariance (:func:`stationary_covariance`); ``langevin`` T_eff·S⁻¹, Langevin at the naive
+    effective temperature (:func:`naive_temperature`), isotropic noise where SGD's is ∝ S."""
+    rows, cols = np.triu_indices(np.shape(covariance)[0])
+    laws = {"sgd": stationary_covariance(covariance, step_size, batch_size, label_noise, temperature),
+            "langevin": langevin_covariance(covariance, naive_temperature(covariance, step_size, batch_size,
+                                                                          label_noise, temperature))}
+    return {name: law[rows, cols] for name, law in laws.items()}

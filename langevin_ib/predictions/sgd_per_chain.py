@@ -12,13 +12,16 @@ orbit point where the first vanishes (:func:`noise_equilibria`).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import functools
+from typing import Any
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
 from langevin_ib.models.base import Model
+from langevin_ib.numerics.by_identity import ByIdentity
 from langevin_ib.predictions import chi_drift
 
 SIGMA_EXAMPLES = 256  # fresh examples per chain and boundary estimating Σ (unbiased) for a generator
@@ -37,38 +40,44 @@ def increments(terms: dict, step_size: float, temperature: float, sampling_facto
             "langevin": common + eta * langevin_temperature * terms["laplacian"]}
 
 
-def drawn(model: Model, count: int) -> Callable[[jax.Array], Any]:
-    """``keys -> examples``: ``count`` fresh examples per key (a leading key axis), drawn in a compiled call
-    of their own: compiled together with the per-chain terms that read them, XLA:CPU recomputed the draws
-    inside their consumers (u·v's drift terms of 4096 chains: 0.32 s in one call, 0.04 s in two;
-    docs/engineering.md)."""
-    return jax.jit(jax.vmap(lambda key: model.data.draw(key, count)))
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _drawn(model: ByIdentity, count: int, keys: jax.Array) -> Any:
+    return jax.vmap(lambda key: model.value.data.draw(key, count))(keys)
 
 
-def terms_per_chain(model: Model, weight_decay: float, unravel) -> Callable[[jax.Array, jax.Array], dict]:
-    """``(flat_positions, keys) -> terms``: chi_drift.drift_terms per chain (vmapped), with Σ from each
-    chain's own fresh sample (:func:`drawn`, keyed per chain) when needed."""
+def examples_of(model: Model, count: int, keys: jax.Array) -> Any:
+    """The examples each chain's Σ is estimated from: the model's finite set (shared), or ``count`` fresh
+    ones per key (a leading chain axis), drawn in a compiled call of their own: compiled together with the
+    per-chain terms that read them, XLA:CPU recomputed the draws inside their consumers (u·v's drift terms
+    of 4096 chains: 0.32 s in one call, 0.04 s in two; docs/engineering.md)."""
     data = model.data
-    fresh = data.examples is None
-    terms = jax.jit(jax.vmap(lambda flat, examples: chi_drift.drift_terms(model, unravel(flat), examples, weight_decay,
-                                                                          unbiased=fresh), (0, 0 if fresh else None)))
-    draw = drawn(model, SIGMA_EXAMPLES) if fresh else None
-    return lambda flat_positions, keys: terms(flat_positions, draw(keys) if fresh else data.examples)
+    return data.examples if data.examples is not None else _drawn(ByIdentity(model), count, keys)
 
 
-def local_temperature(model: Model, flat_positions: jax.Array, unravel, step_size: float, batch_size: int,
+def terms_per_chain(model: Model, weight_decay: float, unravel, flat_positions: jax.Array, examples: Any) -> dict:
+    """chi_drift.drift_terms per chain (vmapped) from :func:`examples_of`'s examples (per chain for a
+    generator, unbiased Σ; the finite set's otherwise)."""
+    fresh = model.data.examples is None
+    one = lambda flat, chosen: chi_drift.drift_terms(model, unravel(flat), chosen, weight_decay, unbiased=fresh)
+    return jax.vmap(one, (0, 0 if fresh else None))(flat_positions, examples)
+
+
+def local_temperature(model: Model, flat_positions: jax.Array, template: Any, step_size: float, batch_size: int,
                       seed: int = 0) -> np.ndarray:
     """Per chain, the isotropic local effective temperature T_eff = η tr Σ(θ)/(2B·d), d = the number of
-    parameters, Σ the per-example gradient covariance (a finite set's, or TEMPERATURE_EXAMPLES fresh ones')."""
-    data = model.data
-
-    def one(flat, examples):
-        return jnp.trace(chi_drift.gradient_moments(data.example_loss, unravel(flat), examples)[1])
-
+    parameters, Σ the per-example gradient covariance (a finite set's, or TEMPERATURE_EXAMPLES fresh ones');
+    ``template``: one chain's parameters, whose structure the flat positions unravel into."""
     keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 31), jnp.arange(flat_positions.shape[0]))
-    examples, axis = (data.examples, None) if data.examples is not None else (drawn(model, TEMPERATURE_EXAMPLES)(keys), 0)
-    trace = np.asarray(jax.jit(jax.vmap(one, (0, axis)))(flat_positions, examples), np.float64)
+    examples = examples_of(model, TEMPERATURE_EXAMPLES, keys)
+    trace = np.asarray(_gradient_traces(ByIdentity(model), template, flat_positions, examples), np.float64)
     return step_size * trace / (2 * batch_size * flat_positions.shape[1])
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _gradient_traces(model: ByIdentity, template: Any, flat_positions: jax.Array, examples: Any) -> jax.Array:
+    data, unravel = model.value.data, jax.flatten_util.ravel_pytree(template)[1]
+    one = lambda flat, chosen: jnp.trace(chi_drift.gradient_moments(data.example_loss, unravel(flat), chosen)[1])
+    return jax.vmap(one, (0, None if data.examples is not None else 0))(flat_positions, examples)
 
 
 def noise_equilibria(model: Model, params: Any, step_size: float, temperature: float, weight_decay: float,
@@ -76,22 +85,32 @@ def noise_equilibria(model: Model, params: Any, step_size: float, temperature: f
                      iterations: int = 32) -> np.ndarray:
     """(chains, copies) a*: the orbit point of each copy where the SGD drift of its χ vanishes
     (:func:`langevin_ib.predictions.chi_drift.noise_equilibrium`, one copy's action at a time; NaN
-    where not bracketed). The balance ratio there is e^{−2a*} times the current one for a pair."""
+    where not bracketed). The balance ratio there is e^{−2a*} times the current one for a pair. The
+    hyperparameters are traced: one compiled function per model, shapes, bracket and iterations."""
+    chains = jax.tree.leaves(params)[0].shape[0]
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 97), jnp.arange(chains))
+    noise = sampling_factor / batch_size
+    examples = examples_of(model, SIGMA_EXAMPLES, keys)
+    return np.asarray(_equilibria(ByIdentity(model), bracket, iterations, params, examples, step_size, temperature,
+                                  weight_decay, noise), np.float64)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _equilibria(model: ByIdentity, bracket: float, iterations: int, params: Any, examples: Any, step_size: jax.Array,
+                temperature: jax.Array, weight_decay: jax.Array, noise: jax.Array) -> jax.Array:
+    """:func:`noise_equilibria` with ``noise`` = c/B."""
+    model = model.value
     data, group = model.data, model.group
     copies, fresh = group.dim, data.examples is None
 
     def one(params, examples, j):
         def drift(p):
             t = chi_drift.drift_terms(model, p, examples, weight_decay, unbiased=fresh)
-            return (step_size * t["first"] + 0.5 * step_size**2 * (t["curvature"] + sampling_factor / batch_size * t["noise"])
+            return (step_size * t["first"] + 0.5 * step_size**2 * (t["curvature"] + noise * t["noise"])
                     + step_size * temperature * t["laplacian"])[j][None]
 
         single = group._replace(act=lambda a, p: group.act(a[0] * jax.nn.one_hot(j, copies, dtype=a.dtype), p), dim=1)
         return chi_drift.noise_equilibrium(drift, single, params, bracket, iterations)[0]
 
-    chains = jax.tree.leaves(params)[0].shape[0]
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 97), jnp.arange(chains))
-    examples = drawn(model, SIGMA_EXAMPLES)(keys) if fresh else data.examples
     per_copy = jax.vmap(one, (None, None, 0))
-    return np.asarray(jax.jit(jax.vmap(per_copy, (0, 0 if fresh else None, None)))(params, examples, jnp.arange(copies)),
-                      np.float64)
+    return jax.vmap(per_copy, (0, 0 if fresh else None, None))(params, examples, jnp.arange(copies))

@@ -65,7 +65,8 @@ class Form(NamedTuple):
     logs, defined)``, in place of ``log_densities``, where the conditional lives on a curve along which
     the variable is not monotone: the variable and its derivative along the curve at the curve's
     nodes, the segments' lengths, the log densities per unit length (nodes, hypotheses) and whether the
-    curve was traced to its ends."""
+    curve was traced to its ends; ``traceable``, whether temperature and weight decay may be traced
+    (jax arrays under jit) rather than Python floats."""
 
     hypotheses: tuple[str, ...]
     description: str
@@ -78,6 +79,7 @@ class Form(NamedTuple):
     floor: float = 1e-6
     refine: Callable | None = None
     path: Callable | None = None
+    traceable: bool = True
 
     def observable(self, model: Model) -> str | None:
         """The observable the variable is read against; None where the model has none."""

@@ -25,3 +25,16 @@ def test_a_replayed_step_is_the_kernels_step():
     chex.assert_tree_shape_prefix(replayed, (16,))
     other = replay.one_step(integrator, hyperparameters)(position, keys.noise, step + 1)
     assert not jnp.array_equal(taken["u"], other["u"])  # another step's key draws other noise
+
+
+def test_a_replayed_step_compiles_once_whatever_the_hyperparameters():
+    """The χ-drift test re-takes steps at every point of a seed or η sweep: the hyperparameters are
+    traced, so the points share one compiled step (the integrator is the sweep's own)."""
+    model = models.lookup("uv").build(dict(target=1.0, copies=2, init_u=1.0, init_v=1.0, init_noise=0.5, label_noise=0.0))
+    integrator = integrators.build("euler_maruyama", model)
+    position = jax.vmap(model.init)(jax.random.split(kernel.keys(0).init, 8))
+    before = replay._step._cache_size()
+    steps = [replay.one_step(integrator, Hyperparameters(jnp.float32(t), jnp.float32(eta), jnp.float32(0.0)))(
+        position, kernel.keys(seed).noise, jnp.int32(3)) for seed, t, eta in [(0, 0.1, 0.01), (1, 0.2, 0.02)]]
+    assert replay._step._cache_size() == before + 1
+    assert not jnp.array_equal(steps[0]["u"], steps[1]["u"])

@@ -4,11 +4,13 @@
 Compared: every array of the two RunResults (histogram counts, joint counts, moments, per-chain
 snapshot-statistic sums, chunk statistics, final chain state, divergence steps). The Langevin case
 is u·v with Leimkuhler–Matthews and the Stein and PIT snapshot statistics on (configs/uv_small.yaml,
-2 points over η; over T a sweep traces T in the statistics, which a run alone holds constant, so
-there only their sums may differ at float32 rounding: docs/engineering.md); the SGD case
-configs/uv_sgd.yaml (2 points over η); the time case an η sweep at fixed time (run.time,
-run.burn_in_time, run.thin_time: 200 and 50 steps thinned by 20 and 5, one program). One device runs
-in a subprocess with its own XLA_FLAGS; two devices in-process, as the suite runs (tests/conftest.py).
+2 points over η, and 2 over T); the three-factor chain of configs/deep_scalar.yaml, Stein and the
+level-set and fibre PIT on, 2 points over λ (the fibre law's table is computed from the traced λ/2T);
+the SGD case configs/uv_sgd.yaml (2 points over η); the time case an η sweep at fixed time (run.time,
+run.burn_in_time, run.thin_time: 200 and 50 steps thinned by 20 and 5, one program). A single run
+traces T and λ in its snapshot statistics as a sweep does (:func:`langevin_ib.experiment.job.statistics_of`).
+One device runs in a subprocess with its own XLA_FLAGS; two devices in-process, as the suite runs
+(tests/conftest.py).
 """
 
 import json
@@ -28,6 +30,10 @@ CASES = {
     "time": ("configs/uv_small.yaml", ["dynamics.step_size=0.005,0.02", "run.time=1.0", "run.burn_in_time=0.2",
                                        "run.thin_time=0.1", "run.chains=16", "run.chain_groups=8",
                                        "analysis.snapshot_every=2"]),
+    "temperature": ("configs/uv_small.yaml", ["dynamics.temperature=0.1,0.2", "run.steps=100", "run.chains=32",
+                                              "analysis.snapshot_every=5"]),
+    "weight_decay": ("configs/deep_scalar.yaml", ["dynamics.weight_decay=0.05,0.1", "run.chains=32", "run.burn_in=20",
+                                                  "run.steps=100", "run.chain_groups=8", "analysis.snapshot_every=2"]),
     "sgd": ("configs/uv_sgd.yaml", ["dynamics.step_size=0.02,0.05", "run.chains=32", "run.burn_in=20", "run.steps=40",
                                     "run.chain_groups=8"]),
 }

@@ -1,13 +1,14 @@
 """statistics.drift.binned_test on synthetic increments with a known conditional mean.
 
 Δ = −x + ε, ε ~ N(0, 1) with a per-chain random effect (sd 0.5) so that samples of a chain are
-dependent: 400 chains × 20 boundaries × 2 copies. X² on 10 dof, threshold 23.2 (the 0.99 quantile):
-the true mean −x is consistent (X² = 4.3 at seed 0), −0.9x (10 % off, a residual 0.1x of z ≈ 2–6 in
-the outer deciles) is rejected (X² = 58.4); a bin whose residuals are all zero gives a NaN z and
-``untestable``.
+dependent: 400 chains × 20 boundaries × 2 copies. Hotelling's T² over the chains' per-bin residual
+sums, F(10, 390), threshold 2.35 (the 0.99 quantile): the true mean −x is consistent, −0.9x (10 % off,
+a residual 0.1x of z ≈ 2–6 in the outer deciles) is rejected; a bin whose residuals are all zero
+makes the chains' covariance singular: ``untestable``.
 """
 
 import numpy as np
+from scipy import stats
 
 from langevin_ib.statistics import drift
 
@@ -22,7 +23,7 @@ def samples(seed=0, shape=(20, 400, 2)):
 def test_true_mean_consistent_wrong_mean_rejected():
     x, increment = samples()
     out = drift.binned_test(x, increment, {"true": -x, "wrong": -0.9 * x}, np.ones(x.shape, bool), 0.01)
-    assert out["samples"] == x.size and abs(out["threshold"] - 23.209) < 1e-3
+    assert out["samples"] == x.size and abs(out["threshold"] - stats.f.ppf(0.99, 10, 390)) < 1e-9
     assert out["hypotheses"]["true"]["verdict"] == "consistent"
     assert out["hypotheses"]["wrong"]["verdict"] == "rejected"
 

@@ -246,4 +246,5 @@ MARGINAL = Form(
     SINGULAR_VALUES,
     chains="weight_decayed",
     supports=supported_rank,
-    error=quadrature_error)
+    error=quadrature_error,
+    traceable=False)  # its quadrature nodes and tables depend on T/λ in number, not only in value

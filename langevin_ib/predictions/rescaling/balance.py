@@ -42,10 +42,9 @@ def ratios(chain: RescalingChain, params: dict) -> tuple[jax.Array, jax.Array]:
     return ratio, jnp.ones_like(ratio)
 
 
-def log_densities(model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
-    """``fn(params, copy, ρ) -> (3,)``: unnormalised log densities of copy's balance ratio at ρ."""
-    if weight_decay <= 0:
-        raise ValueError(f"dynamics.weight_decay: the law of the balance ratio needs weight decay > 0, got {weight_decay}")
+def log_densities(model: Model, temperature: jax.Array, weight_decay: jax.Array, binning: Binning) -> Callable:
+    """``fn(params, copy, ρ) -> (3,)``: unnormalised log densities of copy's balance ratio at ρ (weight
+    decay > 0: :data:`MARGINAL` applies to weight-decayed chains only); T and λ may be traced."""
     chain = model.chain
 
     def fn(params: dict, copy: jax.Array, ratio: jax.Array) -> jax.Array:

@@ -17,13 +17,13 @@ every other parameter, the density of s under each hypothesis is
   held the chains on the balanced slice.
 
 g is a discrete convolution on a uniform grid in x (sums of positive terms, no cancellation in the
-tails), whose quadrature error is estimated by redoing it at twice the step. The PIT and its
+tails) with the same number of points whatever λ/2T, so that T and λ may be traced (a sweep's point
+and its run alone evaluate one program); its quadrature error is estimated by redoing it at twice the step. The PIT and its
 Rao–Scott test are those of :mod:`langevin_ib.statistics.pit`.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Callable
 
 import jax
@@ -36,46 +36,42 @@ from langevin_ib.base import Binning
 from langevin_ib.models.base import Model
 
 HYPOTHESES = ("geometric", "naive", "slice")
-STEP = 0.004
+POINTS = 4097  # grid points per factor: step 0.004 over a span of 16 in log s
 PEAK_MARGIN = 4.0  # g_a(x* + 4) / g_a(x*) = e^{p(4 − (e^8 − 1)/2)}: below e^{−1400p}
-UNDERFLOW = 700.0  # e^{−700} is the smallest float64 scale kept
 
 
-def _factor(dim: int, rate: float, low: float, step: float) -> tuple[float, np.ndarray]:
-    """(grid start, g_a / max g_a) for g_a(x) = e^{p x − rate·e^{2x}} on a grid of the given step."""
-    peak = 0.5 * np.log(dim / (2 * rate))
-    start = step * np.floor(max(low, peak - UNDERFLOW / dim) / step)
-    x = start + step * np.arange(int(np.ceil((peak + PEAK_MARGIN - start) / step)) + 1)
-    log_g = dim * x - rate * np.exp(2 * x)
-    return start, np.exp(log_g - dim * (peak - 0.5))  # the maximum, p x* − p/2, at x* off the grid too
-
-
-def _convolved(dims: tuple[int, ...], rate: float, log_low: float, step: float) -> tuple[np.ndarray, np.ndarray]:
-    peaks = 0.5 * np.log(np.asarray(dims) / (2 * rate))
-    start, g = 0.0, np.ones(1)
+def _table(dims: tuple[int, ...], rate: jax.Array, log_low: float, points: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(x₀, step, log g at x₀ + step·arange): g = g_1 ∗ ⋯ ∗ g_k up to a constant, for a traced rate =
+    λ/2T. Factor a's grid runs from low_a = log_low − Σ_{b≠a}(x*_b + margin) − 1 to its peak x*_a +
+    margin: beyond either end the other factors leave nothing to integrate for log s ≥ log_low. Those
+    spans are all Σ_b(x*_b + margin) + 1 − log_low, so every factor has ``points`` points and one step,
+    whatever λ/2T. The factors are tilted by e^{−τx}, τ = min p_a, for the convolution (a Riemann sum
+    of positive terms) and g tilted back, so that the left tails e^{p_a x} stay in float32's range."""
+    peaks = 0.5 * (jnp.log(jnp.asarray(dims, rate.dtype) / 2) - jnp.log(rate))
+    reach = jnp.sum(peaks + PEAK_MARGIN)
+    step = (reach + 1.0 - log_low) / (points - 1)
+    tilt, start, g = min(dims), jnp.zeros((), rate.dtype), jnp.ones(1, rate.dtype)
     for a, dim in enumerate(dims):
-        # factor a must reach x_a = log s − Σ_{b≠a} x_b with every other x_b below its peak + margin
-        low = log_low - np.sum(np.delete(peaks, a) + PEAK_MARGIN) - 1.0
-        start_a, g_a = _factor(dim, rate, low, step)
-        start, g = start + start_a, np.convolve(g, g_a) * (step if a else 1.0)  # Riemann sum of ∫ g(x − y) g_a(y) dy
-    x = start + step * np.arange(len(g))
-    return x, np.log(np.maximum(g, np.finfo(float).tiny))
+        low = log_low - (reach - peaks[a] - PEAK_MARGIN) - 1.0
+        x = low + step * jnp.arange(points, dtype=rate.dtype)
+        log_g_a = (dim - tilt) * x - rate * jnp.exp(2 * x)
+        start, g = start + low, jnp.convolve(g, jnp.exp(log_g_a - jnp.max(log_g_a))) * (step if a else 1.0)
+    x = start + step * jnp.arange(len(g), dtype=rate.dtype)
+    return start, step, jnp.log(jnp.maximum(g, jnp.finfo(rate.dtype).tiny)) + tilt * x
 
 
-@functools.lru_cache(maxsize=32)
 def log_fibre_weight(dims: tuple[int, ...], rate: float, log_low: float, log_high: float
                      ) -> tuple[np.ndarray, np.ndarray, float]:
-    """(x, log g(x), error): g = g_1 ∗ ⋯ ∗ g_k with rate = λ/2T, up to a constant, on a grid
-    covering [log_low, log_high]; error = max |Δ log g| against the grid of twice the step,
-    interpolated (so quadrature and interpolation), over the points of that range where g is within
-    e^{−30} of its maximum there. Both errors scale as step²: the estimate bounds the error of this
-    grid about fourfold (against K_ν for pairs: 9e-5 where the estimate says 3e-4)."""
-    x, log_g = _convolved(dims, rate, log_low, STEP)
-    coarse_x, coarse = _convolved(dims, rate, log_low, 2 * STEP)
+    """(x, log g(x), error) of :func:`_table` for a concrete rate; error = max |Δ log g| against the
+    grid of twice the step, interpolated (so quadrature and interpolation), over the points of
+    [log_low, log_high] where g is within e^{−30} of its maximum there. Both errors scale as step²:
+    the estimate bounds the error of this grid about fourfold (against K_ν for pairs)."""
+    rate = jnp.asarray(rate)
+    start, step, log_g = (np.asarray(a, float) for a in _table(dims, rate, log_low, POINTS))
+    coarse = np.asarray(_table(dims, rate, log_low, (POINTS + 1) // 2)[2], float)
+    x = start + step * np.arange(len(log_g))
     keep = (x >= log_low) & (x <= log_high)
-    if not keep.any() or x[-1] < log_high:
-        raise ValueError(f"fibre grid [{x[0]:.3g}, {x[-1]:.3g}] does not cover log s in [{log_low:.3g}, {log_high:.3g}]")
-    difference = np.abs(log_g[keep] - np.interp(x[keep], coarse_x, coarse))
+    difference = np.abs(log_g[keep] - np.interp(x[keep], start + 2 * step * np.arange(len(coarse)), coarse))
     relevant = log_g[keep] > log_g[keep].max() - 30.0
     return x, log_g, float(difference[relevant].max())
 
@@ -85,22 +81,20 @@ def _log_range(binning: Binning) -> tuple[float, float]:
     return float(np.log(min(lo_pos, lo_neg))), float(np.log(max(hi_pos, hi_neg)))
 
 
-def log_densities(model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
-    """``fn(params, copy, s) -> (3,)``: unnormalised log densities of copy's strength at s, per hypothesis."""
-    if weight_decay <= 0:
-        raise ValueError(f"dynamics.weight_decay: the fibre marginal needs weight decay > 0, got {weight_decay}")
-    chain, log_range = model.chain, _log_range(binning)
+def log_densities(model: Model, temperature: jax.Array, weight_decay: jax.Array, binning: Binning) -> Callable:
+    """``fn(params, copy, s) -> (3,)``: unnormalised log densities of copy's strength at s, per hypothesis
+    (weight decay > 0: :data:`MARGINAL` applies to weight-decayed chains only); T and λ may be traced."""
+    chain, dims = model.chain, factor_dims(model)
+    start, step, log_g = _table(dims, jnp.asarray(weight_decay / (2 * temperature)), _log_range(binning)[0], POINTS)
+    grid = start + step * jnp.arange(len(log_g), dtype=log_g.dtype)
 
     def fn(params: dict, copy: jax.Array, strength: jax.Array) -> jax.Array:
-        factors = chain.factors(params)
-        dims = tuple(int(f.shape[1]) for f in factors)  # static: p_a per factor
-        x, log_g, _ = log_fibre_weight(dims, weight_decay / (2 * temperature), *log_range)
         old = strengths(chain, params)[0][copy]
         ratio = (strength / old) ** (1.0 / chain.depth)
         scales = jnp.ones((chain.depth, chain.copies), strength.dtype).at[:, copy].set(ratio)
         energy = -model.loss(chain.scale(params, scales)) / temperature
         log_s, k, excess = jnp.log(strength), chain.depth, sum(dims) - chain.depth
-        geometric = energy + jnp.interp(log_s, jnp.asarray(x, log_s.dtype), jnp.asarray(log_g, log_s.dtype)) - log_s
+        geometric = energy + jnp.interp(log_s, grid.astype(log_s.dtype), log_g.astype(log_s.dtype)) - log_s
         naive = energy + excess * log_s
         on_slice = (energy - 0.5 * k * weight_decay * strength ** (2.0 / k) / temperature
                     + (excess / k - 2 + 2.0 / k) * log_s)
