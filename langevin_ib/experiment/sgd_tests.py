@@ -22,6 +22,8 @@ equilibrium, the effective temperature and, for u·v, the stationary law on the 
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
