@@ -16,11 +16,17 @@ from langevin_ib.statistics import stationarity as stationarity_lib
 def stationarity(experiment: Experiment, model: Model, result: RunResult) -> dict:
     """The run's stationarity check (:mod:`langevin_ib.statistics.stationarity`), times in steps·η, on
     every histogram but that of the symmetry coordinate χ, whose law need not settle (without weight
-    decay it spreads for ever); the joint histogram, θ conditioned on χ, is tested."""
+    decay it spreads for ever); the joint histogram, θ conditioned on χ, is tested where the run's
+    tests read it (Langevin runs). A stochastic-gradient run's tests read θ's histogram and the chunk
+    boundaries, not the joint, and under SGD χ contracts towards the slice without end
+    (χ' = χ(1 − η²g_B²) on u·v), so the joint's columns beside χ = 0 keep changing: on configs/uv_sgd.yaml
+    the bin just below 0 holds 175 observations in the first half and 56 in the second (of 8.2·10⁵),
+    z = 7.2 on that column alone and −0.9 on the rest, while θ's histogram gives z = −1.2
+    (docs/statistics.md)."""
     run, step_size, h = experiment.run, experiment.dynamics.step_size, result.histograms
     halves = {name: (h.early_counts[name], h.counts[name] - h.early_counts[name])
               for name in h.counts if name != result.symmetry}
-    if result.joint is not None:
+    if result.joint is not None and not experiment.dynamics.stochastic_gradient:
         halves["level_set"] = (h.early_joint, h.joint - h.early_joint)
     entry = stationarity_lib.check(halves, run.steps * step_size, run.burn_in * step_size,
                                    experiment.analysis.significance, experiment.analysis.min_expected)

@@ -49,3 +49,17 @@ def test_sweep_rows_carry_the_check_and_the_verdict_map_greys_the_point(tmp_path
     z = sweep_plots.plot_z(content, sweep_plots.ETA_KEY, sweep_plots.T_KEY)
     hollow = [line for ax in z.axes for line in ax.get_lines() if line.get_markerfacecolor() == "none" and len(line.get_xdata())]
     assert hollow, "the drifting point is drawn hollow"
+
+
+def test_a_stochastic_gradient_run_checks_its_marginals_not_the_joint():
+    """SGD's verdicts read θ's histogram, and under SGD χ contracts towards the slice without end, so
+    the joint (θ, χ) histogram is not part of its stationarity check; a Langevin run's is."""
+    from pathlib import Path
+
+    import langevin_ib as lib
+
+    configs = Path(__file__).parents[2] / "configs"
+    sgd = lib.run(configs / "uv_sgd.yaml", ["run.chains=64", "run.chain_groups=8", "run.burn_in=20", "run.steps=200"])
+    langevin = lib.run(configs / "uv_small.yaml", ["run.chains=64", "run.steps=200", "analysis.snapshot_every=0"])
+    assert set(sgd.summary["stationarity"]["histograms"]) == {"theta"}
+    assert "level_set" in langevin.summary["stationarity"]["histograms"]
