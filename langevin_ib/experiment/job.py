@@ -156,12 +156,6 @@ def warnings_of(experiment: Experiment, result: RunResult) -> list[str]:
             "sample, not the stationary law"]
 
 
-def durations(experiment: Experiment) -> dict:
-    """The run's durations in time t = steps·η (whether given in steps or in time)."""
-    run, step_size = experiment.run, experiment.dynamics.step_size
-    return {"time": run.steps * step_size, "burn_in_time": run.burn_in * step_size, "thin_time": run.thin * step_size}
-
-
 def summarise(experiment: Experiment, result: RunResult, fits: dict, snapshot_tests: dict, wall_seconds: float) -> dict:
     run = experiment.run
     moments = {}
@@ -173,7 +167,7 @@ def summarise(experiment: Experiment, result: RunResult, fits: dict, snapshot_te
         "model": experiment.model.name,
         "integrator": experiment.dynamics.integrator,
         "sizes": {"chains": run.chains, "steps": run.steps, "burn_in": run.burn_in, "thin": run.thin,
-                  **durations(experiment), "observations_per_chain": run.steps // run.thin, "chain_groups": run.chain_groups,
+                  **window.durations(experiment), "observations_per_chain": run.steps // run.thin, "chain_groups": run.chain_groups,
                   "dtype": run.dtype, "devices": jax.device_count(), "backend": jax.default_backend()},
         "timing": {"wall_seconds": wall_seconds, "compile_seconds": result.compile_seconds,
                    "run_seconds": result.run_seconds,

@@ -23,14 +23,27 @@ def stationarity(experiment: Experiment, model: Model, result: RunResult) -> dic
     the bin just below 0 holds 175 observations in the first half and 56 in the second (of 8.2·10⁵),
     z = 7.2 on that column alone and −0.9 on the rest, while θ's histogram gives z = −1.2
     (docs/statistics.md)."""
-    run, step_size, h = experiment.run, experiment.dynamics.step_size, result.histograms
+    h = result.histograms
     halves = {name: (h.early_counts[name], h.counts[name] - h.early_counts[name])
               for name in h.counts if name != result.symmetry}
     if result.joint is not None and not experiment.dynamics.stochastic_gradient:
         halves["level_set"] = (h.early_joint, h.joint - h.early_joint)
-    entry = stationarity_lib.check(halves, run.steps * step_size, run.burn_in * step_size,
+    times = durations(experiment)
+    entry = stationarity_lib.check(halves, times["time"], times["burn_in_time"],
                                    experiment.analysis.significance, experiment.analysis.min_expected)
     return {**entry, "relaxation_time": relaxation_time(experiment, model)}
+
+
+def durations(experiment: Experiment) -> dict:
+    """The run's durations in time t = steps·η (whether given in steps or in time)."""
+    run, step_size = experiment.run, experiment.dynamics.step_size
+    return {"time": run.steps * step_size, "burn_in_time": run.burn_in * step_size, "thin_time": run.thin * step_size}
+
+
+def too_short(burn_in_time: float, tau: float) -> bool:
+    """Is a burn-in time shorter than :data:`~langevin_ib.statistics.stationarity.RELAXATIONS` a-priori
+    relaxation times τ (False where τ is NaN: unknown)?"""
+    return burn_in_time < stationarity_lib.RELAXATIONS * tau
 
 
 def relaxation_time(experiment: Experiment, model: Model) -> float:
@@ -42,8 +55,8 @@ def relaxation_time(experiment: Experiment, model: Model) -> float:
 
 def burn_in_warning(experiment: Experiment, model: Model) -> str | None:
     """A line before the run where the burn-in is shorter than a few a-priori relaxation times."""
-    tau, burn_in_time = relaxation_time(experiment, model), experiment.run.burn_in * experiment.dynamics.step_size
-    if not burn_in_time < stationarity_lib.RELAXATIONS * tau:
+    tau, burn_in_time = relaxation_time(experiment, model), durations(experiment)["burn_in_time"]
+    if not too_short(burn_in_time, tau):
         return None
     given = (f"run.burn_in={experiment.run.burn_in} is time {burn_in_time:.3g} (steps·η)," if experiment.run.burn_in_time is None
              else f"run.burn_in_time={burn_in_time:.3g} ({experiment.run.burn_in} steps) is")
@@ -63,8 +76,8 @@ def short_burn_ins(points: list, models: list[Model], shown: int = 6) -> str | N
         key = (id(model), experiment.run.seed, experiment.dynamics.weight_decay)
         if key not in taus:
             taus[key] = relaxation_time(experiment, model)
-        burn_in_time = experiment.run.burn_in * experiment.dynamics.step_size
-        if burn_in_time < stationarity_lib.RELAXATIONS * taus[key]:
+        burn_in_time = durations(experiment)["burn_in_time"]
+        if too_short(burn_in_time, taus[key]):
             values = ", ".join(f"{k}={v:g}" for k, v in point.values.items())
             short.append(f"{point.index} ({values}: {burn_in_time:.3g} < {stationarity_lib.RELAXATIONS}τ = "
                          f"{stationarity_lib.RELAXATIONS * taus[key]:.3g})")
