@@ -1,6 +1,7 @@
 """Streaming estimators accumulated on device: fixed-edge histograms, a joint (q, χ) histogram and
 running moments, each kept separately for G independent groups of chains, and the counts also
-separately for the first and second half of the recorded window (the stationarity check,
+separately for the first and second half of the recorded window, with each chain's sums of its
+observations weighted by their index along the window (the stationarity check,
 :mod:`langevin_ib.statistics.stationarity`).
 
 Chain c belongs to group c mod G. Because groups are independent and identically distributed,
@@ -25,18 +26,22 @@ class Histograms(NamedTuple):
     """The result, per group: counts[name]: (G, bins + 2) with underflow in column 0 and overflow in
     the last column; joint: (G, bins_q, bins_χ), both coordinates in range; moments[name]: (G, 3) =
     (n, Σx, Σx²); early_counts, early_joint: the part of counts and joint observed in the first half
-    of the window (observation index below ``half``)."""
+    of the window (observation index below ``half``); trends[name]: (chains, 2) = each chain's
+    Σ_k (k − (n_c − 1)/2)·(x_k, x_k²) over its n_c observations k = 0 … n_c − 1 (summed over copies), the
+    numerators of its regression slopes of x and x² on time, NaN for a chain that diverged (it has fewer
+    observations, selected by its path)."""
 
     counts: dict
     joint: np.ndarray | None
     moments: dict
     early_counts: dict | None = None
     early_joint: np.ndarray | None = None
+    trends: dict | None = None
 
 
 class Accumulators(NamedTuple):
     """The streaming state: integer counts per block and group, and, per chain, the observation count
-    and the sums Σx, Σx² of every observable. Everything is split over the devices with the chains:
+    and the sums Σx, Σx², Σk·x, Σk·x² of every observable (k the chain's observation index). Everything is split over the devices with the chains:
     the chain axis is cut into D contiguous blocks (D = the device count, :func:`blocks`) and each
     block counts its own chains, so no collective runs at an observation; :func:`finalize` sums the
     blocks (integers: the same counts whatever D). Per-chain sums add in the same order whatever the
@@ -46,7 +51,7 @@ class Accumulators(NamedTuple):
     counts: dict  # name -> (D, 2, G, bins + 2) int32, the second axis: first or second half
     joint: jax.Array | None  # (D, 2, G, bins_q, bins_χ) int32
     observed: jax.Array  # (chains,) int32
-    sums: dict  # name -> (chains, 2, m): Σx, Σx² of each of the m copies
+    sums: dict  # name -> (chains, 4, m): Σx, Σx², Σk·x, Σk·x² of each of the m copies
 
 
 def bin_index(values: jax.Array, binning: Binning) -> jax.Array:
@@ -70,7 +75,7 @@ def empty(binnings: dict[str, Binning], joint: tuple[str, str] | None, groups: i
     if joint is not None:
         q, chi = joint
         joint_counts = jnp.zeros((d, 2, groups, binnings[q].bins, binnings[chi].bins), jnp.int32)
-    sums = {name: jnp.zeros((o.shape[0], 2, o.shape[1]), o.dtype) for name, o in observations.items() if name in binnings}
+    sums = {name: jnp.zeros((o.shape[0], 4, o.shape[1]), o.dtype) for name, o in observations.items() if name in binnings}
     return Accumulators(counts, joint_counts, jnp.zeros(chains, jnp.int32), sums)
 
 
@@ -93,6 +98,7 @@ def accumulate(
     groups = jnp.repeat(group, copies)
     block = jnp.zeros_like(groups) if d == 1 else jnp.repeat(jnp.arange(chains, dtype=jnp.int32) // (chains // d), copies)
     late = jnp.repeat((acc.observed >= half).astype(jnp.int32), copies)
+    index = acc.observed[:, None].astype(next(iter(observations.values())).dtype)
     cell = (block * 2 + late) * g + groups  # row (block, half, group) of the counts
     counts, indices, sums = {}, {}, {}
     for name, binning in binnings.items():
@@ -100,7 +106,7 @@ def accumulate(
         indices[name] = bin_index(values.reshape(-1), binning)
         counts[name] = flat_add(acc.counts[name], cell * (binning.bins + 2) + indices[name], weight)
         x = jnp.where(alive[:, None], values, 0)
-        sums[name] = acc.sums[name] + jnp.stack([x, x * x], axis=1)
+        sums[name] = acc.sums[name] + jnp.stack([x, x * x, index * x, index * x * x], axis=1)
     joint_counts = acc.joint
     if joint is not None:
         q, chi = joint
@@ -119,22 +125,26 @@ def flat_add(counts: jax.Array, flat_index: jax.Array, weight: jax.Array) -> jax
 
 
 def finalize(acc: Accumulators, groups: int) -> Histograms:
-    """Fetch to the host and reduce the per-chain moments to groups (chain c in group c mod G), in float64."""
+    """Fetch to the host and reduce the per-chain moments to groups (chain c in group c mod G), and the
+    index-weighted sums to each chain's trends, in float64."""
     group = np.arange(acc.observed.shape[0]) % groups
     observed = np.asarray(acc.observed, np.float64)
-    moments = {}
+    moments, trends = {}, {}
     for name, chain_sums in acc.sums.items():
-        chain_sums = np.asarray(chain_sums)  # (chains, 2, m) in the run's dtype: one host copy
+        chain_sums = np.asarray(chain_sums)  # (chains, 4, m) in the run's dtype: one host copy
         copies = chain_sums.shape[2]
         # Σx then Σx², each summed over the m copies in float64 one at a time (no float64 copy of the whole)
         columns = [np.bincount(group, chain_sums[:, j, :].astype(np.float64).sum(axis=1), groups) for j in (0, 1)]
         moments[name] = np.stack([np.bincount(group, observed * copies, groups), *columns], axis=1)
+        weighted = [chain_sums[:, j + 2, :].astype(np.float64).sum(axis=1)
+                    - (observed - 1) / 2 * chain_sums[:, j, :].astype(np.float64).sum(axis=1) for j in (0, 1)]
+        trends[name] = np.where((observed == observed.max(initial=0))[:, None], np.stack(weighted, axis=1), np.nan)
     halves = {name: np.asarray(c).sum(axis=0, dtype=np.int64) for name, c in acc.counts.items()}  # (2, G, ...)
     joint = None if acc.joint is None else np.asarray(acc.joint).sum(axis=0, dtype=np.int64)
     return Histograms({name: c.sum(axis=0).astype(np.int32) for name, c in halves.items()},
                       None if joint is None else joint.sum(axis=0).astype(np.int32), moments,
                       {name: c[0].astype(np.int32) for name, c in halves.items()},
-                      None if joint is None else joint[0].astype(np.int32))
+                      None if joint is None else joint[0].astype(np.int32), trends)
 
 
 def shardings(split, replicated) -> Accumulators:

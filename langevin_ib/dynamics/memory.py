@@ -82,7 +82,7 @@ def estimate(model: Model, integrator: Integrator, hyperparameters: Hyperparamet
     cells = sum(groups * (b.bins + 2) for b in binnings.values())
     if joint is not None:
         cells += groups * binnings[joint[0]].bins * binnings[joint[1]].bins
-    sums = chains * sum(2 * m for m in copies.values())
+    sums = chains * sum(4 * m for m in copies.values())  # Σx, Σx² and their index-weighted twins (the trend)
     return Estimate(
         state=chains * (STATE_COPIES * state_bytes + INT_BYTES),
         histograms=2 * cells * (2 * INT_BYTES + HOST_BYTES),  # two halves; a scatter-add may copy them; float64 on the host

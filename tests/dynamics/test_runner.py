@@ -52,6 +52,8 @@ def test_a_failed_step_is_counted_as_diverged_and_rolled_back():
     np.testing.assert_array_equal(final.position["x"][:, 0], [5, 20, 20, 20])
     np.testing.assert_array_equal(final.count, [5, 20, 20, 20])
     np.testing.assert_array_equal(result.histograms.moments["x"][:, 0], [1, 4, 4, 4])  # observations per chain
+    # trends: x = 5, 10, 15, 20 at k = 0 … 3, Σ(k − 1.5)x = 25 and Σ(k − 1.5)x² = 625; the diverged chain NaN
+    np.testing.assert_array_equal(result.histograms.trends["x"], [[np.nan] * 2] + [[25.0, 625.0]] * 3)
 
 
 def test_no_failure_no_divergence():
@@ -111,6 +113,7 @@ def test_calls_split_for_signal_latency_change_no_number_and_resume_mid_chunk(tm
     for result in (split, resumed):
         np.testing.assert_array_equal(result.histograms.counts["x"], reference.histograms.counts["x"])
         np.testing.assert_array_equal(result.histograms.moments["x"], reference.histograms.moments["x"])
+        np.testing.assert_array_equal(result.histograms.trends["x"], reference.histograms.trends["x"])
         np.testing.assert_array_equal(result.final_state.integrator.position["x"],
                                       reference.final_state.integrator.position["x"])
     assert reference.histograms.counts["x"].sum() == CHAINS * 2 * 8  # 8 observations of 2 copies per chain

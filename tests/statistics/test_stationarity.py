@@ -6,7 +6,8 @@ Stationary: x_0 ~ N(0, 1). Over R = 300 replicates at level 5% the number of fla
 Binomial(300, 0.05) if calibrated (mean 15, sd 3.8); we accept up to binom.ppf(0.999) = 28, so a
 calibrated check fails this test once in a thousand seeds, while a check with twice the stated rate
 (mean 30) fails it in most. Transient: x_0 = 2 (two stationary sd off), whose mean relaxes as ρ^k:
-it must be flagged in at least 90% of replicates.
+it must be flagged in at least 90% of replicates. The trend test (each chain's Σ(k − k̄)(x_k, x_k²),
+Hotelling's T²) is held to the same bound on the same stationary chains.
 """
 
 import numpy as np
@@ -19,15 +20,21 @@ EDGES = np.linspace(-2.5, 2.5, 13)
 GROUPS, CHAINS, OBSERVATIONS, RHO = 16, 64, 60, 0.9
 
 
-def halves(rng, start):
-    """(first-half, second-half) group counts (G, bins + 2) of AR(1) chains started at ``start``."""
+def window(rng, start, observations=OBSERVATIONS, rho=RHO):
+    """(first-half, second-half) group counts (G, bins + 2) of AR(1) chains started at ``start``, and
+    the chains' trends (CHAINS, 2): Σ_k (k − k̄)(x_k, x_k²)."""
     x = start + np.zeros(CHAINS)
     group = np.arange(CHAINS) % GROUPS
-    counts = np.zeros((2, GROUPS, len(EDGES) + 1))
-    for k in range(OBSERVATIONS):
-        x = RHO * x + np.sqrt(1 - RHO**2) * rng.standard_normal(CHAINS)
-        np.add.at(counts, (int(k >= OBSERVATIONS // 2), group, np.digitize(x, EDGES)), 1)
-    return counts[0], counts[1]
+    counts, trends = np.zeros((2, GROUPS, len(EDGES) + 1)), np.zeros((CHAINS, 2))
+    for k in range(observations):
+        x = rho * x + np.sqrt(1 - rho**2) * rng.standard_normal(CHAINS)
+        np.add.at(counts, (int(k >= observations // 2), group, np.digitize(x, EDGES)), 1)
+        trends += (k - (observations - 1) / 2) * np.stack([x, x * x], axis=1)
+    return counts[0], counts[1], trends
+
+
+def halves(rng, start):
+    return window(rng, start)[:2]
 
 
 def test_two_sample_test_flags_stationary_chains_at_its_level_and_a_transient():
@@ -41,12 +48,44 @@ def test_two_sample_test_flags_stationary_chains_at_its_level_and_a_transient():
     assert np.mean(np.asarray(transient) < level) >= 0.9
 
 
+def test_trend_test_flags_stationary_chains_at_its_level():
+    rng = np.random.default_rng(20261208)
+    replicates, level = 300, 0.05
+    p = [stationarity.trend_test(window(rng, rng.standard_normal(CHAINS))[2])["p_value"] for _ in range(replicates)]
+    assert sum(x < level for x in p) <= stats.binom.ppf(0.999, replicates, level)
+
+
+def test_the_trend_sees_a_growth_of_the_spread_that_the_halves_resolve_less_often():
+    """Every chain started at 0 (a point start, as configs/uv_small.yaml's), ρ = 0.95 (τ = 20
+    observations) over a window of 20: the spread grows across the whole window, as θ's does at
+    η = 0.001 (docs/statistics.md). Measured over 200 replicates: at 0.01 the halves flag 0.70 and
+    the trend 0.945. Over R = 100 the trend must flag at least 85 (≥ 4σ below 0.945 fails) and more
+    often than the halves by at least 10 (the difference measured, 24, is 4.5σ of a paired difference)."""
+    rng = np.random.default_rng(3)
+    halves_p, trend_p = [], []
+    for _ in range(100):
+        early, late, trends = window(rng, 0.0, observations=20, rho=0.95)
+        halves_p.append(stationarity.two_sample_test(early, late)["p_value"])
+        trend_p.append(stationarity.trend_test(trends)["p_value"])
+    flagged_halves, flagged_trend = (int(np.sum(np.asarray(p) < 0.01)) for p in (halves_p, trend_p))
+    assert flagged_trend >= 85 and flagged_trend >= flagged_halves + 10, (flagged_trend, flagged_halves)
+
+
+def test_the_trend_test_leaves_out_diverged_chains_and_finds_a_trend_in_the_spread():
+    trends = np.column_stack([np.zeros(40), np.linspace(1.0, 2.0, 40)])  # no trend of x, every x² growing
+    trends[:, 0] += np.random.default_rng(0).standard_normal(40)
+    trends[3] = np.nan
+    result = stationarity.trend_test(trends)
+    assert result["chains"] == 39 and result["p_value"] < 1e-10 and np.isfinite(result["z"]) and result["z"] > 6
+
+
 def test_check_applies_bonferroni_and_suggests_a_later_burn_in():
     rng = np.random.default_rng(1)
-    stationary = halves(rng, rng.standard_normal(CHAINS))
+    early, late, trends = window(rng, rng.standard_normal(CHAINS))
+    stationary = early, late
     entry = stationarity.check({"x": stationary, "y": halves(rng, 2.0)}, window_time=0.6, burn_in_time=0.1,
-                               significance=0.01)
-    assert entry["level_per_histogram"] == 0.005
+                               significance=0.01, trends={"x": trends})
+    assert entry["level_per_histogram"] == 0.01 / 3 and set(entry["histograms"]) == {"x", "y", "x trend"}
     assert entry["stationary"] is False and entry["drifting"] == ["y"]
     assert entry["suggested_burn_in_time"] > 0.1 + 0.6
     assert stationarity.check({"x": stationary}, 0.6, 0.1, 0.01)["stationary"] is True
@@ -62,15 +101,14 @@ def test_check_is_untestable_without_groups_or_counts():
 
 @pytest.mark.slow
 def test_uv_small_transient_is_not_stationary_and_a_long_burn_in_is(tmp_path):
-    """configs/uv_small.yaml at η = 0.001: its 100-step burn-in (time 0.1) leaves θ relaxing (time
-    scale 1/(u² + v²) ≈ 0.5) and the law of θ given χ biased (docs/theory.md, the χ transient); 256
-    chains resolve the difference between the halves of the window (at the config's 64, z ≈ 2.5,
-    short of the Bonferroni level). A burn-in of time 3 leaves no difference."""
+    """configs/uv_small.yaml (256 chains) at η = 0.001: its 100-step burn-in (time 0.1) leaves θ's
+    spread growing (it relaxes in 1/(2(u² + v²)) ≈ 0.25) and the law of θ given χ biased
+    (docs/theory.md, the χ transient). Measured over seeds 0–19 (docs/statistics.md): flagged in 20 of
+    20, θ's trend z = 2.9–6.9; with a burn-in of time 3, in 0 of 20. Seed 0 (θ trend z = 5.3), once each."""
     from langevin_ib.experiment import config, job
 
     def summary(burn_in):
-        experiment = config.load("configs/uv_small.yaml", ["dynamics.step_size=0.001", "run.chains=256",
-                                                           f"run.burn_in={burn_in}"])
+        experiment = config.load("configs/uv_small.yaml", ["dynamics.step_size=0.001", f"run.burn_in={burn_in}"])
         return job.run_and_write(experiment, tmp_path / str(burn_in), progress=False, log=None).summary
 
     transient = summary(100)
@@ -109,11 +147,11 @@ def test_calibration_script_on_the_harmonic_well(tmp_path):
 
 @pytest.mark.slow
 def test_a_sweep_mixing_both_marks_exactly_the_transient_point(tmp_path):
-    """configs/uv_small.yaml, 256 chains, its 100-step burn-in at η = 0.001 (time 0.1) and η = 0.03
-    (time 3, window 6): one sweep marks the first point and only it (measured z = 2.9 and −0.3 for θ)."""
+    """configs/uv_small.yaml, its 100-step burn-in at η = 0.001 (time 0.1) and η = 0.03 (time 3, window
+    6): one sweep marks the first point and only it."""
     from langevin_ib.experiment import sweep, sweep_grid
 
-    _, _, points = sweep_grid.load("configs/uv_small.yaml", ["dynamics.step_size=0.001,0.03", "run.chains=256"])
+    _, _, points = sweep_grid.load("configs/uv_small.yaml", ["dynamics.step_size=0.001,0.03"])
     content = sweep.run(points, tmp_path, progress=False, log=lambda line: None).content
     flags = {r["values"]["dynamics.step_size"]: r["summary"]["stationarity"]["stationary"] for r in content["points"]}
     assert flags == {0.001: False, 0.03: True}
