@@ -232,8 +232,9 @@ def planned(points: list[Point], log) -> tuple[list[Group], list[Prepared]]:
     members = [(point, prep.model) for group, prep in zip(grouped, prepared) for point in group.points]
     with job.precision(points[0].experiment):
         warning = window.short_burn_ins(*zip(*members))
-    if warning:
-        log(warning)
+    for line in (warning, window.unequal_blocks(points)):
+        if line:
+            log(line)
     return grouped, prepared
 
 

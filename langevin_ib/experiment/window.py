@@ -90,3 +90,22 @@ def short_burn_ins(points: list, models: list[Model], shown: int = 6) -> str | N
     return (f"warning: {len(short)} of {len(points)} sweep points have a burn-in time (steps·η) shorter than "
             f"{stationarity_lib.RELAXATIONS} relaxation times τ of the loss at the initial point, so their window "
             f"may record a transient (sweep.csv: stationary): points {'; '.join(short[:shown])}{more}")
+
+
+def unequal_blocks(points: list) -> str | None:
+    """One line before a sweep whose points (``Point``s) differ in their number of blocks of ``thin``
+    steps, burn-in or window: durations in time with the thinning in steps, or the reverse, over η.
+    Each point's histograms and verdicts still equal its run alone (a point is frozen through the
+    blocks it lacks), but the chunk boundaries are the grid's, so its chunk-boundary records (the χ
+    trace, SGD bands and drift samples) hold the boundaries it is frozen through and differ from its
+    run alone's (docs/sweeps.md)."""
+    blocks = {(-(-p.experiment.run.burn_in // p.experiment.run.thin), p.experiment.run.steps // p.experiment.run.thin)
+              for p in points}
+    if len(blocks) < 2:
+        return None
+    return ("warning: the sweep's points differ in their number of blocks of run.thin steps (burn-in, window: "
+            f"{', '.join(f'{b}, {o}' for b, o in sorted(blocks)[:4])}{', …' if len(blocks) > 4 else ''}), as when the durations "
+            "are in time and the thinning in steps: each point's histograms and verdicts equal its run alone, its "
+            "chunk-boundary records (χ trace, SGD bands) do not; give run.time, run.burn_in_time and run.thin_time "
+            "together for equal boundaries")
+

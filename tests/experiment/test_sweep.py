@@ -183,6 +183,18 @@ def test_the_burn_in_warning_lists_the_sweep_points_with_a_short_burn_in():
     assert lines[1].startswith("warning: 1 of 2 sweep points have a burn-in time") and "points 0 (dynamics.step_size=0.001: " \
         "0.1 < 3τ = 1.5)" in lines[1], lines
     lines.clear()
-    _, _, points = sweep_grid.load(CONFIG, ["dynamics.step_size=0.001,0.03", "run.burn_in_time=4.5"])
+    _, _, points = sweep_grid.load(CONFIG, ["dynamics.step_size=0.001,0.03", "run.burn_in_time=4.5", "run.time=0.6",
+                                            "run.thin_time=0.03"])
     sweep.planned(points, lines.append)
     assert len(lines) == 1 and lines[0].startswith("sweep: 2 points"), lines
+
+
+def test_a_sweep_whose_points_differ_in_blocks_says_its_chunk_records_differ_from_the_runs_alone():
+    """Burn-in in time (4.5: 4500 steps at η = 0.001, 150 at 0.03) with the thinning in steps (10): 450
+    and 15 blocks of burn-in, so the grid's chunk boundaries are not each point's own; all three durations
+    in time give every point the same blocks (the test above). Nothing is compiled."""
+    lines = []
+    _, _, points = sweep_grid.load(CONFIG, ["dynamics.step_size=0.001,0.03", "run.burn_in_time=4.5"])
+    sweep.planned(points, lines.append)
+    assert len(lines) == 2 and lines[1].startswith("warning: the sweep's points differ in their number of blocks"), lines
+    assert "(burn-in, window: 15, 20, 450, 20)" in lines[1] and "run.thin_time" in lines[1]
