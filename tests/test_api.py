@@ -34,12 +34,13 @@ def test_overrides_as_a_mapping_or_the_clis_strings_give_one_experiment():
 
 
 def test_a_grid_as_a_mapping_or_the_clis_strings_gives_one_sweep():
+    steps = ["run.burn_in=5000", "run.steps=2000", "run.thin=10"]  # logspace η: no whole steps of uv.yaml's times
     mapping = api.points(UV, {"dynamics.temperature": [0.05, 0.1], "dynamics.step_size": np.logspace(-3, -2, 3)},
-                         {"run.chains": 256})
+                         {"run.chains": 256, **{k: int(v) for k, v in (s.split("=") for s in steps)}})
     strings = api.points(UV, ["dynamics.temperature=0.05,0.1", "dynamics.step_size=logspace(-3,-2,3)"],
-                         ["run.chains=256"])
+                         ["run.chains=256", *steps])
     cli_points = load_grid(UV, ["dynamics.temperature=[0.05, 0.1]", "dynamics.step_size=logspace(-3,-2,3)",
-                                "run.chains=256"])[2]
+                                "run.chains=256", *steps])[2]
     assert len(mapping) == 6
     assert [(p.values, p.experiment) for p in mapping] == [(p.values, p.experiment) for p in strings] \
         == [(p.values, p.experiment) for p in cli_points]

@@ -41,7 +41,7 @@ def test_default_config_resolves_with_defaults_filled():
     ("model.target=abc", "model.target", "float"),
     ("run.dtype=float16", "run.dtype", "float64"),
     ("analysis.significance=1.5", "analysis.significance", "between 0 and 1"),
-    ("run.chunk_steps=55", "run.chunk_steps", "multiple of run.thin"),
+    ("run.thin=7", "run.chunk_steps", "multiple of run.thin"),  # 500 steps a chunk (the thinning in steps: uv.yaml's is in time)
     ("run.chain_groups=100000", "run.chain_groups", "at most run.chains"),
     ("extra.key=1", "extra", "accepted sections"),
 ])
@@ -93,7 +93,7 @@ def test_durations_in_time_refuse_bad_input_naming_the_field(overrides, message)
 
 def test_a_duration_given_in_both_forms_in_a_file_is_refused():
     raw = config_lib.apply_overrides(config_lib.read("configs/uv_small.yaml"), [])
-    raw["run"]["time"] = 2.0
+    raw["run"]["steps"] = 200  # beside its run.time
     with pytest.raises(ConfigError, match=re.escape("run.steps, run.time: both given")):
         config_lib.resolve(raw)
 

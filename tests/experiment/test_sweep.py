@@ -174,11 +174,11 @@ def test_a_killed_sweep_resumes_bitwise(kind, tmp_path):
 
 
 def test_the_burn_in_warning_lists_the_sweep_points_with_a_short_burn_in():
-    """uv_small (τ = 0.5 at its start, so 3τ = 1.5): its 100-step burn-in is time 0.1 at η = 0.001 and 3 at
+    """uv_small (τ = 0.5 at its start, so 3τ = 1.5): a 100-step burn-in is time 0.1 at η = 0.001 and 3 at
     η = 0.03, so the warning lists point 0 alone; with run.burn_in_time=5 no point is listed. Nothing is compiled."""
 
     lines = []
-    _, _, points = sweep_grid.load(CONFIG, ["dynamics.step_size=0.001,0.03", "run.burn_in=100"])
+    _, _, points = sweep_grid.load(CONFIG, ["dynamics.step_size=0.001,0.03", "run.burn_in=100", "run.steps=200", "run.thin=10"])
     sweep.planned(points, lines.append)
     assert lines[1].startswith("warning: 1 of 2 sweep points have a burn-in time") and "points 0 (dynamics.step_size=0.001: " \
         "0.1 < 3τ = 1.5)" in lines[1], lines
@@ -194,7 +194,8 @@ def test_a_sweep_whose_points_differ_in_blocks_says_its_chunk_records_differ_fro
     and 15 blocks of burn-in, so the grid's chunk boundaries are not each point's own; all three durations
     in time give every point the same blocks (the test above). Nothing is compiled."""
     lines = []
-    _, _, points = sweep_grid.load(CONFIG, ["dynamics.step_size=0.001,0.03", "run.burn_in_time=4.5"])
+    _, _, points = sweep_grid.load(CONFIG, ["dynamics.step_size=0.001,0.03", "run.burn_in_time=4.5", "run.steps=200",
+                                            "run.thin=10"])
     sweep.planned(points, lines.append)
     assert len(lines) == 2 and lines[1].startswith("warning: the sweep's points differ in their number of blocks"), lines
     assert "(burn-in, window: 15, 20, 450, 20)" in lines[1] and "run.thin_time" in lines[1]

@@ -86,7 +86,8 @@ def test_the_largest_grid_builds_in_seconds():
     """MAX_POINTS points are resolved one by one, a Python loop that Ctrl-C interrupts at once; bounded
     so that the loop ends in seconds (measured 2.1 s for u·v on this 2-core machine; 20 s allows a loaded one)."""
     start = time.perf_counter()
-    points = sweep_grid.load(SMALL, ["dynamics.temperature=logspace(-2,0,100)", "dynamics.step_size=logspace(-3,-2,100)"])[2]
+    points = sweep_grid.load(SMALL, ["dynamics.temperature=logspace(-2,0,100)", "dynamics.step_size=logspace(-3,-2,100)",
+                                     "run.burn_in=100", "run.steps=200", "run.thin=10"])[2]  # logspace η: no whole steps of a time
     assert len(points) == sweep_grid.MAX_POINTS and time.perf_counter() - start < 20
 
 

@@ -101,22 +101,23 @@ def test_check_is_untestable_without_groups_or_counts():
 
 @pytest.mark.slow
 def test_uv_small_transient_is_not_stationary_and_a_long_burn_in_is(tmp_path):
-    """configs/uv_small.yaml (256 chains) at η = 0.001: its 100-step burn-in (time 0.1) leaves θ's
-    spread growing (it relaxes in 1/(2(u² + v²)) ≈ 0.25) and the law of θ given χ biased
-    (docs/theory.md, the χ transient). Measured over seeds 0–19 (docs/statistics.md): flagged in 20 of
-    20, θ's trend z = 2.9–6.9; with a burn-in of time 3, in 0 of 20. Seed 0 (θ trend z = 5.3), once each."""
+    """configs/uv_small.yaml (256 chains) at η = 0.001 with its former sizes in steps, a 100-step burn-in
+    (time 0.1) and 200 steps: θ's spread is still growing (it relaxes in 1/(2(u² + v²)) ≈ 0.25) and the
+    law of θ given χ is biased (docs/theory.md, the χ transient). Measured over seeds 0–19
+    (docs/statistics.md): flagged in 20 of 20, θ's trend z = 2.9–6.9. The config as it is, in time
+    (burn-in 1, window 2: 1000 and 2000 steps at this η), flagged in 0 of 20. Seed 0, once each."""
     from langevin_ib.experiment import config, job
 
-    def summary(burn_in):
-        experiment = config.load("configs/uv_small.yaml", ["dynamics.step_size=0.001", f"run.burn_in={burn_in}"])
-        return job.run_and_write(experiment, tmp_path / str(burn_in), progress=False, log=None).summary
+    def summary(overrides):
+        experiment = config.load("configs/uv_small.yaml", ["dynamics.step_size=0.001", *overrides])
+        return job.run_and_write(experiment, tmp_path / str(len(overrides)), progress=False, log=None).summary
 
-    transient = summary(100)
+    transient = summary(["run.burn_in=100", "run.steps=200", "run.thin=10"])
     assert transient["stationarity"]["stationary"] is False
     assert all(r["verdict"] == "untestable" and r["reason"].startswith("not stationary")
                for r in transient["fits"]["level_set"]["hypotheses"].values())
     assert "not stationary" in transient["conclusion"]
-    settled = summary(3000)
+    settled = summary([])
     assert settled["stationarity"]["stationary"] is True
     assert "not stationary" not in settled["conclusion"]
 
@@ -147,11 +148,13 @@ def test_calibration_script_on_the_harmonic_well(tmp_path):
 
 @pytest.mark.slow
 def test_a_sweep_mixing_both_marks_exactly_the_transient_point(tmp_path):
-    """configs/uv_small.yaml, its 100-step burn-in at η = 0.001 (time 0.1) and η = 0.03 (time 3, window
-    6): one sweep marks the first point and only it."""
+    """configs/uv_small.yaml with its former sizes in steps, a 100-step burn-in and 200 steps, at
+    η = 0.001 (burn-in time 0.1) and η = 0.03 (time 3, window 6): one sweep marks the first point and
+    only it."""
     from langevin_ib.experiment import sweep, sweep_grid
 
-    _, _, points = sweep_grid.load("configs/uv_small.yaml", ["dynamics.step_size=0.001,0.03"])
+    _, _, points = sweep_grid.load("configs/uv_small.yaml", ["dynamics.step_size=0.001,0.03", "run.burn_in=100",
+                                                             "run.steps=200", "run.thin=10"])
     content = sweep.run(points, tmp_path, progress=False, log=lambda line: None).content
     flags = {r["values"]["dynamics.step_size"]: r["summary"]["stationarity"]["stationary"] for r in content["points"]}
     assert flags == {0.001: False, 0.03: True}
