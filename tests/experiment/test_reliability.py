@@ -134,11 +134,12 @@ def test_one_chain_group_is_untestable_and_a_rerun_lists_only_its_own_files(caps
     out.mkdir()
     for name in ("config.yaml", "summary.json", "conditional.png", "fibre.png"):
         (out / name).write_text("an earlier run")
-    code, printed, err = run_cli(capsys, "configs/uv.yaml", "--out", str(out), *TINY, "run.chain_groups=1")
+    # a burn-in (time 1): from the point start with none, θ's trend alone (scored without groups) flags the run
+    code, printed, err = run_cli(capsys, "configs/uv.yaml", "--out", str(out), *TINY, "run.chain_groups=1", "run.burn_in=100")
     assert code == 0, err
     reason = "run.chain_groups must be at least 2"
     assert f"naive      untestable: the design effect is estimated from the spread between chain groups: {reason}" in printed
-    assert printed.startswith("run: 64 chains x 40 steps, 1 chain groups, bins theta 60, chi 40, 0 snapshot statistics "
+    assert printed.startswith("run: 64 chains x 140 steps, 1 chain groups, bins theta 60, chi 40, 0 snapshot statistics "
                               "per chain; memory estimate ")
     summary = strict_json((out / "summary.json").read_text())
     for result in summary["fits"]["level_set"]["hypotheses"].values():

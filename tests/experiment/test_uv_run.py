@@ -13,6 +13,7 @@ from langevin_ib.statistics import goodness_of_fit
 
 def small_uv(**run):
     raw = yaml.safe_load(open("configs/uv.yaml"))
+    raw["run"] = {k: v for k, v in raw["run"].items() if not k.endswith("time")}  # its durations in time, replaced in steps
     raw["run"].update({"chains": 4096, "burn_in": 3000, "steps": 1000, "thin": 10, "chunk_steps": 500,
                        "chain_groups": 64, **run})
     raw["analysis"]["snapshot_every"] = 10  # 10 snapshots per chain, as the docstrings below assume
