@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 CONFIG = Path(__file__).parents[1] / "configs" / "uv_small.yaml"
-SIZES = ["run.chains=256", "run.burn_in=200", "run.steps=400", "run.chunk_steps=200"]
+SIZES = ["run.chains=256", "run.burn_in=200", "run.steps=400", "run.thin=10", "run.chunk_steps=200"]  # steps: logspace η
 TEMPERATURES = np.round(np.logspace(-1.5, -0.5, 8), 6)
 STEPS = np.round(np.logspace(-3, -1.7, 8), 6)
 
