@@ -51,7 +51,7 @@ def measure(config: str, chains: int, steps: int, extra: list[str]) -> dict:
 
 
 def bytes_needed(config: str, extra: list[str]) -> tuple[int, dict]:
-    """Per chain: the integrator state + diverged_at, and the accumulators (observation count, Σx, Σx²)."""
+    """Per chain: the integrator state + diverged_at, and the accumulators (observation count, Σx, Σx², Σk·x, Σk·x²)."""
     from langevin_ib.dynamics import memory
     from langevin_ib.experiment import config as config_lib, job
 
@@ -60,7 +60,7 @@ def bytes_needed(config: str, extra: list[str]) -> tuple[int, dict]:
         _, model = job.prepare(experiment)
         integrator = job.build_integrator(experiment, model)
         state, observed = memory.per_chain(model, integrator, job.hyperparameters_of(experiment))
-    sums = sum(2 * o.size * o.dtype.itemsize for name, o in observed.items() if name in experiment.observables)
+    sums = sum(4 * o.size * o.dtype.itemsize for name, o in observed.items() if name in experiment.observables)
     return state + 4 + 4 + sums, {"state": state + 4, "accumulators": 4 + sums}
 
 
