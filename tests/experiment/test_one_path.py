@@ -25,8 +25,8 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 CASES = {
-    "langevin": ("configs/uv_small.yaml", ["dynamics.step_size=0.005,0.02", "run.steps=100", "run.chains=32",
-                                           "analysis.snapshot_every=5"]),
+    "langevin": ("configs/uv_small.yaml", ["dynamics.step_size=0.005,0.02", "run.burn_in=100", "run.steps=100", "run.thin=10",
+                                           "run.chains=32", "analysis.snapshot_every=5"]),  # in steps: one budget
     "time": ("configs/uv_small.yaml", ["dynamics.step_size=0.005,0.02", "run.time=1.0", "run.burn_in_time=0.2",
                                        "run.thin_time=0.1", "run.chains=16", "run.chain_groups=8",
                                        "analysis.snapshot_every=2"]),
@@ -43,6 +43,7 @@ def arrays(result) -> dict:
     """Every array of a RunResult, by name."""
     out = {f"counts/{k}": v for k, v in result.histograms.counts.items()}
     out |= {f"moments/{k}": v for k, v in result.histograms.moments.items()}
+    out |= {f"trends/{k}": v for k, v in result.histograms.trends.items()}
     out["joint"] = result.histograms.joint
     out["chain_statistics"] = result.chain_statistics
     out["diverged_at"] = result.diverged_at
