@@ -41,12 +41,12 @@ class Histograms(NamedTuple):
 
 class Accumulators(NamedTuple):
     """The streaming state: integer counts per block and group, and, per chain, the observation count
-    and the sums Σx, Σx², Σk·x, Σk·x² of every observable (k the chain's observation index). Everything is split over the devices with the chains:
-    the chain axis is cut into D contiguous blocks (D = the device count, :func:`blocks`) and each
-    block counts its own chains, so no collective runs at an observation; :func:`finalize` sums the
-    blocks (integers: the same counts whatever D). Per-chain sums add in the same order whatever the
-    chunking or device count, and :func:`finalize` reduces them to groups on the host, so the moments
-    are bitwise reproducible."""
+    and the sums Σx, Σx², Σk·x, Σk·x² of every observable (k the chain's observation index). Everything
+    is split over the devices with the chains: the chain axis is cut into D contiguous blocks (D = the
+    device count, :func:`blocks`) and each block counts its own chains, so no collective runs at an
+    observation; :func:`finalize` sums the blocks (integers: the same counts whatever D). Per-chain sums
+    add in the same order whatever the chunking or device count, and :func:`finalize` reduces them to
+    groups (and trends) on the host, so the moments and trends are bitwise reproducible."""
 
     counts: dict  # name -> (D, 2, G, bins + 2) int32, the second axis: first or second half
     joint: jax.Array | None  # (D, 2, G, bins_q, bins_χ) int32

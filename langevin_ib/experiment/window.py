@@ -19,10 +19,10 @@ def stationarity(experiment: Experiment, model: Model, result: RunResult) -> dic
     need not settle (without weight decay it spreads for ever); the joint histogram, θ conditioned on
     χ, is tested where the run's tests read it (Langevin runs). A stochastic-gradient run's tests read
     θ's histogram and the chunk boundaries, not the joint, and under SGD χ contracts towards the slice
-    without end (χ' = χ(1 − η²g_B²) on u·v), so the joint's columns beside χ = 0 keep changing: on configs/uv_sgd.yaml
-    the bin just below 0 holds 175 observations in the first half and 56 in the second (of 8.2·10⁵),
-    z = 7.2 on that column alone and −0.9 on the rest, while θ's histogram gives z = −1.2
-    (docs/statistics.md). For the same reason the trends are tested in Langevin runs only: θ's law
+    without end (χ' = χ(1 − η²g_B²) on u·v), so the joint's columns beside χ = 0 keep changing: on
+    configs/uv_sgd.yaml the bin just below 0 holds 175 observations in the first half and 56 in the
+    second (of 8.2·10⁵), z = 7.2 on that column alone and −0.9 on the rest, while θ's histogram gives
+    z = −1.2 (docs/statistics.md). For the same reason the trends are tested in Langevin runs only: θ's law
     follows χ's slow contraction, and on configs/uv_sgd.yaml θ's trend gave z = 2.3, p = 0.011, beside
     the level 0.005, where its halves give z = −1.2."""
     h, langevin = result.histograms, not experiment.dynamics.stochastic_gradient
@@ -103,9 +103,8 @@ def unequal_blocks(points: list) -> str | None:
               for p in points}
     if len(blocks) < 2:
         return None
-    return ("warning: the sweep's points differ in their number of blocks of run.thin steps (burn-in, window: "
-            f"{', '.join(f'{b}, {o}' for b, o in sorted(blocks)[:4])}{', …' if len(blocks) > 4 else ''}), as when the durations "
+    return ("warning: the sweep's points differ in their number of blocks of run.thin steps (burn-in, window) "
+            f"{', '.join(f'({b}, {o})' for b, o in sorted(blocks)[:4])}{', …' if len(blocks) > 4 else ''}, as when the durations "
             "are in time and the thinning in steps: each point's histograms and verdicts equal its run alone, its "
             "chunk-boundary records (χ trace, SGD bands) do not; give run.time, run.burn_in_time and run.thin_time "
             "together for equal boundaries")
-

@@ -198,4 +198,4 @@ def test_a_sweep_whose_points_differ_in_blocks_says_its_chunk_records_differ_fro
                                             "run.thin=10"])
     sweep.planned(points, lines.append)
     assert len(lines) == 2 and lines[1].startswith("warning: the sweep's points differ in their number of blocks"), lines
-    assert "(burn-in, window: 15, 20, 450, 20)" in lines[1] and "run.thin_time" in lines[1]
+    assert "(burn-in, window) (15, 20), (450, 20)," in lines[1] and "run.thin_time" in lines[1]
