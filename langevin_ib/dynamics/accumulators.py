@@ -136,8 +136,9 @@ def finalize(acc: Accumulators, groups: int) -> Histograms:
         # Σx then Σx², each summed over the m copies in float64 one at a time (no float64 copy of the whole)
         columns = [np.bincount(group, chain_sums[:, j, :].astype(np.float64).sum(axis=1), groups) for j in (0, 1)]
         moments[name] = np.stack([np.bincount(group, observed * copies, groups), *columns], axis=1)
-        weighted = [chain_sums[:, j + 2, :].astype(np.float64).sum(axis=1)
-                    - (observed - 1) / 2 * chain_sums[:, j, :].astype(np.float64).sum(axis=1) for j in (0, 1)]
+        with np.errstate(invalid="ignore"):  # a chain whose sums are non-finite diverged: its trend is NaN below
+            weighted = [chain_sums[:, j + 2, :].astype(np.float64).sum(axis=1)
+                        - (observed - 1) / 2 * chain_sums[:, j, :].astype(np.float64).sum(axis=1) for j in (0, 1)]
         trends[name] = np.where((observed == observed.max(initial=0))[:, None], np.stack(weighted, axis=1), np.nan)
     halves = {name: np.asarray(c).sum(axis=0, dtype=np.int64) for name, c in acc.counts.items()}  # (2, G, ...)
     joint = None if acc.joint is None else np.asarray(acc.joint).sum(axis=0, dtype=np.int64)
