@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.statistics import goodness_of_fit
+from langevin_ib.statistics import conditional_table, goodness_of_fit
 from langevin_ib.base import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.models import rescaling
@@ -66,7 +66,10 @@ class Form(NamedTuple):
     the variable is not monotone: the variable and its derivative along the curve at the curve's
     nodes, the segments' lengths, the log densities per unit length (nodes, hypotheses) and whether the
     curve was traced to its ends; ``traceable``, whether temperature and weight decay may be traced
-    (jax arrays under jit) rather than Python floats."""
+    (jax arrays under jit) rather than Python floats; ``levels(model)``, a
+    :class:`~langevin_ib.statistics.conditional_table.Levels` where the model's conditional depends on the
+    chain only through a level and a sign (one table per run then replaces the per-chain quadrature),
+    else None."""
 
     hypotheses: tuple[str, ...]
     description: str
@@ -80,6 +83,7 @@ class Form(NamedTuple):
     refine: Callable | None = None
     path: Callable | None = None
     traceable: bool = True
+    levels: Callable = lambda model: None
 
     def observable(self, model: Model) -> str | None:
         """The observable the variable is read against; None where the model has none."""
@@ -158,7 +162,34 @@ def conditional(form: Form, model: Model, temperature: float, weight_decay: floa
     [lo, hi] (s its value), from the form's path where it has one, else from its log densities."""
     if form.path is not None:
         return _on_path(form.path(model, temperature, weight_decay, binning))
+    levels = form.levels(model)
+    if levels is not None:
+        return _on_table(form, model, temperature, weight_decay, binning, levels)
     return _on_nodes(form, model, temperature, weight_decay, binning)
+
+
+def _on_table(form: Form, model: Model, temperature: float, weight_decay: float, binning: Binning,
+              levels: conditional_table.Levels) -> Callable:
+    """``fn(params, copy, s, lo, hi) -> (cdf, defined)``: the conditional CDF interpolated in one table
+    per run (:mod:`langevin_ib.statistics.conditional_table`) on the nodes of :func:`_on_nodes` per
+    branch of the observable; [lo, hi] is the branch's (:func:`strength_range`), read from the sign."""
+    chain = getattr(model, form.variable.source)
+    lo_pos, hi_pos, lo_neg, hi_neg = strength_range(binning, form.variable.signed(chain), form.floor)
+    edges = np.asarray(binning.edges, float)
+    nodes = [conditional_table.branch_nodes(lo, hi, branch_edges, LINEAR_NODES_PER_BIN, LOG_NODES) if lo < hi else None
+             for lo, hi, branch_edges in ((lo_pos, hi_pos, edges), (lo_neg, hi_neg, -edges[::-1]))]
+    if nodes[1] is None:  # no negative value in range: one branch, whatever the sign (out of range is never counted)
+        nodes = nodes[:1]
+    elif nodes[0] is None:
+        nodes[0] = nodes[1]
+    dtype = jax.tree.leaves(jax.eval_shape(model.init, jax.random.key(0)))[0].dtype
+    table = conditional_table.build(form.log_densities(model, temperature, weight_decay, binning), levels, nodes, dtype)
+
+    def fn(params, copy, strength, lo, hi):
+        sign = form.variable.values(chain, params)[1][copy]
+        return conditional_table.cdf_at(table, levels.level(params, copy), sign)
+
+    return fn
 
 
 def _on_nodes(form: Form, model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
