@@ -5,7 +5,8 @@ A :class:`Form` gives, for one per-copy variable (a :class:`Variable`: a rescali
 balance ratio, a singular value, a mode energy), the unnormalised log densities of its full
 conditional under each hypothesis, everything else held. The conditional CDF on the observable's
 range (trapezoid rule on linear and logarithmic nodes, the sample itself one of them; or along a
-traced curve, :func:`conditional`) maps each in-range value s to u = F(s | rest), uniform on (0, 1)
+traced curve, :func:`conditional`; or read from one table per run where the conditional depends on the
+chain only through a level and a sign, ``Form.levels``) maps each in-range value s to u = F(s | rest), uniform on (0, 1)
 under the right hypothesis whatever the law of the rest. The u histograms of the chain groups are
 tested for uniformity with the Rao–Scott Pearson test used for every other histogram
 (:func:`tests`); averaging the conditional bin probabilities over samples gives each hypothesis'
