@@ -1,5 +1,5 @@
 """One table per run of a full conditional CDF that depends on the chain only through a level ℓ ≥ 0 of
-the conserved quantity and the sign of the variable (docs/theory.md §4a; u·v's θ given χ, ℓ = |u² − v²|):
+the conserved quantity and the sign of the variable (docs/theory.md §4a, §8; u·v's θ given χ, ℓ = |u² − v²|):
 the conditional CDF F(s | ℓ) and density f(s | ℓ) = ∂F/∂s on fixed nodes in s for a grid of levels, built
 once, then read per chain by interpolation instead of a quadrature per chain and snapshot.
 
@@ -85,8 +85,8 @@ def build(log_density: Callable, levels: Levels, nodes: tuple[np.ndarray, np.nda
 
 
 def _cumulative(terms: jax.Array, block: int = 64) -> jax.Array:
-    """(len + 1, …) partial sums of ``terms`` from 0, in blocks (rounding ~ (block + len/block)·ε rather than
-    len·ε: 10⁻⁵ rather than 10⁻⁴ in float32 on a table's rows)."""
+    """(len + 1, …) partial sums of ``terms`` from 0, in blocks: rounding grows like (block + len/block)·ε
+    rather than len·ε."""
     count = terms.shape[0]
     padded = jnp.concatenate([terms, jnp.zeros((-count % block, *terms.shape[1:]), terms.dtype)])
     blocks = padded.reshape(-1, block, *terms.shape[1:])
