@@ -21,6 +21,7 @@ integrator's own batched solve can still deadlock; see its module.)
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable, NamedTuple
 
@@ -99,6 +100,16 @@ class Kernel(NamedTuple):
     statistic_every: int  # evaluate the statistics at every statistic_every-th observation
 
 
+class Staged(NamedTuple):
+    """A per-chain statistic with a part every chain shares: ``shared() -> aux``, evaluated once per
+    evaluation over the chains, outside the map over them and only in the programs that evaluate the
+    statistic (a table of a conditional law, :mod:`langevin_ib.statistics.conditional_table`), and
+    ``per_chain(aux, key, params) -> (k,)``."""
+
+    shared: Callable
+    per_chain: Callable
+
+
 def calls_lapack(fn: Callable, example: Any) -> bool:
     """Whether fn's jaxpr (nested ones included, as printed) holds a LAPACK-backed primitive."""
     return LAPACK_PRIMITIVES.search(str(jax.make_jaxpr(fn)(example))) is not None
@@ -118,13 +129,15 @@ def joint_axes(model: Model, binnings: dict) -> tuple[str, str] | None:
 
 def build(model: Model, integrator: Integrator, sizes: RunSizes, binnings: dict[str, hist_lib.Binning],
           statistics: tuple[Callable[[jax.Array, Any], jax.Array], ...] = (), statistic_every: int = 1) -> Kernel:
-    """The kernel of a run. Each of ``statistics``, ``fn(key, params) -> (k,)``, is one chain's; the
-    kernel concatenates them per chain."""
+    """The kernel of a run. Each of ``statistics``, ``fn(key, params) -> (k,)`` or a :class:`Staged`, is
+    one chain's; the kernel concatenates them per chain."""
     joint = joint_axes(model, binnings)
     one_chain = jax.eval_shape(model.init, jax.random.key(0))
     observe = (one_by_one(model.observe, sizes.chains) if calls_lapack(model.observe, one_chain)
                else jax.vmap(model.observe))
-    mapped = [one_by_one(fn, sizes.chains) for fn in statistics]
+    mapped = [one_by_one(fn, sizes.chains) if not isinstance(fn, Staged) else
+              (lambda keys, position, fn=fn: one_by_one(functools.partial(fn.per_chain, fn.shared()), sizes.chains)(keys, position))
+              for fn in statistics]
     concatenated = (lambda keys, position: jnp.concatenate([fn(keys, position) for fn in mapped], axis=1)) if mapped else None
     return Kernel(model, integrator, sizes, binnings, joint, observe, concatenated, statistic_every)
 

@@ -34,6 +34,7 @@ from langevin_ib.predictions.rescaling import balance, level_set, fibre
 from langevin_ib.statistics import pit, stein
 from langevin_ib.predictions.general_linear import mode_energies, singular_fibre, singular_level_curves, singular_level_sets, singular_modes
 from langevin_ib.models.base import Model
+from langevin_ib.dynamics.kernel import Staged
 from langevin_ib.dynamics.result import RunResult
 
 STEIN = "stein"
@@ -94,13 +95,16 @@ def widths(experiment: Experiment, model: Model) -> dict[str, int]:
     return out
 
 
-def statistics(experiment: Experiment, model: Model) -> dict[str, tuple[Callable, int]]:
-    """name -> (fn(key, params) -> (width,), width) for every planned snapshot statistic."""
+def statistics(experiment: Experiment, model: Model) -> dict[str, tuple[Callable | Staged, int]]:
+    """name -> (fn(key, params) -> (width,) or a :class:`~langevin_ib.dynamics.kernel.Staged` one, width) for
+    every planned snapshot statistic: the PIT forms staged (:func:`langevin_ib.statistics.pit.staged`), so
+    that a form's table is built once per evaluation over the chains, in the program that evaluates it."""
     dyn, width = experiment.dynamics, widths(experiment, model)
     out = {STEIN: (stein.statistic(model, dyn.temperature, dyn.weight_decay), width[STEIN])} if STEIN in width else {}
     for name, form in forms(experiment).items():
-        statistic = pit.statistic(model, dyn.temperature, dyn.weight_decay, experiment.observables[form.observable(model)], form)
-        out[name] = (lambda key, params, statistic=statistic: statistic(params), width[name])
+        shared, per_chain = pit.staged(model, dyn.temperature, dyn.weight_decay,
+                                       experiment.observables[form.observable(model)], form)
+        out[name] = (Staged(shared, lambda table, key, params, per_chain=per_chain: per_chain(table, params)), width[name])
     return out
 
 

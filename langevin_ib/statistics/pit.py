@@ -5,7 +5,8 @@ A :class:`Form` gives, for one per-copy variable (a :class:`Variable`: a rescali
 balance ratio, a singular value, a mode energy), the unnormalised log densities of its full
 conditional under each hypothesis, everything else held. The conditional CDF on the observable's
 range (trapezoid rule on linear and logarithmic nodes, the sample itself one of them; or along a
-traced curve, :func:`conditional`) maps each in-range value s to u = F(s | rest), uniform on (0, 1)
+traced curve, :func:`conditional`; or read from one table per run where the conditional depends on the
+chain only through a level and a sign, ``Form.levels``) maps each in-range value s to u = F(s | rest), uniform on (0, 1)
 under the right hypothesis whatever the law of the rest. The u histograms of the chain groups are
 tested for uniformity with the Rao–Scott Pearson test used for every other histogram
 (:func:`tests`); averaging the conditional bin probabilities over samples gives each hypothesis'
@@ -20,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from langevin_ib.statistics import goodness_of_fit
+from langevin_ib.statistics import conditional_table, goodness_of_fit
 from langevin_ib.base import Binning
 from langevin_ib.models.base import Model
 from langevin_ib.models import rescaling
@@ -66,7 +67,10 @@ class Form(NamedTuple):
     the variable is not monotone: the variable and its derivative along the curve at the curve's
     nodes, the segments' lengths, the log densities per unit length (nodes, hypotheses) and whether the
     curve was traced to its ends; ``traceable``, whether temperature and weight decay may be traced
-    (jax arrays under jit) rather than Python floats."""
+    (jax arrays under jit) rather than Python floats; ``levels(model)``, a
+    :class:`~langevin_ib.statistics.conditional_table.Levels` where the model's conditional depends on the
+    chain only through a level and a sign (one table per run then replaces the per-chain quadrature),
+    else None."""
 
     hypotheses: tuple[str, ...]
     description: str
@@ -80,6 +84,7 @@ class Form(NamedTuple):
     refine: Callable | None = None
     path: Callable | None = None
     traceable: bool = True
+    levels: Callable = lambda model: None
 
     def observable(self, model: Model) -> str | None:
         """The observable the variable is read against; None where the model has none."""
@@ -121,12 +126,31 @@ def statistic(model: Model, temperature: float, weight_decay: float, binning: Bi
     (bins), then the empirical in-range counts of s (bins), the out-of-range count (1) and the count
     of in-range values whose conditional is undefined (1): a NaN log density, which a form returns
     where what it holds fixed lies outside what it tabulated. Leaving those out selects on the
-    conditioning variables only, which keeps the PIT of the rest uniform."""
+    conditioning variables only, which keeps the PIT of the rest uniform. (:func:`staged` in one.)"""
+    shared, per_chain = staged(model, temperature, weight_decay, binning, form)
+    return lambda params: per_chain(shared(), params)
+
+
+def staged(model: Model, temperature: float, weight_decay: float, binning: Binning,
+           form: Form) -> tuple[Callable, Callable]:
+    """(``shared() -> table``, ``per_chain(table, params) -> (width,)``): :func:`statistic` split where the
+    form's conditional is one table per run (``Form.levels``, :mod:`langevin_ib.statistics.conditional_table`),
+    so that a run builds the table once per evaluation over its chains, outside the map over chains, and
+    only in the programs that evaluate it; ``shared`` returns None where the conditional is per chain."""
     chain = getattr(model, form.variable.source)
-    cdf_of = conditional(form, model, temperature, weight_decay, binning)
+    levels = form.levels(model) if form.path is None else None
+    if levels is None:
+        cdf_of = conditional(form, model, temperature, weight_decay, binning)
+        return lambda: None, lambda table, params: _sums(cdf_of, chain, binning, form, params)
+    shared = lambda: _table(form, model, temperature, weight_decay, binning, levels)
+    return shared, lambda table, params: _sums(_on_table(table, form, model, levels), chain, binning, form, params)
+
+
+def _sums(cdf_of: Callable, chain, binning: Binning, form: Form, params: dict) -> jax.Array:
+    """One chain's statistic (:func:`statistic`) from the conditional CDF ``cdf_of`` (:func:`conditional`)."""
     edges = np.asarray(binning.edges, float)
 
-    def one_copy(params, copy, strength, sign, lo, hi):
+    def one_copy(copy, strength, sign, lo, hi):
         cdf, defined = cdf_of(params, copy, strength, lo, hi)
         pit = cdf(strength)  # (hypotheses,)
         in_range = (strength >= lo) & (strength <= hi)
@@ -143,22 +167,51 @@ def statistic(model: Model, temperature: float, weight_decay: float, binning: Bi
         return jnp.concatenate([per_hypothesis.reshape(-1), empirical,
                                 jnp.stack([~in_range, in_range & ~defined]).astype(strength.dtype)])
 
-    def fn(params: dict) -> jax.Array:
-        strength, sign = form.variable.values(chain, params)
-        lo_pos, hi_pos, lo_neg, hi_neg = strength_range(binning, form.variable.signed(chain), form.floor)
-        lo, hi = jnp.where(sign > 0, lo_pos, lo_neg), jnp.where(sign > 0, hi_pos, hi_neg)
-        copies = jnp.arange(chain.copies)
-        return jax.vmap(one_copy, (None, 0, 0, 0, 0, 0))(params, copies, strength, sign, lo, hi).sum(axis=0)
-
-    return fn
+    strength, sign = form.variable.values(chain, params)
+    lo_pos, hi_pos, lo_neg, hi_neg = strength_range(binning, form.variable.signed(chain), form.floor)
+    lo, hi = jnp.where(sign > 0, lo_pos, lo_neg), jnp.where(sign > 0, hi_pos, hi_neg)
+    return jax.vmap(one_copy)(jnp.arange(chain.copies), strength, sign, lo, hi).sum(axis=0)
 
 
 def conditional(form: Form, model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
     """``fn(params, copy, s, lo, hi) -> (cdf, defined)``: the form's conditional CDF of copy's variable on
-    [lo, hi] (s its value), from the form's path where it has one, else from its log densities."""
+    [lo, hi] (s its value), from the form's path where it has one, else from its table where it has
+    levels, else from its log densities."""
     if form.path is not None:
         return _on_path(form.path(model, temperature, weight_decay, binning))
+    levels = form.levels(model)
+    if levels is not None:
+        return _on_table(_table(form, model, temperature, weight_decay, binning, levels), form, model, levels)
     return _on_nodes(form, model, temperature, weight_decay, binning)
+
+
+def _table(form: Form, model: Model, temperature: float, weight_decay: float, binning: Binning,
+           levels: conditional_table.Levels) -> conditional_table.Table:
+    """The form's table (:func:`conditional_table.build`) on the nodes of :func:`_on_nodes` per branch of the
+    observable: [lo, hi] of :func:`strength_range`; one branch where no negative value is in range."""
+    chain = getattr(model, form.variable.source)
+    lo_pos, hi_pos, lo_neg, hi_neg = strength_range(binning, form.variable.signed(chain), form.floor)
+    edges = np.asarray(binning.edges, float)
+    nodes = [conditional_table.branch_nodes(lo, hi, branch_edges, LINEAR_NODES_PER_BIN, LOG_NODES) if lo < hi else None
+             for lo, hi, branch_edges in ((lo_pos, hi_pos, edges), (lo_neg, hi_neg, -edges[::-1]))]
+    if nodes[1] is None:  # out of range is never counted, so the one branch serves either sign
+        nodes = nodes[:1]
+    elif nodes[0] is None:
+        nodes[0] = nodes[1]
+    dtype = jax.tree.leaves(jax.eval_shape(model.init, jax.random.key(0)))[0].dtype
+    return conditional_table.build(form.log_densities(model, temperature, weight_decay, binning), levels, nodes, dtype)
+
+
+def _on_table(table: conditional_table.Table, form: Form, model: Model, levels: conditional_table.Levels) -> Callable:
+    """``fn(params, copy, s, lo, hi) -> (cdf, defined)``: the conditional CDF interpolated in ``table``
+    (:func:`conditional_table.cdf_at`); [lo, hi] is the branch's, read from the sign."""
+    chain = getattr(model, form.variable.source)
+
+    def fn(params, copy, strength, lo, hi):
+        sign = form.variable.values(chain, params)[1][copy]
+        return conditional_table.cdf_at(table, levels.level(params, copy), sign)
+
+    return fn
 
 
 def _on_nodes(form: Form, model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:

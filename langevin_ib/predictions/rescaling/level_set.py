@@ -27,6 +27,8 @@ import numpy as np
 
 from langevin_ib.models.base import Model
 from langevin_ib.models.rescaling import RescalingChain
+from langevin_ib.predictions import theory_uv
+from langevin_ib.statistics.conditional_table import Levels
 from langevin_ib.statistics.pit import Form
 
 HYPOTHESES = ("geometric", "naive", "projected")
@@ -36,8 +38,12 @@ BISECTIONS = 64
 def level_set_radii(strength: jax.Array, offsets: jax.Array) -> jax.Array:
     """r_a² = y + E_a (offsets E ≥ 0, min E = 0) with Π(y + E_a) = s², by bisection on log y.
     With h = s^{2/k} and n₀ the number of zero offsets, y lies in [(s²/Π_{E_a>0}(E_a + h))^{1/n₀}, h]
-    (the product is ≥ y^k at h and ≤ y^{n₀}Π(E_a + h) below h). No cancellation however unbalanced."""
+    (the product is ≥ y^k at h and ≤ y^{n₀}Π(E_a + h) below h). No cancellation however unbalanced.
+    A pair (one offset E, the other 0) in closed form: y(y + E) = s², y = 2s²/(E + √(E² + 4s²))."""
     depth = offsets.shape[0]
+    if depth == 2:
+        gap = jnp.sum(offsets)
+        return 2 * strength**2 / (gap + jnp.sqrt(gap**2 + 4 * strength**2)) + offsets
     target = 2 * jnp.log(strength)
     log_high = target / depth
     zero = offsets == 0
@@ -78,9 +84,32 @@ def log_densities(model: Model, temperature: float, weight_decay: float) -> Call
     return fn
 
 
+def levels(model: Model) -> Levels | None:
+    """Where ``model`` declares the u·v potential (:func:`theory_uv.declared`: L = ½Σ_i(u_i v_i − θ*)², a sum
+    over copies of a function of θ_i, symmetric in u_i ↔ v_i, and weight decay symmetric too), copy i's
+    conditional depends on the chain only through its level ℓ = |u_i² − v_i²| = 2|χ_i| and the sign of θ_i:
+    :class:`Levels` for one table per run (:mod:`langevin_ib.statistics.conditional_table`); else None."""
+    if not theory_uv.declared(model):
+        return None
+    chain, template = model.chain, model.init(jax.random.key(0))
+
+    def level(params: dict, copy: jax.Array) -> jax.Array:
+        up, down = (jnp.sum(f[copy] ** 2) for f in chain.factors(params))
+        return jnp.abs(up - down)
+
+    def place(level: jax.Array, sign: jax.Array) -> tuple[dict, int]:  # r_v² = ℓ (1 at ℓ = 0): ℓ kept to rounding
+        up, down = chain.factors(template)
+        squared = jnp.where(level > 0, level, 1.0)
+        return chain.with_factors(template, (up.at[0].set(sign * jnp.sqrt(level + squared)),
+                                             down.at[0].set(jnp.sqrt(squared)))), 0
+
+    return Levels(level, place)
+
+
 LEVEL_SET = Form(
     HYPOTHESES,
     "probability integral transform of each copy's strength s under its full conditional on the level set "
     "of χ (directions and all other parameters held), tested for uniformity",
     "on level sets of χ",
-    lambda model, temperature, weight_decay, binning: log_densities(model, temperature, weight_decay))
+    lambda model, temperature, weight_decay, binning: log_densities(model, temperature, weight_decay),
+    levels=levels)
