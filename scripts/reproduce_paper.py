@@ -46,10 +46,10 @@ ABLATION_SHORT = {  # --ablations --short: each of the four dynamics at these si
     # the gradient of all 256 sequences each step, 16 times SGD's batch
     "fig4": ["run.chains=16", "run.steps=20000", "run.chunk_steps=2000"],
 }
-ABLATION_SGD = {  # Fig. 5 under the paper's SGD (its text gives no batch size; the authors' code runs GD):
-    # half the data each step without replacement, as the paper's Fig. 4. Fig. 6 under SGD runs, but its
-    # analysis (sgd_tests' noise equilibria of 200 copies) asks for 188 GB (docs/paper.md).
+ABLATION_SGD = {  # Figs. 5–6 under the paper's SGD (its text gives no batch size; the authors' code runs GD):
+    # half the data each step without replacement, as the paper's Fig. 4
     "fig5": ["dynamics.integrator=sgd", "dynamics.batch_size=16", "dynamics.sampling=without_replacement"],
+    "fig6": ["dynamics.integrator=sgd", "dynamics.batch_size=30", "dynamics.sampling=without_replacement"],
 }
 PAPER = {  # (figure, run, quantity) -> the paper's number, and where it comes from
     ("fig2", "relu", "ratio |v_j|/‖W_j‖"): "→ 1 from ≈3·10⁴ steps (Fig. 2 caption)",
