@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -205,8 +206,8 @@ def main(argv=None) -> int:
         print(f"reproduce_paper: error: {err}", file=sys.stderr)
         return 2
     table = [f"# The paper's figures as ensembles ({'--short' if args.short else 'full'} runs)\n",
-             "| figure | run | quantity | paper | ours: median [5 %, 95 %] over chains | chains × steps | seconds |",
-             "|---|---|---|---|---|---|---|"]
+             "| figure | run | quantity | paper | ours: median [5 %, 95 %] over chains | chains × steps | seconds "
+             "(CPU seconds) |", "|---|---|---|---|---|---|---|"]
     if args.ablations:
         count = 4 * len([f for f in chosen if f in ABLATION_SHORT]) + len([r for r in runs if r[0] in ABLATION_SGD])
         bar = tqdm(total=count, desc="ablation runs", unit="run")
@@ -214,21 +215,24 @@ def main(argv=None) -> int:
         bar.close()
         print(f"wrote {out}/ablations.md, ablation_<figure>.png and one folder per run")
         return 0
+    began, load = time.perf_counter(), os.getloadavg()
     bar = tqdm(total=len(runs), desc="paper runs", unit="run")
     for figure, run, config in runs:
         experiment, folder = experiments[figure, run], out / f"{figure}_{run}"
         bar.set_postfix_str(f"{figure} {run}")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         job.run_and_write(experiment, folder, progress=False, log=None)
-        seconds = time.perf_counter() - start
+        seconds = f"{time.perf_counter() - start:.0f} ({time.process_time() - cpu:.0f})"
         sizes = f"{experiment.run.chains} × {experiment.run.steps}"
         for quantity, ours in rows_of(figure, run, folder):
             paper = PAPER.get((figure, run, quantity), "")
             quantity = quantity.replace("|", "\\|")  # a norm's bars would split the Markdown cell
-            table.append(f"| {figure} | {run} ({config}) | {quantity} | {paper} | {ours} | {sizes} | {seconds:.0f} |")
+            table.append(f"| {figure} | {run} ({config}) | {quantity} | {paper} | {ours} | {sizes} | {seconds} |")
         bar.update()
     bar.close()
     save_side_by_side(out, {figure: [(run, out / f"{figure}_{run}") for run, _ in FIGURES[figure]] for figure in chosen})
+    table.append(f"\n{time.perf_counter() - began:.0f} s in all; load average (1 min) {load[0]:.1f} at the start, "
+                 f"{os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores (seconds: wall; CPU: this process's, all threads)")
     (out / "table.md").write_text("\n".join(table) + "\n")
     print(f"wrote {out}/table.md and one folder per run")
     return 0
