@@ -52,12 +52,14 @@ def test_chain_levels_match_one_generator_at_a_time():
         a_star = sgd_per_chain.noise_equilibria(model, params, eta, 0.0, 0.0, batch, 1.0, seed)
         keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 97), jnp.arange(2))
         examples = sgd_per_chain.examples_of(model, sgd_per_chain.SIGMA_EXAMPLES, keys)
+        @jax.jit
+        def alone(params, examples, k):  # generator k = (level k // 2, copy k % 2) acting alone, k traced
+            drift = partial(chi_drift.sgd_drift, model, step_size=eta, batch_size=batch, examples=examples)
+            single = model.group._replace(act=lambda a, p: model.group.act(a[0] * jax.nn.one_hot(k, 4), p), dim=1)
+            return chi_drift.noise_equilibrium(lambda p: drift(p)[k][None], single, params, 6.0, 32)[0]
+
         for c in range(2):
-            drift = partial(chi_drift.sgd_drift, model, step_size=eta, batch_size=batch,
-                            examples=jax.tree.map(lambda x: x[c], examples))
-            for k in range(model.group.dim):  # generator k = (level k // 2, copy k % 2) acting alone
-                single = model.group._replace(act=lambda a, p, k=k: model.group.act(a[0] * jax.nn.one_hot(k, 4), p), dim=1)
-                root, _ = chi_drift.noise_equilibrium(lambda p, k=k: drift(p)[k][None], single,
-                                                      jax.tree.map(lambda x: x[c], params), 6.0, 32)
+            for k in range(model.group.dim):
+                root = alone(jax.tree.map(lambda x: x[c], params), jax.tree.map(lambda x: x[c], examples), k)
                 np.testing.assert_allclose(a_star[c, k], root, atol=1e-7)
         assert np.isfinite(a_star).all()  # every generator has an equilibrium in the bracket here
