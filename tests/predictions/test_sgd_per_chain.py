@@ -1,4 +1,8 @@
-"""Noise equilibria per chain (predictions.sgd_per_chain.noise_equilibria), float64.
+"""Noise equilibria per chain (predictions.sgd_per_chain.noise_equilibria) and the closed-form χ of a
+rescaling chain they read (closed_form_chi), float64.
+
+- closed_form_chi equals the canonical χ = ½⟨θ, ξ_a(θ)⟩ (geometry.breaking) to 1e-12 on ReLU (pairs)
+  and the depth-3 scalar chain (two generators per copy, level-major order).
 
 - ReLU, 3 neurons, 16 examples, B = 4 without replacement, 3 chains: each neuron's a* against its closed
   form e^{4a*} = E‖g_W,B‖²/E g_v,B² (tests/predictions/test_chi_drift.py's one-neuron case; the neurons'
@@ -16,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from langevin_ib import models
+from langevin_ib.geometry import breaking
 from langevin_ib.models.fields import section
 from langevin_ib.predictions import chi_drift, sgd_per_chain
 
@@ -63,3 +68,11 @@ def test_chain_levels_match_one_generator_at_a_time():
                 root = alone(jax.tree.map(lambda x: x[c], params), jax.tree.map(lambda x: x[c], examples), k)
                 np.testing.assert_allclose(a_star[c, k], root, atol=1e-7)
         assert np.isfinite(a_star).all()  # every generator has an equilibrium in the bracket here
+
+
+def test_closed_form_chi_is_the_canonical_one():
+    with jax.enable_x64(True):
+        for model in (build("relu", hidden=3, samples=16), build("deep_scalar", depth=3, copies=2, init_noise=0.3)):
+            params = model.init(jax.random.key(2))
+            closed = sgd_per_chain.closed_form_chi(model).group.breaking(params)
+            np.testing.assert_allclose(closed, breaking(model.group, params), rtol=1e-12, atol=1e-12)
