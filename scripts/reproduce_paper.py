@@ -69,6 +69,9 @@ PAPER = {  # (figure, run, quantity) -> the paper's number, and where it comes f
 }
 
 
+RATIO_LABEL = {"fig2": "ratio |v_j|/‖W_j‖", "fig3": "ratio ‖Q_j‖/‖K_j‖"}  # each model's readout ratio
+
+
 def spread(q) -> str:
     """'median [q5, q95]' of a 5-quantile row."""
     return f"{q[2]:.4g} [{q[0]:.3g}, {q[4]:.3g}]"
@@ -89,7 +92,7 @@ def rows_of(figure: str, run: str, folder: Path) -> list[tuple[str, str]]:
     if figure == "fig2" and "bands" in summary:
         out.append(("ratio |v_j|/‖W_j‖", spread(summary["bands"]["balance"][-1][0]) + " (pooled over neurons)"))
     if "readout_ratio" in arrays:
-        label = "ratio ‖Q_j‖/‖K_j‖" if figure == "fig3" else "ratio ‖U_j‖/‖V_j‖"
+        label = RATIO_LABEL.get(figure, "ratio ‖U_j‖/‖V_j‖")
         per_column = arrays["readout_ratio"][:, 2]
         out.append((label, f"per-column medians {per_column.min():.3g}–{per_column.max():.3g}"))
     if "readout_sigma" in arrays:
