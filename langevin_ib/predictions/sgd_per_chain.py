@@ -58,8 +58,8 @@ def closed_form_chi(model: Model) -> Model:
     """The model with a rescaling chain's χ in closed form, χ_{a,j} = ½(|f_a,j|² − |f_{a+1},j|²) for
     generator a of copy j (the canonical ½⟨θ, ξ_{a,j}(θ)⟩, docs/theory.md §2), in the group's order
     (level-major); other models unchanged. The canonical form differentiates the (dim, d) generator
-    matrix: forward over forward in 2d directions per chain that held ~0.5 GB per chain on Fig. 6's
-    model (d = 400, dim = 200) and its SGD analysis of 32 chains was killed for memory at 5.6 GB."""
+    matrix, forward over forward in the drift terms' 2d directions: ~0.5 GB per chain on Fig. 6's model
+    (d = 400, dim = 200; docs/paper.md), O(d) per direction in closed form."""
     chain = model.chain
     if chain is None or model.group.breaking is not None:
         return model
