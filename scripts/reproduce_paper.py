@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,10 +47,10 @@ ABLATION_SHORT = {  # --ablations --short: each of the four dynamics at these si
     # the gradient of all 256 sequences each step, 16 times SGD's batch
     "fig4": ["run.chains=16", "run.steps=20000", "run.chunk_steps=2000"],
 }
-ABLATION_SGD = {  # Fig. 5 under the paper's SGD (its text gives no batch size; the authors' code runs GD):
-    # half the data each step without replacement, as the paper's Fig. 4. Fig. 6 under SGD runs, but its
-    # analysis (sgd_tests' noise equilibria of 200 copies) asks for 188 GB (docs/paper.md).
+ABLATION_SGD = {  # Figs. 5–6 under the paper's SGD (its text gives no batch size; the authors' code runs GD):
+    # half the data each step without replacement, as the paper's Fig. 4
     "fig5": ["dynamics.integrator=sgd", "dynamics.batch_size=16", "dynamics.sampling=without_replacement"],
+    "fig6": ["dynamics.integrator=sgd", "dynamics.batch_size=30", "dynamics.sampling=without_replacement"],
 }
 PAPER = {  # (figure, run, quantity) -> the paper's number, and where it comes from
     ("fig2", "relu", "ratio |v_j|/‖W_j‖"): "→ 1 from ≈3·10⁴ steps (Fig. 2 caption)",
@@ -66,6 +67,9 @@ PAPER = {  # (figure, run, quantity) -> the paper's number, and where it comes f
     ("fig6", "cumsum_hadamard", "total_variation"): "≈23 (truth 6.0)",
     ("fig6", "plain", "total_variation"): "≈130",
 }
+
+
+RATIO_LABEL = {"fig2": "ratio |v_j|/‖W_j‖", "fig3": "ratio ‖Q_j‖/‖K_j‖"}  # each model's readout ratio
 
 
 def spread(q) -> str:
@@ -88,7 +92,7 @@ def rows_of(figure: str, run: str, folder: Path) -> list[tuple[str, str]]:
     if figure == "fig2" and "bands" in summary:
         out.append(("ratio |v_j|/‖W_j‖", spread(summary["bands"]["balance"][-1][0]) + " (pooled over neurons)"))
     if "readout_ratio" in arrays:
-        label = "ratio ‖Q_j‖/‖K_j‖" if figure == "fig3" else "ratio ‖U_j‖/‖V_j‖"
+        label = RATIO_LABEL.get(figure, "ratio ‖U_j‖/‖V_j‖")
         per_column = arrays["readout_ratio"][:, 2]
         out.append((label, f"per-column medians {per_column.min():.3g}–{per_column.max():.3g}"))
     if "readout_sigma" in arrays:
@@ -205,8 +209,8 @@ def main(argv=None) -> int:
         print(f"reproduce_paper: error: {err}", file=sys.stderr)
         return 2
     table = [f"# The paper's figures as ensembles ({'--short' if args.short else 'full'} runs)\n",
-             "| figure | run | quantity | paper | ours: median [5 %, 95 %] over chains | chains × steps | seconds |",
-             "|---|---|---|---|---|---|---|"]
+             "| figure | run | quantity | paper | ours: median [5 %, 95 %] over chains | chains × steps | seconds "
+             "(CPU seconds) |", "|---|---|---|---|---|---|---|"]
     if args.ablations:
         count = 4 * len([f for f in chosen if f in ABLATION_SHORT]) + len([r for r in runs if r[0] in ABLATION_SGD])
         bar = tqdm(total=count, desc="ablation runs", unit="run")
@@ -214,21 +218,24 @@ def main(argv=None) -> int:
         bar.close()
         print(f"wrote {out}/ablations.md, ablation_<figure>.png and one folder per run")
         return 0
+    began, load = time.perf_counter(), os.getloadavg()
     bar = tqdm(total=len(runs), desc="paper runs", unit="run")
     for figure, run, config in runs:
         experiment, folder = experiments[figure, run], out / f"{figure}_{run}"
         bar.set_postfix_str(f"{figure} {run}")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         job.run_and_write(experiment, folder, progress=False, log=None)
-        seconds = time.perf_counter() - start
+        seconds = f"{time.perf_counter() - start:.0f} ({time.process_time() - cpu:.0f})"
         sizes = f"{experiment.run.chains} × {experiment.run.steps}"
         for quantity, ours in rows_of(figure, run, folder):
             paper = PAPER.get((figure, run, quantity), "")
             quantity = quantity.replace("|", "\\|")  # a norm's bars would split the Markdown cell
-            table.append(f"| {figure} | {run} ({config}) | {quantity} | {paper} | {ours} | {sizes} | {seconds:.0f} |")
+            table.append(f"| {figure} | {run} ({config}) | {quantity} | {paper} | {ours} | {sizes} | {seconds} |")
         bar.update()
     bar.close()
     save_side_by_side(out, {figure: [(run, out / f"{figure}_{run}") for run, _ in FIGURES[figure]] for figure in chosen})
+    table.append(f"\n{time.perf_counter() - began:.0f} s in all; load average (1 min) {load[0]:.1f} at the start, "
+                 f"{os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores (seconds: wall; CPU: this process's, all threads)")
     (out / "table.md").write_text("\n".join(table) + "\n")
     print(f"wrote {out}/table.md and one folder per run")
     return 0

@@ -32,7 +32,7 @@ from langevin_ib.models.base import GroupAction, Model
 
 Params = Any
 
-__all__ = ["breaking_drift", "drift_terms", "gradient_moments", "noise_equilibrium", "sgd_drift"]
+__all__ = ["bisect", "breaking_drift", "drift_terms", "gradient_moments", "noise_equilibrium", "sgd_drift"]
 
 
 def _second(fn: Callable, x: jax.Array, direction: jax.Array) -> jax.Array:
@@ -124,8 +124,15 @@ def noise_equilibrium(drift: Callable[[Params], jax.Array], group: GroupAction, 
         raise ValueError(f"noise_equilibrium: a one-dimensional group is needed, got dim {group.dim}; "
                          "restrict the action to one copy (rescalings act on their copies independently)")
     dtype = ravel_pytree(params)[0].dtype
-    along = lambda a: drift(group.act(jnp.reshape(a, (1,)), params))[0]
-    low, high = jnp.asarray(-bracket, dtype), jnp.asarray(bracket, dtype)
+    root = bisect(lambda a: drift(group.act(jnp.reshape(a, (1,)), params))[0], jnp.asarray(bracket, dtype), iterations)
+    return root, group.act(jnp.reshape(root, (1,)), params)
+
+
+def bisect(along: Callable[[jax.Array], jax.Array], bracket: jax.Array, iterations: int) -> jax.Array:
+    """Elementwise roots of ``along`` on [−bracket, bracket] (``bracket`` sets the shape: ``along`` maps
+    an array of that shape to one, entry by entry) by ``iterations`` halvings; NaN where an entry has
+    one sign on the whole bracket."""
+    low, high = -bracket, bracket
     f_low = along(low)
 
     def halve(_, interval):
@@ -137,5 +144,4 @@ def noise_equilibrium(drift: Callable[[Params], jax.Array], group: GroupAction, 
 
     bracketed = jnp.sign(f_low) != jnp.sign(along(high))
     low, high, _ = jax.lax.fori_loop(0, iterations, halve, (low, high, f_low))
-    root = jnp.where(bracketed, 0.5 * (low + high), jnp.nan)
-    return root, group.act(jnp.reshape(root, (1,)), params)
+    return jnp.where(bracketed, 0.5 * (low + high), jnp.nan)

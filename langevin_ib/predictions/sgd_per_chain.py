@@ -54,10 +54,27 @@ def examples_of(model: Model, count: int, keys: jax.Array) -> Any:
     return data.examples if data.examples is not None else _drawn(ByIdentity(model), count, keys)
 
 
+def closed_form_chi(model: Model) -> Model:
+    """The model with a rescaling chain's χ in closed form, χ_{a,j} = ½(|f_a,j|² − |f_{a+1},j|²) for
+    generator a of copy j (the canonical ½⟨θ, ξ_{a,j}(θ)⟩, docs/theory.md §2), in the group's order
+    (level-major); other models unchanged. The canonical form differentiates the (dim, d) generator
+    matrix, forward over forward in the drift terms' 2d directions: ~0.5 GB per chain on Fig. 6's model
+    (d = 400, dim = 200; docs/paper.md), O(d) per direction in closed form."""
+    chain = model.chain
+    if chain is None or model.group.breaking is not None:
+        return model
+
+    def chi(params):
+        norms = jnp.stack([jnp.sum(f**2, axis=1) for f in chain.factors(params)])  # (depth, copies)
+        return 0.5 * (norms[:-1] - norms[1:]).reshape(-1)
+
+    return model._replace(group=model.group._replace(breaking=chi))
+
+
 def terms_per_chain(model: Model, weight_decay: float, unravel, flat_positions: jax.Array, examples: Any) -> dict:
     """chi_drift.drift_terms per chain (vmapped) from :func:`examples_of`'s examples (per chain for a
-    generator, unbiased Σ; the finite set's otherwise)."""
-    fresh = model.data.examples is None
+    generator, unbiased Σ; the finite set's otherwise), χ by :func:`closed_form_chi`."""
+    model, fresh = closed_form_chi(model), model.data.examples is None
     one = lambda flat, chosen: chi_drift.drift_terms(model, unravel(flat), chosen, weight_decay, unbiased=fresh)
     return jax.vmap(one, (0, 0 if fresh else None))(flat_positions, examples)
 
@@ -84,9 +101,15 @@ def noise_equilibria(model: Model, params: Any, step_size: float, temperature: f
                      batch_size: int, sampling_factor: float, seed: int = 0, bracket: float = 6.0,
                      iterations: int = 32) -> np.ndarray:
     """(chains, copies) a*: the orbit point of each copy where the SGD drift of its χ vanishes
-    (:func:`langevin_ib.predictions.chi_drift.noise_equilibrium`, one copy's action at a time; NaN
+    (:func:`langevin_ib.predictions.chi_drift.noise_equilibrium` on that copy's action alone; NaN
     where not bracketed). The balance ratio there is e^{−2a*} times the current one for a pair. The
-    hyperparameters are traced: one compiled function per model, shapes, bracket and iterations."""
+    hyperparameters are traced: one compiled function per model, shapes, bracket and iterations.
+
+    For a rescaling chain (``model.chain``) the copies of one level of the chain act on disjoint
+    coordinates, and the drift of copy j's χ reads only its own coordinates, whose per-example gradients
+    go as ∇ℓ(Sθ) = S⁻¹∇ℓ(θ) (S the diagonal rescaling, ℓ invariant): it depends on a_j alone. So a
+    level's copies are bisected together, one drift evaluation per halving for all of them (Fig. 6's
+    200 copies: 200× fewer than one copy at a time); other groups take one generator at a time."""
     chains = jax.tree.leaves(params)[0].shape[0]
     keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 97), jnp.arange(chains))
     noise = sampling_factor / batch_size
@@ -98,21 +121,28 @@ def noise_equilibria(model: Model, params: Any, step_size: float, temperature: f
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def _equilibria(model: ByIdentity, bracket: float, iterations: int, params: Any, examples: Any, step_size: jax.Array,
                 temperature: jax.Array, weight_decay: jax.Array, noise: jax.Array) -> jax.Array:
-    """:func:`noise_equilibria` with ``noise`` = c/B."""
-    model = model.value
-    data, group = model.data, model.group
-    copies, fresh = group.dim, data.examples is None
+    """:func:`noise_equilibria` with ``noise`` = c/B: (chains, group.dim) a*."""
+    model = closed_form_chi(model.value)
+    group, fresh, chain = model.group, model.data.examples is None, model.chain
+    dtype = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0], params))[0].dtype
 
-    def one(params, examples, j):
-        def drift(p):
-            t = chi_drift.drift_terms(model, p, examples, weight_decay, unbiased=fresh)
-            return (step_size * t["first"] + 0.5 * step_size**2 * (t["curvature"] + noise * t["noise"])
-                    + step_size * temperature * t["laplacian"])[j][None]
+    def drift(p, examples):
+        t = chi_drift.drift_terms(model, p, examples, weight_decay, unbiased=fresh)
+        return (step_size * t["first"] + 0.5 * step_size**2 * (t["curvature"] + noise * t["noise"])
+                + step_size * temperature * t["laplacian"])
 
-        single = group._replace(act=lambda a, p: group.act(a[0] * jax.nn.one_hot(j, copies, dtype=a.dtype), p), dim=1)
-        return chi_drift.noise_equilibrium(drift, single, params, bracket, iterations)[0]
+    # generators bisected together: (levels, width) of them, level k's at a.reshape(levels, width)[k]
+    levels, width = (chain.depth - 1, chain.copies) if chain is not None else (group.dim, 1)
 
-    # one copy at a time over the chains: all copies at once held 59 MB per chain and copy on the
-    # 200-copy Fig. 6 model (188 GB for 16 chains)
+    def one(params, examples, k):
+        def along(a):  # (width,) a on level k alone -> the drift of level k's χ
+            moved = group.act(jnp.zeros((levels, width), dtype).at[k].set(a).reshape(-1), params)
+            return drift(moved, examples).reshape(levels, width)[k]
+
+        return chi_drift.bisect(along, jnp.full((width,), bracket, dtype), iterations)
+
+    # one level at a time over the chains: all 200 of Fig. 6's copies as one-copy problems at once held
+    # 59 MB per chain and copy (188 GB for 16 chains)
     per_chain = jax.vmap(one, (0, 0 if fresh else None, None))
-    return jax.lax.map(lambda j: per_chain(params, examples, j), jnp.arange(copies)).T
+    return jnp.moveaxis(jax.lax.map(lambda k: per_chain(params, examples, k), jnp.arange(levels)), 0, 1).reshape(
+        -1, group.dim)
