@@ -21,8 +21,7 @@ def langevin_ib(*args):
 
 @pytest.mark.slow
 def test_predict_writes_correction_and_densities(tmp_path):
-    done = langevin_ib("predict", "configs/uv.yaml", "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr
+    assert cli.main(["predict", "configs/uv.yaml", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "prediction.json").read_text())
     assert summary["slice"] == "neutral" and summary["log_det_breaking_gram"] == pytest.approx(summary["log_det_orbit_gram"])
     assert (tmp_path / "prediction.png").is_file() and (tmp_path / "prediction.npz").is_file()

@@ -75,15 +75,22 @@ def differences(case: str) -> dict:
     return out
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("case", CASES)
-def test_on_one_device_a_sweep_point_is_bitwise_its_run_alone(case):
+@pytest.fixture(scope="module")
+def one_device():
+    """case -> differences on one device, every case in one subprocess (one JAX start-up), as the
+    two-device cases below share this process."""
     code = (f"import sys, json; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_one_path; "
-            f"print(json.dumps(test_one_path.differences({case!r})))")
+            "print(json.dumps({case: test_one_path.differences(case) for case in test_one_path.CASES}))")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.splitlines()[-1]) == {}
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_on_one_device_a_sweep_point_is_bitwise_its_run_alone(case, one_device):
+    assert one_device[case] == {}
 
 
 @pytest.mark.slow

@@ -88,7 +88,7 @@ def test_quasi_monte_carlo_trapezoid_in_ell_has_converged(monkeypatch):
         assert np.abs(difference - difference.mean()).max() < 1e-4, difference
 
 
-@pytest.mark.parametrize("rank, rows, cols", [(3, 5, 3), (4, 6, 4)])
+@pytest.mark.parametrize("rank, rows, cols", [(3, 5, 3), pytest.param(4, 6, 4, marks=pytest.mark.slow)])  # rank 4: 19 CPU-s
 def test_quasi_monte_carlo_prior_is_symmetric_under_transposition(rank, rows, cols):
     """π_x ∝ Π x^{(p−r−1)/2} V(x) K_{n,p}(x) for UVᵀ (n × r, p × r) and VUᵀ must agree up to a constant,
     though K depends on n − p only and the powers outside differ: a check of the rank-r formula and

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -21,6 +23,7 @@ def test_without_a_gpu_it_says_so_in_one_line():
     assert done.stdout.count("\n") == 1 and "no GPU" in done.stdout
 
 
+@pytest.mark.slow  # a fresh process compiling both workloads: 10 CPU-s
 def test_both_workloads_measure_on_the_cpu(tmp_path):
     out = tmp_path / "bench.json"
     done = _run("--cpu", "--seconds", "0.05", "--fuse", "2", "--json", str(out))
