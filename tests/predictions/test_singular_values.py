@@ -34,7 +34,7 @@ def test_prior_is_symmetric_under_transposition_and_quadrature_has_converged():
     log_x = rng.uniform(np.log(1e-8), np.log(30.0), (64, 2))
     difference = log_prior(log_x, 5, 2) - log_prior(log_x, 2, 5)
     assert np.ptp(difference) < 1e-4, np.ptp(difference)
-    halved = singular_fibre.log_kernel(log_x, 5, 2, SCALE, 0.5 * singular_fibre.STEP)
+    halved = singular_fibre.log_kernel(log_x, 5, 2, SCALE, refine=2.0)
     assert np.abs(halved - singular_fibre.log_kernel(log_x, 5, 2, SCALE)).max() < 1e-5
 
 
@@ -43,8 +43,8 @@ def qmc_log_kernel(sigma: np.ndarray, rows: int, cols: int, values: np.ndarray, 
     draws = jnp.asarray(singular_fibre_qmc.points(len(sigma), seed), jnp.float32)
     log_low = float(np.log(low))
     profile = singular_fibre_qmc.profile(jnp.asarray(sigma, jnp.float32), jnp.asarray(len(sigma) - 1), draws, rows, cols,
-                                         SCALE, log_low)
-    return np.asarray(jax.vmap(lambda t: singular_fibre_qmc.log_kernel(profile, SCALE, log_low, t))(
+                                         SCALE, log_low, np.log(SCALE))
+    return np.asarray(jax.vmap(lambda t: singular_fibre_qmc.log_kernel(profile, SCALE, log_low, np.log(SCALE), t))(
         jnp.asarray(values, jnp.float32)), np.float64)
 
 
