@@ -144,7 +144,7 @@ def kernel_table(rows: int, cols: int, log_low: float, log_high: float) -> tuple
     is as accurate at large y as at small. errors: (log y₁, log y₂, |Δ|) between the interpolation and
     quadrature at half the step, at a quarter of every third cell in each direction (a Catmull–Rom
     error has a cubic part that vanishes at the cells' centres)."""
-    with jax.enable_x64(False):
+    with jax.ensure_compile_time_eval(), jax.enable_x64(False):  # computed now, also when first read under jit
         grid = np.arange(log_low - 2 * GRID_STEP, log_high + 3 * GRID_STEP, GRID_STEP)  # cubic needs a cell either side
         i, j, values = _tiled(grid, rows, cols).T
         i, j = i.astype(int), j.astype(int)

@@ -102,10 +102,12 @@ def _sign(permutation: tuple[int, ...]) -> int:
     return -1 if inversions % 2 else 1
 
 
-def _walls(log_x, scale) -> tuple:
+def _walls(log_x, log_scale) -> tuple:
     """(lower, upper) ℓ between which e^{−e^{2ℓ}/2c − x e^{−2ℓ}/2c} is not negligible: x e^{−2ℓ}/2c = e^{WALL}
-    below (e^{−400}), a/2c = CEILING above; the same walls bound every ℓ_i and the grid in ℓ_r. c may be traced."""
-    return 0.5 * (log_x - jnp.log(2 * scale)) - 0.5 * WALL, 0.5 * jnp.log(2 * scale * CEILING)
+    below (e^{−400}), a/2c = CEILING above; the same walls bound every ℓ_i and the grid in ℓ_r. Floats or
+    traced, as log c is."""
+    log_two = float(np.log(2.0))
+    return 0.5 * (log_x - log_two - log_scale) - 0.5 * WALL, 0.5 * (log_two + log_scale + float(np.log(CEILING)))
 
 
 def _log_expm1_ratio(difference: jax.Array) -> jax.Array:
@@ -122,7 +124,7 @@ def _row(x: jax.Array, power: jax.Array, elementary: jax.Array, uniform: jax.Arr
     (the row's off-diagonal entries integrated out), interpolated log-linearly on ROW_NODES nodes between the
     walls and inverted exactly. Per draw (``elementary`` = log e_k(B) (D, k), ``uniform``, ``component`` (D,)):
     (ℓ, log f(ℓ) − its interpolation, log normaliser of the interpolated f e^{sℓ} for each s of SHIFTS (D, S))."""
-    start, end = _walls(jnp.log(x), scale)
+    start, end = _walls(jnp.log(x), jnp.log(scale))
     step = (end - start) / (ROW_NODES - 1)
     nodes = start + step * jnp.arange(ROW_NODES, dtype=x.dtype)
 
@@ -227,9 +229,9 @@ def ell_grid(scale: jax.Array, log_low: float, log_scale_high: float) -> jax.Arr
     """The trapezoid nodes in ℓ_r, STEP apart from the lower wall (:func:`_walls`) of x = t² at the lowest t:
     as many as reach the upper wall at the largest c, e^{log_scale_high}, so that c may be traced (at a
     smaller c the nodes past its upper wall add below e^{−CEILING} of the peak each)."""
-    start, end = _walls(2 * log_low, float(np.exp(log_scale_high)))
-    count = int(np.ceil(float(end - start) / STEP)) + 1
-    return _walls(2 * log_low, scale)[0] + STEP * jnp.arange(count)
+    start, end = _walls(2 * log_low, log_scale_high)
+    count = int(np.ceil((end - start) / STEP)) + 1
+    return _walls(2 * log_low, jnp.log(scale))[0] + STEP * jnp.arange(count)
 
 
 def log_kernel(log_profile: jax.Array, scale: jax.Array, log_low: float, log_scale_high: float,
