@@ -25,13 +25,18 @@ density of σ_j is
 - ``slice``      e^{−(L + λΣσ)/T} σ_j^{(n+p−2r−2)/2}: every chain on the singular-mode slice with the
   geometric level-set density there (:mod:`singular_modes`), where (λ/2)|θ|² = λΣσ.
 
-At r = 2, K is a trapezoid sum in (u, w) with a₂ = e^u, a₁ = e^u(1 + e^w) and the mirror half by
-symmetry: the |a₁ − a₂| kink becomes the smooth factor e^{u+w}, every factor decays
-double-exponentially, and the trapezoid rule converges exponentially in 1/STEP. The exponent is
-written without cancellation, −S(b₁+b₂)/4c + |D(b₁−b₂)|/4c = −(b₁x_{(1)} + b₂x_{(2)})/2c with b = 1/a
-and x ordered against b, and I₀ through i0e. log K is tabulated on a square grid in (log x₁, log x₂)
-and interpolated by cubic convolution; the error estimate compares the interpolated table, at the
-centres of its cells, with quadrature there at half the step. Moving σ_j to t changes U to
+K depends on c only through x/c² (a = c a′ in the integral): log K_c(x) = log K₁(x/c²) + a
+constant, which a conditional drops. At r = 2 one table of log K₁ per model shape serves every c and
+is read at log x − 2 log c, so T and λ may be traced; it covers c in SCALES × the histogram's upper
+end, beyond which the conditionals are NaN (undefined). K₁ is a trapezoid sum in (v, w) with
+a₁ = e^v ≥ a₂ = e^v/(1 + e^w) and the mirror half by symmetry: the |a₁ − a₂| kink becomes the smooth
+factor e^w/(1 + e^w), every factor decays double-exponentially, and the trapezoid rule converges
+exponentially in 1/step; the steps follow the width ~ y^{−1/4} of each factor's peak. The exponent
+is written without cancellation, −S(b₁+b₂)/4c + |D(b₁−b₂)|/4c = −(b₁x_{(1)} + b₂x_{(2)})/2c with
+b = 1/a and x ordered against b, and I₀ through i0e. log K₁ + √y₁ + √y₂ (the peaks e^{−√y} taken
+out) is tabulated on a square grid in (log y₁, log y₂) and interpolated by cubic convolution; the
+error estimate compares the interpolated table with quadrature at half the step between its nodes
+(docs/theory.md, numerics). Moving σ_j to t changes U to
 U + (t/σ_j − 1)p_j p_jᵀU, which keeps P, Q and the other singular values (U = PB, so UVᵀ =
 P·diag(t/σ_j)·ΣQᵀ). Rank 1 is the strength's fibre form (:mod:`fibre`).
 """
