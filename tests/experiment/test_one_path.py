@@ -6,6 +6,8 @@ snapshot-statistic sums, chunk statistics, final chain state, divergence steps).
 is u·v with Leimkuhler–Matthews and the Stein and PIT snapshot statistics on (configs/uv_small.yaml,
 2 points over η, and 2 over T); the three-factor chain of configs/deep_scalar.yaml, Stein and the
 level-set and fibre PIT on, 2 points over λ (the fibre law's table is computed from the traced λ/2T);
+configs/matrix_factorisation_gl.yaml, its singular-value fibre PIT among the snapshot statistics, 2
+points over T (c = T/λ = 1 and 2, read from one c = 1 table at σ²/c²);
 the SGD case configs/uv_sgd.yaml (2 points over η); the time case an η sweep at fixed time (run.time,
 run.burn_in_time, run.thin_time: 200 and 50 steps thinned by 20 and 5, one program). A single run
 traces T and λ in its snapshot statistics as a sweep does (:func:`langevin_ib.experiment.job.statistics_of`).
@@ -34,6 +36,9 @@ CASES = {
                                               "analysis.snapshot_every=5"]),
     "weight_decay": ("configs/deep_scalar.yaml", ["dynamics.weight_decay=0.05,0.1", "run.chains=32", "run.burn_in=20",
                                                   "run.steps=100", "run.chain_groups=8", "analysis.snapshot_every=2"]),
+    "gl_temperature": ("configs/matrix_factorisation_gl.yaml", ["dynamics.temperature=0.01,0.02", "run.chains=8",
+                                                               "run.chain_groups=4", "run.burn_in=20", "run.steps=40",
+                                                               "analysis.snapshot_every=2"]),
     "sgd": ("configs/uv_sgd.yaml", ["dynamics.step_size=0.02,0.05", "run.chains=32", "run.burn_in=20", "run.steps=40",
                                     "run.chain_groups=8"]),
 }
