@@ -4,6 +4,8 @@ quadrature, the rank ≥ 3 quasi-Monte Carlo kernel of langevin_ib.predictions.g
 and, for rank 2, on level sets of χ (langevin_ib.predictions.general_linear.singular_level_sets), on exact samples of the Gibbs
 measure that owe nothing to the engine's integrators."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,7 +36,7 @@ def test_prior_is_symmetric_under_transposition_and_quadrature_has_converged():
     log_x = rng.uniform(np.log(1e-8), np.log(30.0), (64, 2))
     difference = log_prior(log_x, 5, 2) - log_prior(log_x, 2, 5)
     assert np.ptp(difference) < 1e-4, np.ptp(difference)
-    halved = singular_fibre.log_kernel(log_x, 5, 2, SCALE, 0.5 * singular_fibre.STEP)
+    halved = singular_fibre.log_kernel(log_x, 5, 2, SCALE, refine=2.0)
     assert np.abs(halved - singular_fibre.log_kernel(log_x, 5, 2, SCALE)).max() < 1e-5
 
 
@@ -43,8 +45,8 @@ def qmc_log_kernel(sigma: np.ndarray, rows: int, cols: int, values: np.ndarray, 
     draws = jnp.asarray(singular_fibre_qmc.points(len(sigma), seed), jnp.float32)
     log_low = float(np.log(low))
     profile = singular_fibre_qmc.profile(jnp.asarray(sigma, jnp.float32), jnp.asarray(len(sigma) - 1), draws, rows, cols,
-                                         SCALE, log_low)
-    return np.asarray(jax.vmap(lambda t: singular_fibre_qmc.log_kernel(profile, SCALE, log_low, t))(
+                                         SCALE, log_low, np.log(SCALE))
+    return np.asarray(jax.vmap(lambda t: singular_fibre_qmc.log_kernel(profile, SCALE, log_low, np.log(SCALE), t))(
         jnp.asarray(values, jnp.float32)), np.float64)
 
 
@@ -107,15 +109,86 @@ def test_quasi_monte_carlo_prior_is_symmetric_under_transposition(rank, rows, co
         assert np.abs(difference - difference.mean()).max() < 5e-3, difference
 
 
+def gl_model(rows: int, cols: int, rank: int):
+    cfg = dict(rows=rows, cols=cols, rank=rank, singular_values=[1.0] * rank, observed=1.0, data_seed=0,
+               init_scale=1.0, symmetry="general_linear")
+    return matrix_factorisation.build(cfg, jnp.float32)
+
+
+def traced_kernel(model, binning: Binning):
+    """``fn(T, λ, sigma (k, r), values (k,))``: log K read by the fibre form under jit, T and λ traced (one
+    compile for every (T, λ)), σ_0 of each row moved to its value."""
+    def read(temperature, weight_decay, sigma, values):
+        reader = singular_fibre._kernel_reader(model, temperature, weight_decay, binning)
+        return jax.vmap(lambda s, v: reader(s, jnp.asarray(0), v))(sigma, values)
+
+    compiled = jax.jit(read)
+    return lambda t, lam, sigma, values: np.asarray(compiled(t, lam, jnp.asarray(sigma), jnp.asarray(values)), np.float64)
+
+
+# (T, λ): c = T/λ at both ends of the form's scales for σ on [0, 8] (8/64 and 8), inside, and λ varied
+RATIOS = [(0.00125, 0.01), (0.003, 0.01), (0.01, 0.01), (0.01, 0.0025), (0.08, 0.01)]
+
+
+@pytest.mark.slow
+def test_table_read_with_traced_temperature_and_weight_decay_is_the_quadrature_at_their_ratio():
+    """The rank-2 table, read with T and λ traced (one c = 1 table at σ²/c²), against the float64 trapezoid
+    quadrature at c = T/λ that runs computed before T and λ were traced (singular_fibre.log_kernel), for
+    the 6 × 6 shape of configs/matrix_factorisation_gl.yaml, σ on [0, 8]: 5 (T, λ) across the form's
+    scales, 200 (t, σ held) log-uniform over [8e-6, 8] × [8e-6, 32]. The two are equal up to a constant
+    (the normalisation, which a conditional drops) within quadrature_error(T, λ): half the spread of
+    their difference, the distance from the best constant, is below it. Measured 0.8e-6 to 2.2e-5
+    against estimates 3.0e-6 to 1.2e-4 (the estimate is the largest error at the table's own probes;
+    both grow with σ/c, where the peaks of the integrand narrow). The table is built inside the jit
+    on the first read. Outside the scales (c = 0.1, 10) the
+    reader is NaN and so is the error."""
+    model, binning = gl_model(6, 6, 2), Binning(0.0, 8.0, 80)
+    rng = np.random.default_rng(5)
+    values, held = np.exp(rng.uniform(np.log(8e-6), np.log(8.0), 200)), np.exp(rng.uniform(np.log(8e-6), np.log(32.0), 200))
+    sigma = np.stack([values, held], axis=1)
+    with jax.enable_x64(True):
+        kernel = traced_kernel(model, binning)
+        for temperature, weight_decay in RATIOS:
+            read = kernel(temperature, weight_decay, sigma, values)
+            direct = singular_fibre.log_kernel(2 * np.log(sigma), 6, 6, temperature / weight_decay)
+            bound = singular_fibre.quadrature_error(model, temperature, weight_decay, binning)
+            assert 0 < bound < 2e-4, bound
+            assert 0.5 * np.ptp(read - direct) < bound, (temperature, weight_decay, np.ptp(read - direct), bound)
+        for temperature in (0.001, 0.1):
+            assert np.isnan(kernel(temperature, 0.01, sigma, values)).all()
+            assert np.isnan(singular_fibre.quadrature_error(model, temperature, 0.01, binning))
+
+
+@pytest.mark.slow
+def test_quasi_monte_carlo_kernel_with_traced_temperature_and_weight_decay_is_the_untraced_one():
+    """Rank 3 with T and λ traced (the ℓ_r grid has the count of the largest scale, c = 3 for σ on [0, 3],
+    its nodes past the upper wall adding nothing) against the same estimator at the Python float c
+    = T/λ with the grid ending at c's own wall, as runs computed it before T and λ were traced: equal up
+    to a constant within float32 round-off (threshold 1e-4, 30 times below the estimator's own error
+    at rank 3; measured 1e-6 and 0), at 2 (T, λ) and 16 values of t; NaN beyond the scales."""
+    model, binning = gl_model(4, 3, 3), Binning(0.0, 3.0, 30)
+    sigma = np.tile(np.asarray([1.2, 0.4, 2.0], np.float32), (16, 1))
+    values = np.geomspace(1e-3, 3.0, 16).astype(np.float32)
+    log_low = float(np.log(3e-6))
+    draws = jnp.asarray(singular_fibre_qmc.points(3), jnp.float32)
+    kernel = traced_kernel(model, binning)
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def untraced(scale, values):
+        profile = singular_fibre_qmc.profile(jnp.asarray(sigma[0]), jnp.asarray(0), draws, 4, 3, scale, log_low, np.log(scale))
+        return jax.vmap(lambda t: singular_fibre_qmc.log_kernel(profile, scale, log_low, np.log(scale), t))(values)
+
+    for temperature, weight_decay in [(0.05, 0.1), (0.3, 0.1)]:
+        difference = kernel(temperature, weight_decay, sigma, values) - np.asarray(
+            untraced(temperature / weight_decay, jnp.asarray(values)), np.float64)
+        assert np.ptp(difference) < 1e-4, (temperature, weight_decay, np.ptp(difference))
+    assert np.isnan(kernel(0.5, 0.1, sigma, values)).all()
+
+
 def test_fibre_form_is_offered_for_the_ranks_its_kernel_is_accurate_at():
     """Rank 2 (quadrature) to 5 (quasi-Monte Carlo) only: at rank 6 the kernel's own error estimate
     reaches 0.11 in log K (README), so a run does not plan the form rather than report it."""
-    def model(rank):
-        cfg = dict(rows=7, cols=6, rank=rank, singular_values=[1.0] * rank, observed=1.0, data_seed=0,
-                   init_scale=1.0, symmetry="general_linear")
-        return matrix_factorisation.build(cfg, jnp.float32)
-
-    assert [singular_fibre.MARGINAL.supports(model(rank)) for rank in range(1, 7)] == [False] + [True] * 4 + [False]
+    assert [singular_fibre.MARGINAL.supports(gl_model(7, 6, rank)) for rank in range(1, 7)] == [False] + [True] * 4 + [False]
 
 
 def exact_gibbs_samples(rows: int, cols: int, sweeps: int, seed: int, rank: int = 2) -> tuple[np.ndarray, np.ndarray, dict]:

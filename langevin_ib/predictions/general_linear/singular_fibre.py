@@ -25,13 +25,18 @@ density of σ_j is
 - ``slice``      e^{−(L + λΣσ)/T} σ_j^{(n+p−2r−2)/2}: every chain on the singular-mode slice with the
   geometric level-set density there (:mod:`singular_modes`), where (λ/2)|θ|² = λΣσ.
 
-At r = 2, K is a trapezoid sum in (u, w) with a₂ = e^u, a₁ = e^u(1 + e^w) and the mirror half by
-symmetry: the |a₁ − a₂| kink becomes the smooth factor e^{u+w}, every factor decays
-double-exponentially, and the trapezoid rule converges exponentially in 1/STEP. The exponent is
-written without cancellation, −S(b₁+b₂)/4c + |D(b₁−b₂)|/4c = −(b₁x_{(1)} + b₂x_{(2)})/2c with b = 1/a
-and x ordered against b, and I₀ through i0e. log K is tabulated on a square grid in (log x₁, log x₂)
-and interpolated by cubic convolution; the error estimate compares the interpolated table, at the
-centres of its cells, with quadrature there at half the step. Moving σ_j to t changes U to
+K depends on c only through x/c² (a = c a′ in the integral): log K_c(x) = log K₁(x/c²) + a
+constant, which a conditional drops. At r = 2 one table of log K₁ per model shape serves every c and
+is read at log x − 2 log c, so T and λ may be traced; it covers c in SCALES × the histogram's upper
+end, beyond which the conditionals are NaN (undefined). K₁ is a trapezoid sum in (v, w) with
+a₁ = e^v ≥ a₂ = e^v/(1 + e^w) and the mirror half by symmetry: the |a₁ − a₂| kink becomes the smooth
+factor e^w/(1 + e^w), every factor decays double-exponentially, and the trapezoid rule converges
+exponentially in 1/step; the steps follow the width ~ y^{−1/4} of each factor's peak. The exponent
+is written without cancellation, −S(b₁+b₂)/4c + |D(b₁−b₂)|/4c = −(b₁x_{(1)} + b₂x_{(2)})/2c with
+b = 1/a and x ordered against b, and I₀ through i0e. log K₁ + √y₁ + √y₂ (the peaks e^{−√y} taken
+out) is tabulated on a square grid in (log y₁, log y₂) and interpolated by cubic convolution; the
+error estimate compares the interpolated table with quadrature at half the step between its nodes
+(docs/theory.md, numerics). Moving σ_j to t changes U to
 U + (t/σ_j − 1)p_j p_jᵀU, which keeps P, Q and the other singular values (U = PB, so UVᵀ =
 P·diag(t/σ_j)·ΣQᵀ). Rank 1 is the strength's fibre form (:mod:`fibre`).
 """
@@ -39,7 +44,7 @@ P·diag(t/σ_j)·ΣQᵀ). Rank 1 is the strength's fibre form (:mod:`fibre`).
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -53,25 +58,43 @@ from langevin_ib.models.base import Model
 
 HYPOTHESES = ("geometric", "naive", "slice")
 RANK = 2
-STEP = 0.2  # quadrature step in (u, w); the peak in u narrows like x^{−1/4}: at σ ≈ 30, 0.3 was 0.01
-# off and 0.2 is 2e-5 off the limit (halving the step: tests/predictions/test_singular_values.py)
-GRID_STEP = 0.1  # table step in log x
+STEP = 0.4  # quadrature step in (v, w) where the integrand is wide: halving it moves log K by < 1e-8
+PEAK_STEP = 0.7  # × y^{−1/4}: the step where the peak in log a, of width ~ y^{−1/4} (y = x/c²), is narrower
+GRID_STEP = 0.1  # table step in log y
 WALL = 5.0  # e^{−e^5} = e^{−148}: the cut-offs e^{−x/2ca} and e^{−a/2c} beyond which nothing is summed
 REACH = 4.0  # the table covers the other singular value up to REACH × the histogram's upper end
 CLOSE = -16.0  # w below which a₁ − a₂ = a₂e^w contributes below e^{−32} of the diagonal's weight
+SCALES = (1 / 64, 1.0)  # the c = T/λ the conditionals are defined for, relative to the histogram's upper end
+TILE = 32  # table entries are computed in TILE × TILE blocks, each with the nodes its range needs
+BUCKET = 4096  # node counts are padded to a power of two, at least BUCKET (few compiled shapes)
 
 
-def _quadrature_nodes(rows: int, cols: int, scale: float, log_x_low: float, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """(log a₁, log a₂) of the nodes in (u, w), with the log weight: the cell area step² times e^{3u+2w}
-    (the Jacobian and |a₁ − a₂|)."""
-    log_high = np.log(2 * scale * (rows + cols + 60.0))  # e^{−a/2c} below e^{−(n+p+60)} there
-    log_low = log_x_low - np.log(2 * scale) - WALL
-    u = np.arange(log_low, log_high + step, step)
-    w = np.arange(CLOSE, log_high - log_low + step, step)
-    u, w = (g.ravel() for g in np.meshgrid(u, w, indexing="ij"))
-    log_a1 = u + np.logaddexp(0.0, w)
-    keep = log_a1 <= log_high
-    return np.stack([log_a1[keep], u[keep]]), 3 * u[keep] + 2 * w[keep] + 2 * np.log(step)
+def _step(log_x: float, scale: float) -> float:
+    """The trapezoid step in log a for a factor e^{−a/2c − x/2ca}: STEP, or finer where its peak in
+    log a, of width ~ (x/c²)^{−1/4}, is narrower."""
+    return min(STEP, PEAK_STEP * float(np.exp(-0.25 * (log_x - 2 * np.log(scale)))))
+
+
+def _quadrature_nodes(rows: int, cols: int, scale: float, log_x: np.ndarray, refine: float) -> tuple[np.ndarray, np.ndarray]:
+    """(log a₁, log a₂) of the nodes in (v, w), a₁ = e^v ≥ a₂ = e^v/(1 + e^w), with the log weight: the
+    cell area times e^{3v+2w}/(1 + e^w)³ (the Jacobian and a₁ − a₂); padded with weight 0 to a power
+    of two. a₁ carries the larger x: its nodes run from e^{−x/2ca} = e^{−e^WALL} to
+    2c(n + p + 60) + 2√x, beyond which e^{−a/2c − x/2ca} is below e^{−(n+p+60)} of its peak at a = √x,
+    at the step its x needs; a₂ down to its own wall, at the step of the smaller x; for every pair
+    of log x (pairs, 2)."""
+    small, big = log_x.min(axis=1), log_x.max(axis=1)
+    top = np.log(2 * scale * (rows + cols + 60.0) + 2 * np.exp(0.5 * big.max()))
+    low_big, low_small = (x.min() - np.log(2 * scale) - WALL for x in (big, small))
+    step_v, step_w = (_step(x.max(), scale) / refine for x in (big, small))
+    v = np.arange(low_big, top + step_v, step_v)
+    w = np.arange(CLOSE, top - low_small + step_w, step_w)
+    v, w = (g.ravel() for g in np.meshgrid(v, w, indexing="ij"))
+    log_a2 = v - np.logaddexp(0.0, w)
+    keep = log_a2 >= low_small
+    log_a = np.stack([v[keep], log_a2[keep]])
+    log_weight = 3 * v[keep] + 2 * w[keep] - 3 * np.logaddexp(0.0, w[keep]) + np.log(step_v * step_w)
+    pad = max(BUCKET, 1 << (len(log_weight) - 1).bit_length()) - len(log_weight)
+    return np.pad(log_a, ((0, 0), (0, pad))), np.pad(log_weight, (0, pad), constant_values=-np.inf)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3))
@@ -92,29 +115,53 @@ def _log_kernel(log_x: jax.Array, rows: int, cols: int, scale: float, log_a: jax
     return jax.lax.map(one, log_x, batch_size=64)
 
 
-def log_kernel(log_x: np.ndarray, rows: int, cols: int, scale: float, step: float = STEP) -> np.ndarray:
-    """log K (up to a constant) at pairs of log squared singular values (pairs, 2); float64 if x64 is on."""
+def log_kernel(log_x: np.ndarray, rows: int, cols: int, scale: float, refine: float = 1.0) -> np.ndarray:
+    """log K (up to a constant) at pairs of log squared singular values (pairs, 2), c = ``scale``, by
+    the trapezoid sum over the nodes the pairs' range needs (:func:`_quadrature_nodes`), the steps
+    divided by ``refine``; float64 if x64 is on."""
     log_x = np.asarray(log_x, float)
-    log_a, log_weight = _quadrature_nodes(rows, cols, scale, float(log_x.min()), step)
+    log_a, log_weight = _quadrature_nodes(rows, cols, scale, log_x, refine)
     return np.asarray(_log_kernel(jnp.asarray(log_x), rows, cols, float(scale), jnp.asarray(log_a),
                                   jnp.asarray(log_weight)), float)
 
 
-@functools.lru_cache(maxsize=16)
-def kernel_table(rows: int, cols: int, scale: float, log_low: float, log_high: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """(grid of log x, log K on grid × grid, error): the table over [log_low, log_high] in each
-    squared singular value; error = max |Δ log K| between the interpolation at cell centres
-    (every third cell in each direction) and quadrature there at half the step."""
-    grid = np.arange(log_low - 2 * GRID_STEP, log_high + 3 * GRID_STEP, GRID_STEP)  # cubic needs a cell either side
-    upper = np.stack(np.triu_indices(len(grid)), axis=1)
-    values = log_kernel(grid[upper], rows, cols, scale)
-    table = np.empty((len(grid), len(grid)))
-    table[upper[:, 0], upper[:, 1]] = table[upper[:, 1], upper[:, 0]] = values  # K is symmetric
-    centres = grid[1:-2:3] + 0.5 * GRID_STEP
-    probe = np.stack([c.ravel() for c in np.meshgrid(centres, centres, indexing="ij")], axis=1)
-    direct = log_kernel(probe, rows, cols, scale, 0.5 * STEP)
-    interpolated = np.asarray(jax.vmap(interpolate, (None, None, 0))(float(grid[0]), jnp.asarray(table), jnp.asarray(probe)))
-    return grid, table, float(np.abs(direct - interpolated).max())
+def _tiled(log_x: np.ndarray, rows: int, cols: int, refine: float = 1.0) -> np.ndarray:
+    """:func:`log_kernel` at c = 1 of every pair (i ≤ j) of ``log_x`` (sorted), as (i, j, value) rows,
+    TILE × TILE pairs at a time: each block's nodes reach down to its own lowest x and are as fine as
+    its own highest x needs."""
+    out = []
+    for first in range(0, len(log_x), TILE):
+        for second in range(first, len(log_x), TILE):
+            i, j = (g.ravel() for g in np.meshgrid(np.arange(first, min(first + TILE, len(log_x))),
+                                                    np.arange(second, min(second + TILE, len(log_x))), indexing="ij"))
+            i, j = i[i <= j], j[i <= j]
+            pairs = np.pad(np.stack([log_x[i], log_x[j]], axis=1), ((0, TILE * TILE - len(i)), (0, 0)), mode="edge")
+            out.append(np.stack([i, j, log_kernel(pairs, rows, cols, 1.0, refine)[:len(i)]], axis=1))
+    return np.concatenate(out)
+
+
+@functools.lru_cache(maxsize=8)
+def kernel_table(rows: int, cols: int, log_low: float, log_high: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grid of log y, log K₁(y) + √y₁ + √y₂ on grid × grid, errors): the c = 1 table over [log_low,
+    log_high] in each squared singular value y = x/c², computed in float32 whatever the run's dtype;
+    log K_c(x) = log K₁(x/c²) + a constant (a = c a′ in the integral: module docstring). The peaks
+    e^{−a/2 − y/2a} ≤ e^{−√y} are taken out, so that the cubic interpolation in log y
+    is as accurate at large y as at small. errors: (log y₁, log y₂, |Δ|) between the interpolation and
+    quadrature at half the step, at a quarter of every third cell in each direction (a Catmull–Rom
+    error has a cubic part that vanishes at the cells' centres)."""
+    with jax.ensure_compile_time_eval(), jax.enable_x64(False):  # computed now, also when first read under jit
+        grid = np.arange(log_low - 2 * GRID_STEP, log_high + 3 * GRID_STEP, GRID_STEP)  # cubic needs a cell either side
+        i, j, values = _tiled(grid, rows, cols).T
+        i, j = i.astype(int), j.astype(int)
+        table = np.empty((len(grid), len(grid)))
+        table[i, j] = table[j, i] = values + np.exp(0.5 * grid[i]) + np.exp(0.5 * grid[j])  # K is symmetric
+        probes = grid[1:-2:3] + 0.25 * GRID_STEP
+        a, b, direct = _tiled(probes, rows, cols, refine=2.0).T
+        probe = np.stack([probes[a.astype(int)], probes[b.astype(int)]], axis=1)
+        interpolated = np.asarray(jax.vmap(interpolate, (None, None, 0))(float(grid[0]), jnp.asarray(table),
+                                                                          jnp.asarray(probe)))
+        error = np.abs(direct + np.exp(0.5 * probe).sum(axis=1) - interpolated)
+    return grid, table, np.concatenate([probe, error[:, None]], axis=1)
 
 
 def interpolate(start: float, table: jax.Array, log_x: jax.Array) -> jax.Array:
@@ -145,35 +192,61 @@ def _shapes(model: Model) -> tuple[int, int]:
     return max(rows, cols), min(rows, cols)
 
 
-def _table(model: Model, temperature: float, weight_decay: float, binning: Binning) -> tuple:
-    """Rank 2: the kernel table for this model's shapes, c = T/λ, over σ from the histogram's lower end
-    to REACH times its upper end: the singular value held fixed may lie above the range histogrammed.
-    Beyond it the log densities are NaN and the value is counted as undefined
-    (:func:`pit.statistic`)."""
-    rows, cols = _shapes(model)
+class _Ranges(NamedTuple):
+    """The Python floats that fix a run's tables and grids: log of the histogram's lowest σ (above the
+    form's floor), the window of log σ² that the table serves (from that σ to REACH × the upper end,
+    half a table step either side), and log c at the ends of SCALES."""
+
+    log_low: float
+    window: tuple[float, float]
+    log_scales: tuple[float, float]
+
+
+def _ranges(binning: Binning) -> _Ranges:
     low, high = strength_range(binning, signed=False)[:2]
-    return kernel_table(rows, cols, _scale(temperature, weight_decay), 2 * float(np.log(low)),
-                        2 * float(np.log(REACH * high)))
+    window = (2 * float(np.log(low)) - 0.5 * GRID_STEP, 2 * float(np.log(REACH * high)) + 0.5 * GRID_STEP)
+    return _Ranges(float(np.log(low)), window, tuple(float(np.log(s * high)) for s in SCALES))
 
 
-def _kernel_reader(model: Model, temperature: float, weight_decay: float, binning: Binning) -> Callable:
-    """``fn(sigma, copy, t) -> log K`` at σ² with σ_copy moved to t: rank 2 from the table, rank ≥ 3 by
-    quasi-Monte Carlo (:mod:`singular_fibre_qmc`), whose profile in ℓ_r is independent of t and under a
-    vmap over t computed once."""
+def _table(model: Model, ranges: _Ranges) -> tuple:
+    """Rank 2: the c = 1 kernel table for this model's shapes over every y = σ²/c² with σ² in the
+    window and c in SCALES × the histogram's upper end (:func:`kernel_table`); the singular value
+    held fixed may lie above the range histogrammed. Beyond the window or the scales the log
+    densities are NaN and the value is counted as undefined (:func:`pit.statistic`)."""
+    low, high = ranges.window
+    return kernel_table(*_shapes(model), low - 2 * ranges.log_scales[1], high - 2 * ranges.log_scales[0])
+
+
+def _kernel_reader(model: Model, temperature: jax.Array, weight_decay: jax.Array, binning: Binning) -> Callable:
+    """``fn(sigma, copy, t) -> log K`` at σ² with σ_copy moved to t, for traced T and λ: rank 2 from the
+    c = 1 table at σ²/c², rank ≥ 3 by quasi-Monte Carlo (:mod:`singular_fibre_qmc`), whose profile in ℓ_r
+    is independent of t and under a vmap over t computed once; NaN where c = T/λ is outside SCALES ×
+    the histogram's upper end."""
     rows, cols = _shapes(model)
+    ranges = _ranges(binning)
+    scale = temperature / weight_decay
+    log_scale = jnp.log(scale)
+    covered = (log_scale >= ranges.log_scales[0]) & (log_scale <= ranges.log_scales[1])
     if model.modes.copies == RANK:
-        grid, table, _ = _table(model, temperature, weight_decay, binning)
-        start = float(grid[0])
-        return lambda sigma, copy, value: interpolate(start, jnp.asarray(table, value.dtype),
-                                                      2 * jnp.log(jnp.stack([value, sigma[1 - copy]])))
-    log_low = float(np.log(strength_range(binning, signed=False)[0]))
-    scale, draws = _scale(temperature, weight_decay), singular_fibre_qmc.points(model.modes.copies)
+        grid, table, _ = _table(model, ranges)
+        start, (low, high) = float(grid[0]), ranges.window
 
-    def fn(sigma, copy, value):
-        log_profile = singular_fibre_qmc.profile(sigma, copy, jnp.asarray(draws, value.dtype), rows, cols, scale, log_low)
-        return singular_fibre_qmc.log_kernel(log_profile, scale, log_low, value)
+        def from_table(sigma, copy, value):
+            log_x = 2 * jnp.log(jnp.stack([value, sigma[1 - copy]]))
+            inside = covered & jnp.all((log_x >= low) & (log_x <= high))
+            log_y = log_x - 2 * log_scale.astype(value.dtype)
+            read = interpolate(start, jnp.asarray(table, value.dtype), log_y) - jnp.exp(0.5 * log_y).sum()
+            return jnp.where(inside, read, jnp.nan)
 
-    return fn
+        return from_table
+    draws = singular_fibre_qmc.points(model.modes.copies)
+    grid = (ranges.log_low, ranges.log_scales[1])
+
+    def by_quasi_monte_carlo(sigma, copy, value):
+        log_profile = singular_fibre_qmc.profile(sigma, copy, jnp.asarray(draws, value.dtype), rows, cols, scale, *grid)
+        return jnp.where(covered, singular_fibre_qmc.log_kernel(log_profile, scale, *grid, value), jnp.nan)
+
+    return by_quasi_monte_carlo
 
 
 def decomposition(modes, params: dict) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -214,12 +287,20 @@ def log_densities(model: Model, temperature: float, weight_decay: float, binning
 
 
 def quadrature_error(model: Model, temperature: float, weight_decay: float, binning: Binning) -> float:
-    """The estimated error of log K over the histogrammed range: the table's (rank 2,
-    :func:`kernel_table`) or the quasi-Monte Carlo's (:func:`singular_fibre_qmc.error`)."""
+    """The estimated error of log K over the histogrammed range at c = T/λ: the table's over the probes
+    this c reads (rank 2, :func:`kernel_table`) or the quasi-Monte Carlo's
+    (:func:`singular_fibre_qmc.error`); NaN where c is outside SCALES × the histogram's upper end
+    (the conditionals are undefined there)."""
+    ranges, scale = _ranges(binning), _scale(temperature, weight_decay)
+    if not ranges.log_scales[0] <= np.log(scale) <= ranges.log_scales[1]:
+        return float("nan")
     if model.modes.copies == RANK:
-        return _table(model, temperature, weight_decay, binning)[2]
+        errors = _table(model, ranges)[2]
+        read = np.asarray(ranges.window) - 2 * np.log(scale)
+        inside = np.all((errors[:, :2] >= read[0]) & (errors[:, :2] <= read[1]), axis=1)
+        return float(errors[inside, 2].max())
     low, high = strength_range(binning, signed=False)[:2]
-    return singular_fibre_qmc.error(*_shapes(model), model.modes.copies, _scale(temperature, weight_decay), low, high)
+    return singular_fibre_qmc.error(*_shapes(model), model.modes.copies, scale, low, high, ranges.log_scales[1])
 
 
 def rank_two(model: Model) -> bool:
@@ -246,5 +327,4 @@ MARGINAL = Form(
     SINGULAR_VALUES,
     chains="weight_decayed",
     supports=supported_rank,
-    error=quadrature_error,
-    traceable=False)  # its quadrature nodes and tables depend on T/λ in number, not only in value
+    error=quadrature_error)

@@ -102,10 +102,12 @@ def _sign(permutation: tuple[int, ...]) -> int:
     return -1 if inversions % 2 else 1
 
 
-def _walls(log_x, scale: float) -> tuple:
+def _walls(log_x, log_scale) -> tuple:
     """(lower, upper) ℓ between which e^{−e^{2ℓ}/2c − x e^{−2ℓ}/2c} is not negligible: x e^{−2ℓ}/2c = e^{WALL}
-    below (e^{−400}), a/2c = CEILING above; the same walls bound every ℓ_i and the grid in ℓ_r."""
-    return 0.5 * (log_x - float(np.log(2 * scale))) - 0.5 * WALL, float(0.5 * np.log(2 * scale * CEILING))
+    below (e^{−400}), a/2c = CEILING above; the same walls bound every ℓ_i and the grid in ℓ_r. Floats or
+    traced, as log c is."""
+    log_two = float(np.log(2.0))
+    return 0.5 * (log_x - log_two - log_scale) - 0.5 * WALL, 0.5 * (log_two + log_scale + float(np.log(CEILING)))
 
 
 def _log_expm1_ratio(difference: jax.Array) -> jax.Array:
@@ -122,7 +124,7 @@ def _row(x: jax.Array, power: jax.Array, elementary: jax.Array, uniform: jax.Arr
     (the row's off-diagonal entries integrated out), interpolated log-linearly on ROW_NODES nodes between the
     walls and inverted exactly. Per draw (``elementary`` = log e_k(B) (D, k), ``uniform``, ``component`` (D,)):
     (ℓ, log f(ℓ) − its interpolation, log normaliser of the interpolated f e^{sℓ} for each s of SHIFTS (D, S))."""
-    start, end = _walls(jnp.log(x), scale)
+    start, end = _walls(jnp.log(x), jnp.log(scale))
     step = (end - start) / (ROW_NODES - 1)
     nodes = start + step * jnp.arange(ROW_NODES, dtype=x.dtype)
 
@@ -203,11 +205,12 @@ def _leading_block(x: jax.Array, draws: jax.Array, power: jax.Array, scale: floa
     return gram_root, residual - jax.nn.logsumexp(mixture, axis=1) + np.log(len(SHIFTS))
 
 
-def profile(sigma: jax.Array, copy: jax.Array, draws: jax.Array, rows: int, cols: int, scale: float,
-            log_low: float) -> jax.Array:
+def profile(sigma: jax.Array, copy: jax.Array, draws: jax.Array, rows: int, cols: int, scale: jax.Array,
+            log_low: float, log_scale_high: float) -> jax.Array:
     """log G(ℓ) = log Σ_draws w e^{(n−p−r+1)ℓ − e^{2ℓ}/2c} det(I + B e^{−2ℓ})^{−1/2} on :func:`ell_grid`, for
     the squared singular values σ² without σ_copy, so that K(t) = Σ_ℓ G(ℓ) e^{−t²e^{−2ℓ}/2c} (the t term
-    is the same for every draw). For rows ≥ cols (:func:`singular_fibre._shapes` orders them)."""
+    is the same for every draw). For rows ≥ cols (:func:`singular_fibre._shapes` orders them); c may be
+    traced, up to e^{log_scale_high}."""
     rank, inner = sigma.shape[0], sigma.shape[0] - 1
     order = jnp.argsort(jnp.where(jnp.arange(rank) == copy, jnp.inf, sigma))  # the others ascending, then copy
     x = (sigma[order] ** 2)[:-1]
@@ -215,26 +218,31 @@ def profile(sigma: jax.Array, copy: jax.Array, draws: jax.Array, rows: int, cols
     gram_root, log_weight = _leading_block(x, draws, power, scale)
     log_weight = log_weight - np.log(log_weight.shape[0])
     elementary = _elementary(gram_root)  # (count, r)
-    ell = jnp.asarray(ell_grid(scale, log_low), sigma.dtype)
+    ell = ell_grid(scale, log_low, log_scale_high).astype(sigma.dtype)
     powers = jnp.arange(rank, dtype=sigma.dtype)
     determinant = jax.nn.logsumexp(elementary[:, None, :] - 2 * powers[None, None, :] * ell[None, :, None], axis=2)
     base = (rows - cols - rank + 1) * ell[None, :] - jnp.exp(2 * ell)[None, :] / (2 * scale) - 0.5 * determinant
     return jax.nn.logsumexp(log_weight[:, None] + base, axis=0)
 
 
-def ell_grid(scale: float, log_low: float) -> np.ndarray:
-    """The trapezoid nodes in ℓ_r: between the walls (:func:`_walls`) of x = t² at the lowest t."""
-    start, end = _walls(2 * log_low, scale)
-    return np.arange(start, end + STEP, STEP)
+def ell_grid(scale: jax.Array, log_low: float, log_scale_high: float) -> jax.Array:
+    """The trapezoid nodes in ℓ_r, STEP apart from the lower wall (:func:`_walls`) of x = t² at the lowest t:
+    as many as reach the upper wall at the largest c, e^{log_scale_high}, so that c may be traced (at a
+    smaller c the nodes past its upper wall add below e^{−CEILING} of the peak each)."""
+    start, end = _walls(2 * log_low, log_scale_high)
+    count = int(np.ceil((end - start) / STEP)) + 1
+    return _walls(2 * log_low, jnp.log(scale))[0] + STEP * jnp.arange(count)
 
 
-def log_kernel(log_profile: jax.Array, scale: float, log_low: float, value: jax.Array) -> jax.Array:
+def log_kernel(log_profile: jax.Array, scale: jax.Array, log_low: float, log_scale_high: float,
+               value: jax.Array) -> jax.Array:
     """log K (up to a constant) at t = value ≥ e^{log_low} from a :func:`profile`."""
-    ell = jnp.asarray(ell_grid(scale, log_low), value.dtype)
+    ell = ell_grid(scale, log_low, log_scale_high).astype(value.dtype)
     return jax.nn.logsumexp(log_profile - value**2 * jnp.exp(-2 * ell) / (2 * scale))
 
 
-def error(rows: int, cols: int, rank: int, scale: float, low: float, high: float, probes: int = 8) -> float:
+def error(rows: int, cols: int, rank: int, scale: float, low: float, high: float, log_scale_high: float,
+          probes: int = 8) -> float:
     """The randomised-QMC error of log K as a function of the moving singular value: over ``probes``
     configurations log-uniform on [low, high] and 64 values of t, the largest standard deviation
     across SCRAMBLINGS scramblings of log K(t) − mean_t log K(t) (the constant is irrelevant to a
@@ -249,8 +257,8 @@ def error(rows: int, cols: int, rank: int, scale: float, low: float, high: float
         draws = jnp.asarray(points(rank, seed), jnp.float32)
 
         def along(s):
-            log_profile = profile(s, jnp.asarray(rank - 1), draws, rows, cols, scale, log_low)
-            return jax.vmap(lambda t: log_kernel(log_profile, scale, log_low, t))(values)
+            log_profile = profile(s, jnp.asarray(rank - 1), draws, rows, cols, scale, log_low, log_scale_high)
+            return jax.vmap(lambda t: log_kernel(log_profile, scale, log_low, log_scale_high, t))(values)
 
         logs = np.asarray(jax.jit(jax.vmap(along))(sigma), np.float64)
         shapes.append(logs - logs.mean(axis=1, keepdims=True))
