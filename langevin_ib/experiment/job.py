@@ -66,17 +66,13 @@ def hyperparameters_of(experiment: Experiment) -> integrators.Hyperparameters:
     return integrators.Hyperparameters(dyn.temperature, dyn.step_size, dyn.weight_decay)
 
 
-def statistics_of(experiment: Experiment, model: Model, varied: tuple[str, ...] = ()):
-    """``h -> statistics``: the planned snapshot statistics of the point with hyperparameters ``h``.
-    Temperature and weight decay are taken from ``h`` (traced) wherever every planned form allows it
-    (``pit.Form.traceable``), in a single run as in a sweep, so that a sweep point and its run alone
-    evaluate one program; otherwise only the ``varied`` ones (those a sweep varies), the others being
-    the experiment's values."""
-    traceable = all(form.traceable for form in plan.forms(experiment).values())
-    traced = ("temperature", "weight_decay") if traceable else varied
+def statistics_of(experiment: Experiment, model: Model):
+    """``h -> statistics``: the planned snapshot statistics of the point with hyperparameters ``h``,
+    temperature and weight decay taken from ``h`` (traced), in a single run as in a sweep, so that a
+    sweep point and its run alone evaluate one program."""
 
     def statistics(h: integrators.Hyperparameters) -> tuple:
-        values = {name: getattr(h, name) for name in traced}
+        values = {name: getattr(h, name) for name in ("temperature", "weight_decay")}
         point = dataclasses.replace(experiment, dynamics=dataclasses.replace(experiment.dynamics, **values))
         return tuple(fn for fn, _ in plan.statistics(point, model).values())
     return statistics

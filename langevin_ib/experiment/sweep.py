@@ -131,8 +131,6 @@ def _passes(g: int, group: Group, prep: Prepared, on_point, bar, checkpoint_for)
     compile_seconds = 0.0
     experiment, model = prep.experiment, prep.model
     size = math.ceil(len(group.points) / prep.passes)
-    traced = tuple(name for name in ("temperature", "weight_decay")
-                   if len({getattr(p.experiment.dynamics, name) for p in group.points}) > 1)
     for first in range(0, len(group.points), size):
         members = group.points[first:first + size]
         dyn = [p.experiment.dynamics for p in members]
@@ -146,7 +144,7 @@ def _passes(g: int, group: Group, prep: Prepared, on_point, bar, checkpoint_for)
                 model, prep.integrator, hyperparameters, prep.sizes, binnings=dict(experiment.observables),
                 seeds=None if set(seeds) == {prep.sizes.seed} else seeds,
                 per_point=job.budget_of([p.experiment for p in members]),
-                statistics=job.statistics_of(experiment, model, traced),
+                statistics=job.statistics_of(experiment, model),
                 statistic_every=experiment.analysis.snapshot_every,
                 chunk_statistics=job.chunk_statistics_of(experiment, model), bar=bar, checkpoint=checkpoint)
         compile_seconds += seconds

@@ -66,8 +66,7 @@ class Form(NamedTuple):
     logs, defined)``, in place of ``log_densities``, where the conditional lives on a curve along which
     the variable is not monotone: the variable and its derivative along the curve at the curve's
     nodes, the segments' lengths, the log densities per unit length (nodes, hypotheses) and whether the
-    curve was traced to its ends; ``traceable``, whether temperature and weight decay may be traced
-    (jax arrays under jit) rather than Python floats; ``levels(model)``, a
+    curve was traced to its ends; ``levels(model)``, a
     :class:`~langevin_ib.statistics.conditional_table.Levels` where the model's conditional depends on the
     chain only through a level and a sign (one table per run then replaces the per-chain quadrature),
     else None."""
@@ -83,7 +82,6 @@ class Form(NamedTuple):
     floor: float = 1e-6
     refine: Callable | None = None
     path: Callable | None = None
-    traceable: bool = True
     levels: Callable = lambda model: None
 
     def observable(self, model: Model) -> str | None:
