@@ -10,12 +10,27 @@ index the quantiles of a profile (e.g. the recovered signal), ``readout_<profile
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
+from langevin_ib.dynamics import readout_bands
 from langevin_ib.dynamics.kernel import CHI_QUANTILES
 from langevin_ib.models.base import Model
 
 LEVELS = np.asarray(CHI_QUANTILES)
+
+
+def profile_quantiles(value: jax.Array, kept: np.ndarray) -> np.ndarray:
+    """(len, 5): per index of ``value`` (chains, len, on the device), the quantiles LEVELS over the ``kept``
+    chains in float64, fetched readout_bands.COLUMNS indices at a time (host memory O(chains × COLUMNS),
+    not a float64 copy of the whole profile; the same numbers, each index's quantiles its own)."""
+    length = value.shape[1]
+    if not kept.any():
+        return np.full((length, LEVELS.size), np.nan)
+    block = readout_bands.width(length)
+    part = jax.jit(lambda v, start: jax.lax.dynamic_slice_in_dim(v, start, block, axis=1))
+    return np.concatenate([np.quantile(np.asarray(part(value, start), np.float64)[kept], LEVELS, axis=0).T
+                           for start in range(0, length, block)])
 
 
 def readout(model: Model, result, position) -> tuple[dict, dict]:
@@ -24,12 +39,11 @@ def readout(model: Model, result, position) -> tuple[dict, dict]:
     if model.readout is None:
         return {}, {}
     alive = ~np.asarray(result.final_state.diverged)
-    values = {k: np.asarray(v, np.float64)[alive] for k, v in jax.jit(jax.vmap(model.readout.of))(position).items()}
     metrics, arrays = {}, {}
-    for name, value in values.items():
-        finite = np.isfinite(value).all(axis=tuple(range(1, value.ndim)))
-        kept = value[finite]
+    for name, value in jax.jit(lambda p: readout_bands.values_of(model.readout.of, p))(position).items():
+        finite = alive & np.asarray(jnp.isfinite(value).all(axis=tuple(range(1, value.ndim))))
         if value.ndim == 1:
+            kept = np.asarray(value, np.float64)[finite]
             entry = {"chains": int(finite.sum())}
             if kept.size:
                 entry.update({f"q{int(100 * q)}": float(x) for q, x in zip(LEVELS, np.quantile(kept, LEVELS))},
@@ -38,8 +52,7 @@ def readout(model: Model, result, position) -> tuple[dict, dict]:
                 entry["truth"] = float(model.readout.truth[name])
             metrics[name] = entry
         else:
-            arrays[f"readout_{name}"] = (np.quantile(kept, LEVELS, axis=0).T if kept.size
-                                         else np.full((value.shape[1], LEVELS.size), np.nan))
+            arrays[f"readout_{name}"] = profile_quantiles(value, finite)
             if name in model.readout.truth:
                 arrays[f"readout_{name}_truth"] = np.asarray(model.readout.truth[name], np.float64)
     description = ("per alive chain at the final step, quantiles q5..q95 and mean over chains (non-finite chains "
