@@ -26,7 +26,7 @@ h₀ ^ h₁ of Threefry-2x32(key; counter (0, i)), 64-bit words h₀·2³² + h�
 (:func:`langevin_ib.numerics.fused_random.threefry2x32`): JAX lowers it on CPU to a rolled while loop
 that materialises the counters and both words of every variable (20 B per float32 variable, more
 than the state), where the written-out hash fuses into the update that reads the noise (memory per
-chain: docs/engineering.md, "Issue 33"). Other PRNGs, JAX's non-partitionable mode and draws of 2³²
+chain: docs/engineering.md, "Memory per chain"). Other PRNGs, JAX's non-partitionable mode and draws of 2³²
 entries or more fall back to ``jax.random``.
 """
 

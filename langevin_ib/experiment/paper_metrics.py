@@ -20,17 +20,18 @@ from langevin_ib.models.base import Model
 LEVELS = np.asarray(CHI_QUANTILES)
 
 
-def profile_quantiles(value: jax.Array, kept: np.ndarray) -> np.ndarray:
-    """(len, 5): per index of ``value`` (chains, len, on the device), the quantiles LEVELS over the ``kept``
-    chains in float64, fetched readout_bands.COLUMNS indices at a time (host memory O(chains × COLUMNS),
-    not a float64 copy of the whole profile; the same numbers, each index's quantiles its own)."""
-    length = value.shape[1]
+def profile_quantiles(length: int, columns, alive: np.ndarray) -> np.ndarray:
+    """(length, 5): per index of a profile, the quantiles LEVELS in float64 over the ``alive`` chains whose
+    whole profile is finite; ``columns(start)`` (:func:`langevin_ib.dynamics.readout_bands.profiles_of`)
+    gives indices [start, start + width) of every chain's, fetched one block at a time (host and device
+    memory O(chains × width), not the whole profile; the same numbers, each index's quantiles its own)."""
+    part, starts = jax.jit(columns), range(0, length, readout_bands.width(length))
+    kept = alive.copy()
+    for start in starts:
+        kept &= np.asarray(jnp.isfinite(part(start)).all(axis=1))
     if not kept.any():
         return np.full((length, LEVELS.size), np.nan)
-    block = readout_bands.width(length)
-    part = jax.jit(lambda v, start: jax.lax.dynamic_slice_in_dim(v, start, block, axis=1))
-    return np.concatenate([np.quantile(np.asarray(part(value, start), np.float64)[kept], LEVELS, axis=0).T
-                           for start in range(0, length, block)])
+    return np.concatenate([np.quantile(np.asarray(part(start), np.float64)[kept], LEVELS, axis=0).T for start in starts])
 
 
 def readout(model: Model, result, position) -> tuple[dict, dict]:
@@ -40,21 +41,20 @@ def readout(model: Model, result, position) -> tuple[dict, dict]:
         return {}, {}
     alive = ~np.asarray(result.final_state.diverged)
     metrics, arrays = {}, {}
-    for name, value in jax.jit(lambda p: readout_bands.values_of(model.readout.of, p))(position).items():
-        finite = alive & np.asarray(jnp.isfinite(value).all(axis=tuple(range(1, value.ndim))))
-        if value.ndim == 1:
-            kept = np.asarray(value, np.float64)[finite]
-            entry = {"chains": int(finite.sum())}
-            if kept.size:
-                entry.update({f"q{int(100 * q)}": float(x) for q, x in zip(LEVELS, np.quantile(kept, LEVELS))},
-                             mean=float(kept.mean()))
-            if name in model.readout.truth:
-                entry["truth"] = float(model.readout.truth[name])
-            metrics[name] = entry
-        else:
-            arrays[f"readout_{name}"] = profile_quantiles(value, finite)
-            if name in model.readout.truth:
-                arrays[f"readout_{name}_truth"] = np.asarray(model.readout.truth[name], np.float64)
+    for name, value in jax.jit(lambda p: readout_bands.metrics_of(model.readout.of, p))(position).items():
+        value = np.asarray(value, np.float64)
+        kept = value[alive & np.isfinite(value)]
+        entry = {"chains": int(kept.size)}
+        if kept.size:
+            entry.update({f"q{int(100 * q)}": float(x) for q, x in zip(LEVELS, np.quantile(kept, LEVELS))},
+                         mean=float(kept.mean()))
+        if name in model.readout.truth:
+            entry["truth"] = float(model.readout.truth[name])
+        metrics[name] = entry
+    for name, (length, columns) in readout_bands.profiles_of(model.readout.of, position).items():
+        arrays[f"readout_{name}"] = profile_quantiles(length, columns, alive)
+        if name in model.readout.truth:
+            arrays[f"readout_{name}_truth"] = np.asarray(model.readout.truth[name], np.float64)
     description = ("per alive chain at the final step, quantiles q5..q95 and mean over chains (non-finite chains "
                    "left out and counted by 'chains')")
     recorded = result.chunk_statistics.get("readout")
