@@ -124,24 +124,49 @@ def flat_add(counts: jax.Array, flat_index: jax.Array, weight: jax.Array) -> jax
     return counts.reshape(-1).at[flat_index].add(weight).reshape(counts.shape)
 
 
-def finalize(acc: Accumulators, groups: int) -> Histograms:
-    """Fetch to the host and reduce the per-chain moments to groups (chain c in group c mod G), and the
-    index-weighted sums to each chain's trends, in float64."""
-    group = np.arange(acc.observed.shape[0]) % groups
-    observed = np.asarray(acc.observed, np.float64)
-    moments, trends = {}, {}
-    for name, chain_sums in acc.sums.items():
-        chain_sums = np.asarray(chain_sums)  # (chains, 4, m) in the run's dtype: one host copy
-        copies = chain_sums.shape[2]
-        # Σx then Σx², each summed over the m copies in float64 one at a time (no float64 copy of the whole)
-        columns = [np.bincount(group, chain_sums[:, j, :].astype(np.float64).sum(axis=1), groups) for j in (0, 1)]
-        moments[name] = np.stack([np.bincount(group, observed * copies, groups), *columns], axis=1)
-        with np.errstate(invalid="ignore"):  # a chain whose sums are non-finite diverged: its trend is NaN below
-            weighted = [chain_sums[:, j + 2, :].astype(np.float64).sum(axis=1)
-                        - (observed - 1) / 2 * chain_sums[:, j, :].astype(np.float64).sum(axis=1) for j in (0, 1)]
-        trends[name] = np.where((observed == observed.max(initial=0))[:, None], np.stack(weighted, axis=1), np.nan)
-    halves = {name: np.asarray(c).sum(axis=0, dtype=np.int64) for name, c in acc.counts.items()}  # (2, G, ...)
-    joint = None if acc.joint is None else np.asarray(acc.joint).sum(axis=0, dtype=np.int64)
+BLOCK = 2**16  # chains reduced at a time on the host by finalize
+
+
+def host_blocks(x: jax.Array | np.ndarray, point: int):
+    """Point ``point`` of ``x`` (points, chains, ...) as consecutive host blocks of at most BLOCK chains, in
+    chain order: views of each device's shard where the platform shares it (CPU), never the whole copied."""
+    if isinstance(x, np.ndarray):
+        pieces = [x[point]]
+    else:  # split over the chains (axis 1): each device's shard in chain order
+        shards = {shard.index[1].indices(x.shape[1])[0]: shard.data for shard in x.addressable_shards}
+        pieces = [np.asarray(shards[start])[point] for start in sorted(shards)]
+    for piece in pieces:
+        for start in range(0, piece.shape[0], BLOCK):
+            yield piece[start:start + BLOCK]
+
+
+def finalize(acc: Accumulators, groups: int, point: int = 0) -> Histograms:
+    """Point ``point`` of the accumulators (leading axis: points) fetched to the host, the per-chain
+    moments reduced to groups (chain c in group c mod G) in float64, a block of chains at a time: the
+    sums added in chain order (``np.add.at``), the same numbers as one pass over every chain, with
+    O(BLOCK) host memory besides each chain's trend (docs/engineering.md, "Memory per chain"); the
+    index-weighted sums give each chain's trend, in float64."""
+    moments = {name: np.zeros((groups, 3)) for name in acc.sums}
+    weighted, counted = {name: [] for name in acc.sums}, []
+    start = 0
+    for observed, *sums in zip(host_blocks(acc.observed, point), *(host_blocks(s, point) for s in acc.sums.values())):
+        group = (np.arange(start, start + observed.shape[0]) % groups)
+        start += observed.shape[0]
+        counted.append(observed)
+        for name, chain_sums in zip(acc.sums, sums):  # (block, 4, m) in the run's dtype
+            # n, Σx, Σx²: each summed over the m copies in float64
+            columns = [observed.astype(np.float64) * chain_sums.shape[2],
+                       *(chain_sums[:, j, :].astype(np.float64).sum(axis=1) for j in (0, 1))]
+            for k, column in enumerate(columns):
+                np.add.at(moments[name][:, k], group, column)
+            with np.errstate(invalid="ignore"):  # a chain whose sums are non-finite diverged: its trend is NaN below
+                weighted[name].append(np.stack([chain_sums[:, j + 2, :].astype(np.float64).sum(axis=1)
+                                                - (observed - 1) / 2 * columns[j + 1] for j in (0, 1)], axis=1))
+    observed = np.concatenate(counted) if counted else np.zeros(0, np.int32)
+    complete = (observed == observed.max(initial=0))[:, None]  # a diverged chain has fewer observations
+    trends = {name: np.where(complete, np.concatenate(w) if w else np.zeros((0, 2)), np.nan) for name, w in weighted.items()}
+    halves = {name: np.asarray(c)[point].sum(axis=0, dtype=np.int64) for name, c in acc.counts.items()}  # (2, G, ...)
+    joint = None if acc.joint is None else np.asarray(acc.joint)[point].sum(axis=0, dtype=np.int64)
     return Histograms({name: c.sum(axis=0).astype(np.int32) for name, c in halves.items()},
                       None if joint is None else joint.sum(axis=0).astype(np.int32), moments,
                       {name: c[0].astype(np.int32) for name, c in halves.items()},

@@ -294,7 +294,7 @@ def simulate_grid(
         diverged_at = np.asarray(state_p.diverged_at)
         kept = {name: np.flatnonzero(np.diff(s[:, p], prepend=-1) > 0) for name, s in steps.items()}  # frozen ones dropped
         results.append(RunResult(
-            histograms=hist_lib.finalize(jax.tree.map(lambda x: x[p], acc), sizes.chain_groups), binnings=binnings,
+            histograms=hist_lib.finalize(acc, sizes.chain_groups, p), binnings=binnings,
             joint=kernel_lib.joint_axes(model, binnings),
             chunk_statistics={name: {"step": steps[name][kept[name], p],
                                      "value": jax.tree.map(lambda v: v[kept[name], p], r["value"])}

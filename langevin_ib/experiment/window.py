@@ -31,7 +31,7 @@ def stationarity(experiment: Experiment, model: Model, result: RunResult) -> dic
     if result.joint is not None and langevin:
         halves["level_set"] = (h.early_joint, h.joint - h.early_joint)
     times = durations(experiment)
-    trends = {name: b for name, b in h.trends.items() if name != result.symmetry and langevin}
+    trends = {name: b for name, b in (h.trends or {}).items() if name != result.symmetry and langevin}
     entry = stationarity_lib.check(halves, times["time"], times["burn_in_time"], experiment.analysis.significance,
                                    experiment.analysis.min_expected, trends)
     return {**entry, "relaxation_time": relaxation_time(experiment, model)}
