@@ -37,15 +37,23 @@ WIDTH = len(HYPOTHESES) * len(FIELDS) + 1  # the statistics, then whether they w
 
 
 def _log_volumes(model: Model, unravel: Callable, flat: jax.Array):
-    """(½ log det G_χ, log J_φ) and the tangent projector P at flat parameters."""
+    """(½ log det G_χ, log J_φ) and the tangent projector P at flat parameters.
+
+    With R = [Dφ P; Dχ] ((m + k) × d), RᵀR = P DφᵀDφ P + DχᵀDχ is block diagonal on ker Dχ ⊕ range Dχᵀ
+    with blocks the area metric and G_χ, so log J_φ = ½ log det RᵀR − ½ log det G_χ, and
+    ½ log det RᵀR = log |det R| when φ's dimension is d − k (every shipped model but the matrix
+    factorisations): one d × d LU instead of two d × d products and a Gram (docs/engineering.md,
+    "The Stein statistic's cost")."""
     jac = geometry.breaking_jacobian(model.group, unravel(flat))
     gram = jac @ jac.T
-    eye = jnp.eye(flat.shape[0], dtype=flat.dtype)
-    projector = eye - jac.T @ jnp.linalg.solve(gram, jac)
-    d_chart = jax.jacfwd(lambda x: model.chart(unravel(x)))(flat)
-    metric = projector @ (d_chart.T @ d_chart) @ projector + eye - projector
-    logs = jnp.stack([0.5 * jnp.linalg.slogdet(gram)[1], 0.5 * jnp.linalg.slogdet(metric)[1]])
-    return logs, projector
+    projector = jnp.eye(flat.shape[0], dtype=flat.dtype) - jac.T @ jnp.linalg.solve(gram, jac)
+    rows = jnp.concatenate([jax.jacfwd(lambda x: model.chart(unravel(x)))(flat).reshape(-1, flat.shape[0]) @ projector, jac])
+    half_log_det_gram = 0.5 * jnp.linalg.slogdet(gram)[1]
+    if rows.shape[0] == rows.shape[1]:
+        log_det_rows = jnp.linalg.slogdet(rows)[1]
+    else:
+        log_det_rows = 0.5 * jnp.linalg.slogdet(rows.T @ rows)[1]
+    return jnp.stack([half_log_det_gram, log_det_rows - half_log_det_gram]), projector
 
 
 def statistic(model: Model, temperature: float, weight_decay: float) -> Callable:
