@@ -42,7 +42,8 @@ def _log_volumes(model: Model, unravel: Callable, flat: jax.Array):
     With R = [Dφ P; Dχ] ((m + k) × d), RᵀR = P DφᵀDφ P + DχᵀDχ is block diagonal on ker Dχ ⊕ range Dχᵀ
     with blocks the area metric and G_χ, so log J_φ = ½ log det RᵀR − ½ log det G_χ, and
     ½ log det RᵀR = log |det R| when φ's dimension is d − k (every shipped model but the matrix
-    factorisations): one d × d LU, and no d × d product (docs/engineering.md, "The Stein statistic's cost")."""
+    factorisations and attention): one d × d LU, and no d × d product (docs/engineering.md, "The Stein
+    statistic's cost")."""
     jac = geometry.breaking_jacobian(model.group, unravel(flat))
     gram = jac @ jac.T
     breaking = (jac, jnp.linalg.solve(gram, jac))
