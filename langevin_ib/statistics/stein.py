@@ -37,15 +37,30 @@ WIDTH = len(HYPOTHESES) * len(FIELDS) + 1  # the statistics, then whether they w
 
 
 def _log_volumes(model: Model, unravel: Callable, flat: jax.Array):
-    """(½ log det G_χ, log J_φ) and the tangent projector P at flat parameters."""
+    """(½ log det G_χ, log J_φ) and (Dχ, G_χ⁻¹Dχ), from which x P = x − (x Dχᵀ) G_χ⁻¹Dχ (:func:`_project`).
+
+    With R = [Dφ P; Dχ] ((m + k) × d), RᵀR = P DφᵀDφ P + DχᵀDχ is block diagonal on ker Dχ ⊕ range Dχᵀ
+    with blocks the area metric and G_χ, so log J_φ = ½ log det RᵀR − ½ log det G_χ, and
+    ½ log det RᵀR = log |det R| when φ's dimension is d − k (every shipped model but the matrix
+    factorisations and attention): one d × d LU, and no d × d product (docs/engineering.md, "The Stein
+    statistic's cost")."""
     jac = geometry.breaking_jacobian(model.group, unravel(flat))
     gram = jac @ jac.T
-    eye = jnp.eye(flat.shape[0], dtype=flat.dtype)
-    projector = eye - jac.T @ jnp.linalg.solve(gram, jac)
-    d_chart = jax.jacfwd(lambda x: model.chart(unravel(x)))(flat)
-    metric = projector @ (d_chart.T @ d_chart) @ projector + eye - projector
-    logs = jnp.stack([0.5 * jnp.linalg.slogdet(gram)[1], 0.5 * jnp.linalg.slogdet(metric)[1]])
-    return logs, projector
+    breaking = (jac, jnp.linalg.solve(gram, jac))
+    d_chart = jax.jacfwd(lambda x: model.chart(unravel(x)))(flat).reshape(-1, flat.shape[0])
+    rows = jnp.concatenate([_project(d_chart, breaking), jac])
+    half_log_det_gram = 0.5 * jnp.linalg.slogdet(gram)[1]
+    if rows.shape[0] == rows.shape[1]:
+        log_det_rows = jnp.linalg.slogdet(rows)[1]
+    else:
+        log_det_rows = 0.5 * jnp.linalg.slogdet(rows.T @ rows)[1]
+    return jnp.stack([half_log_det_gram, log_det_rows - half_log_det_gram]), breaking
+
+
+def _project(x: jax.Array, breaking: tuple[jax.Array, jax.Array]) -> jax.Array:
+    """x P for rows x, P = I − Dχᵀ G_χ⁻¹ Dχ the projector onto ker Dχ (P symmetric: also P x for a vector)."""
+    jac, solved = breaking
+    return x - (x @ jac.T) @ solved
 
 
 def statistic(model: Model, temperature: float, weight_decay: float) -> Callable:
@@ -59,14 +74,14 @@ def statistic(model: Model, temperature: float, weight_decay: float) -> Callable
         flat, unravel = ravel_pytree(params)
 
         def fields(x):
-            gradients, projector = jax.jacrev(lambda y: _log_volumes(model, unravel, y), has_aux=True)(x)
-            tangent = gradients @ projector  # rows P∇f_i (P symmetric)
+            gradients, breaking = jax.jacrev(lambda y: _log_volumes(model, unravel, y), has_aux=True)(x)
+            tangent = _project(gradients, breaking)  # rows P∇f_i
             bounded = tangent / (1.0 + jnp.sum(tangent**2, axis=1, keepdims=True))
-            return bounded, (gradients, projector)
+            return bounded, (gradients, breaking)
 
         probe = jax.random.rademacher(key, flat.shape, flat.dtype)
-        (g, (gradients, projector)), (dg_probe, _) = jax.jvp(fields, (flat,), (probe,))
-        divergence = dg_probe @ (projector @ probe)
+        (g, (gradients, breaking)), (dg_probe, _) = jax.jvp(fields, (flat,), (probe,))
+        divergence = dg_probe @ _project(probe, breaking)
         common = g @ (-jax.grad(lambda x: potential(unravel(x)))(flat) / temperature) + divergence
         volume = g @ gradients.T  # (fields, volumes): g_i · ∇ log-volume_k
         values = jnp.stack([common - volume[:, 0], common + volume[:, 1], common]).reshape(-1)

@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import yaml
+from jax.flatten_util import ravel_pytree
 
 from langevin_ib.experiment import comparisons, job, plan
-from langevin_ib import models
+from langevin_ib import geometry, models
 from langevin_ib.statistics import stein
 from langevin_ib.experiment import config as config_lib
 from langevin_ib.base import ConfigError
@@ -137,3 +138,32 @@ def test_stein_is_calibrated_on_exact_draws_on_unbalanced_level_sets():
     out = stein.tests(values.reshape(1024, 8, -1).sum(axis=1), 8, np.ones(1024, bool), 0.01)["hypotheses"]
     assert out["geometric"]["verdict"] == "consistent", out["geometric"]
     assert out["naive"]["p_value"] < 1e-6 and out["projected"]["p_value"] < 1e-6, out
+
+
+@pytest.mark.parametrize("name, cfg", [("relu", {"inputs": 2, "hidden": 4, "samples": 8}),
+                                       ("matrix_factorisation", {"rows": 6, "cols": 6, "rank": 2})])
+def test_log_volumes_are_the_area_metric(name, cfg):
+    """stein._log_volumes reads log J_φ as log|det [Dφ P; Dχ]| − ½ log det G_χ (φ of dimension d − k, relu
+    with 4 neurons on 2 inputs: 12 = 8 + 4) or from the Gram of those rows (the matrix factorisation's
+    chart, 72 entries on 24 − 2); both must equal the definition ½ log det(P DφᵀDφ P + I − P), and x ↦ x P the projector
+    onto ker Dχ, at float64 rounding (1e-10 relative; a wrong block or sign is O(1))."""
+    with jax.enable_x64(True):
+        spec = models.lookup(name)
+        model = spec.build({**{k: f.default for k, f in spec.FIELDS.items()}, **cfg}, jnp.float64)
+        params = jax.tree.map(lambda x: 3.0 * x.astype(jnp.float64), model.init(jax.random.key(0)))
+        flat, unravel = ravel_pytree(params)
+        x = jax.random.normal(jax.random.key(1), (3, flat.shape[0]), jnp.float64)
+
+        @jax.jit
+        def both(flat):
+            logs, breaking = stein._log_volumes(model, unravel, flat)
+            jac = geometry.breaking_jacobian(model.group, unravel(flat))
+            projector = jnp.eye(flat.shape[0]) - jac.T @ jnp.linalg.solve(jac @ jac.T, jac)
+            d_chart = jax.jacfwd(lambda y: model.chart(unravel(y)))(flat).reshape(-1, flat.shape[0])
+            metric = projector @ d_chart.T @ d_chart @ projector + jnp.eye(flat.shape[0]) - projector
+            expected = jnp.stack([0.5 * jnp.linalg.slogdet(jac @ jac.T)[1], 0.5 * jnp.linalg.slogdet(metric)[1]])
+            return logs, expected, stein._project(x, breaking), x @ projector
+
+        logs, expected, projected, reference = map(np.asarray, both(flat))
+        np.testing.assert_allclose(logs, expected, rtol=1e-10)
+        np.testing.assert_allclose(projected, reference, atol=1e-12)
