@@ -44,7 +44,7 @@ def results(summary: dict) -> dict[str, dict[str, dict]]:
 def not_stationary(stationarity: dict) -> str:
     """The reason a non-stationary run's verdicts are untestable, with the suggested burn-in time."""
     drifts = ", ".join(f"{name} (z = {stationarity['histograms'][name]['z']:.1f})" for name in stationarity["drifting"])
-    return (f"not stationary: {drifts} differ between the halves of the recorded window; burn-in time "
+    return (f"not stationary: {drifts} drift across the recorded window; burn-in time "
             f"{stationarity['burn_in_time']:.3g}, suggested ≥ {stationarity['suggested_burn_in_time']:.3g} (steps·η)")
 
 
