@@ -142,8 +142,7 @@ def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_si
     terms, start, increment = [], [], []
     for t in range(boundaries):
         at = jax.tree.map(lambda x: jnp.asarray(x[t]), positions)
-        keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.fold_in(root, t), jnp.arange(chains))
-        examples = sgd_per_chain.examples_of(model, sgd_per_chain.SIGMA_EXAMPLES, keys)
+        examples = sgd_per_chain.examples_at(model, sgd_per_chain.SIGMA_EXAMPLES, jax.random.fold_in(root, t), chains)
         terms.append(jax.tree.map(np.asarray, _terms(ByIdentity(model), weight_decay, template, jnp.asarray(flat[t]), examples)))
         start.append(chi(at))
         moved = jax.tree.map(lambda *x: np.concatenate(x), *[step(at, key, jnp.int32(steps[t])) for key in keys_of_draws])
@@ -207,7 +206,7 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
                                           experiment.analysis.significance, run.seed)
         subset = jax.tree.map(lambda x: x[:16], last)
         a_star = sgd_per_chain.noise_equilibria(model, subset, dyn.step_size, dyn.temperature, dyn.weight_decay, batch, factor,
-                                  run.seed)
+                                                run.seed, draws_for=flat.shape[0])  # the drift test's draw, compiled once
         ratios = np.asarray(chunk_lib.balance_ratios(model, subset), np.float64)[:, 0] if model.chain is not None else None
         entry = {"description": "per copy of 16 final chains, the orbit point where the predicted SGD drift of its χ "
                                 "vanishes (bisection on the copy's rescaling e^{a})",
