@@ -184,14 +184,15 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
     if "positions" not in result.chunk_statistics or model.data is None or settings.batch_size is None:
         return summary, arrays
     recorded = result.chunk_statistics["positions"]
-    last = jax.tree.map(lambda x: jnp.asarray(x[-1]), recorded["value"]["position"])
+    # host arrays, sliced and flattened by numpy: each eager jnp slice or concatenation was a compile of its own
+    last = jax.tree.map(lambda x: np.asarray(x[-1]), recorded["value"]["position"])
     alive = ~np.asarray(recorded["value"]["diverged"][-1])
     if not alive.any():  # every chain diverged: no T_eff, χ drift or equilibrium to estimate, so no verdict
         return _with_stationary_law(summary, arrays, experiment, result)
-    flat = jax.vmap(lambda p: jax.flatten_util.ravel_pytree(p)[0])(last)
+    flat = np.concatenate([x.reshape(x.shape[0], -1) for x in jax.tree.leaves(last)], axis=1)  # ravel_pytree per chain
     batch = settings.batch_size
-    t_local = sgd_per_chain.local_temperature(model, flat[:1024], jax.tree.map(lambda x: x[0], last), dyn.step_size,
-                                              batch, run.seed)
+    t_local = sgd_per_chain.local_temperature(model, jnp.asarray(flat[:1024]), jax.tree.map(lambda x: x[0], last),
+                                              dyn.step_size, batch, run.seed)
     t_eff = float(np.median(t_local[alive[:1024]])) + dyn.temperature
     summary["effective_temperature"] = {
         "definition": "T + η tr Σ(θ)/(2B·d) per chain at the final step, d = number of parameters, Σ the "
