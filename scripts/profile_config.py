@@ -18,7 +18,9 @@ Each analysis phase is the wall of the named function during the run (a timer wr
 ``local_temperature``, ``noise_equilibrium``, ``sgd_chain_law`` (u·v's stationary law on the slice,
 chain law included), ``readout``, ``stationarity``; ``other`` is the rest of the analysis.
 ``wall`` is the process's wall up to the written outputs (startup included, the second run not);
-``ratio`` = (wall − startup) / (compile + stepping), the issue-33 target is ≤ 1.5.
+``ratio`` = (wall − startup) / (compile + stepping), the issue-33 target is ≤ 1.5. ``cpu`` is the
+process's user + system seconds up to the same point (in the JSON only; under load, the figure that
+still compares).
 
 Prints a markdown table (header and one row); ``--json`` prints the same numbers as JSON after it.
 """
@@ -170,6 +172,7 @@ def profile(config: str, overrides: list[str], imported: float, out: str | None 
         with tempfile.TemporaryDirectory() as folder:
             job.run_and_write(experiment, Path(out or folder) / "run", progress=False, log=None)
     wall = time.perf_counter() - STARTED
+    cpu = sum(os.times()[:2])  # user + system seconds of the process up to the written outputs
     analysed = timers.returned["analysis"]
     result, planned, model = analysed.result, analysed.experiment, analysed.model
     seconds = timers.seconds
@@ -192,7 +195,7 @@ def profile(config: str, overrides: list[str], imported: float, out: str | None 
             "phases": phases, "snapshot_statistics_by_kind": kinds, "analysis_by_test": tests,
             "snapshots_per_chain": result.statistic_snapshots,
             "ratio": (wall - imported) / (result.compile_seconds + stepping),
-            "load": os.getloadavg(), "cores": os.cpu_count()}
+            "cpu": cpu, "load": os.getloadavg(), "cores": os.cpu_count()}
 
 
 def table(profiled: dict) -> str:

@@ -142,8 +142,7 @@ def drift_test(model: Model, step, noise_key: jax.Array, recorded: dict, step_si
     terms, start, increment = [], [], []
     for t in range(boundaries):
         at = jax.tree.map(lambda x: jnp.asarray(x[t]), positions)
-        keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.fold_in(root, t), jnp.arange(chains))
-        examples = sgd_per_chain.examples_of(model, sgd_per_chain.SIGMA_EXAMPLES, keys)
+        examples = sgd_per_chain.examples_at(model, sgd_per_chain.SIGMA_EXAMPLES, jax.random.fold_in(root, t), chains)
         terms.append(jax.tree.map(np.asarray, _terms(ByIdentity(model), weight_decay, template, jnp.asarray(flat[t]), examples)))
         start.append(chi(at))
         moved = jax.tree.map(lambda *x: np.concatenate(x), *[step(at, key, jnp.int32(steps[t])) for key in keys_of_draws])
@@ -185,14 +184,15 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
     if "positions" not in result.chunk_statistics or model.data is None or settings.batch_size is None:
         return summary, arrays
     recorded = result.chunk_statistics["positions"]
-    last = jax.tree.map(lambda x: jnp.asarray(x[-1]), recorded["value"]["position"])
+    # host arrays, sliced and flattened by numpy: each eager jnp slice or concatenation was a compile of its own
+    last = jax.tree.map(lambda x: np.asarray(x[-1]), recorded["value"]["position"])
     alive = ~np.asarray(recorded["value"]["diverged"][-1])
     if not alive.any():  # every chain diverged: no T_eff, χ drift or equilibrium to estimate, so no verdict
         return _with_stationary_law(summary, arrays, experiment, result)
-    flat = jax.vmap(lambda p: jax.flatten_util.ravel_pytree(p)[0])(last)
+    flat = np.concatenate([x.reshape(x.shape[0], -1) for x in jax.tree.leaves(last)], axis=1)  # ravel_pytree per chain
     batch = settings.batch_size
-    t_local = sgd_per_chain.local_temperature(model, flat[:1024], jax.tree.map(lambda x: x[0], last), dyn.step_size,
-                                              batch, run.seed)
+    t_local = sgd_per_chain.local_temperature(model, jnp.asarray(flat[:1024]), jax.tree.map(lambda x: x[0], last),
+                                              dyn.step_size, batch, run.seed)
     t_eff = float(np.median(t_local[alive[:1024]])) + dyn.temperature
     summary["effective_temperature"] = {
         "definition": "T + η tr Σ(θ)/(2B·d) per chain at the final step, d = number of parameters, Σ the "
@@ -207,7 +207,7 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
                                           experiment.analysis.significance, run.seed)
         subset = jax.tree.map(lambda x: x[:16], last)
         a_star = sgd_per_chain.noise_equilibria(model, subset, dyn.step_size, dyn.temperature, dyn.weight_decay, batch, factor,
-                                  run.seed)
+                                                run.seed, draws_for=flat.shape[0])  # the drift test's draw, compiled once
         ratios = np.asarray(chunk_lib.balance_ratios(model, subset), np.float64)[:, 0] if model.chain is not None else None
         entry = {"description": "per copy of 16 final chains, the orbit point where the predicted SGD drift of its χ "
                                 "vanishes (bisection on the copy's rescaling e^{a})",

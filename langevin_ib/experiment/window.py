@@ -4,12 +4,15 @@ that warns of a short burn-in before the run."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 
 from langevin_ib.dynamics import kernel
 from langevin_ib.dynamics.result import RunResult
 from langevin_ib.experiment.config import Experiment
 from langevin_ib.models.base import Model
+from langevin_ib.numerics.by_identity import ByIdentity
 from langevin_ib.statistics import stationarity as stationarity_lib
 
 
@@ -51,9 +54,15 @@ def too_short(burn_in_time: float, tau: float) -> bool:
 
 def relaxation_time(experiment: Experiment, model: Model) -> float:
     """The a-priori relaxation time (steps·η) at chain 0's initial point
-    (:func:`langevin_ib.statistics.stationarity.relaxation_time`)."""
-    start = model.init(jax.random.fold_in(jax.random.split(kernel.keys(experiment.run.seed).init)[0], 0))
-    return stationarity_lib.relaxation_time(model.potential(experiment.dynamics.weight_decay), start)
+    (:func:`langevin_ib.statistics.stationarity.relaxation_time`); computed once per model, seed and λ (a run
+    asks before it starts and again in its stationarity entry: each asking compiled the Hessian anew)."""
+    return _relaxation_time(ByIdentity(model), experiment.run.seed, experiment.dynamics.weight_decay)
+
+
+@functools.lru_cache(maxsize=8)
+def _relaxation_time(model: ByIdentity, seed: int, weight_decay: float) -> float:
+    start = model.value.init(jax.random.fold_in(jax.random.split(kernel.keys(seed).init)[0], 0))
+    return stationarity_lib.relaxation_time(model.value.potential(weight_decay), start)
 
 
 def burn_in_warning(experiment: Experiment, model: Model) -> str | None:

@@ -54,6 +54,21 @@ def examples_of(model: Model, count: int, keys: jax.Array) -> Any:
     return data.examples if data.examples is not None else _drawn(ByIdentity(model), count, keys)
 
 
+def examples_at(model: Model, count: int, root: jax.Array, chains: int) -> Any:
+    """:func:`examples_of` for the keys fold_in(root, c), c < ``chains``, derived inside the compiled draw: an
+    eager fold_in over the chains compiled a program of its own per chain count (uv_sgd: three, 0.3–0.4 s each
+    at load 4), and calls with the same ``count`` and ``chains`` share one compiled draw (the drift test's
+    boundaries and the noise equilibria)."""
+    data = model.data
+    return data.examples if data.examples is not None else _drawn_at(ByIdentity(model), count, chains, root)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _drawn_at(model: ByIdentity, count: int, chains: int, root: jax.Array) -> Any:
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(root, jnp.arange(chains))
+    return jax.vmap(lambda key: model.value.data.draw(key, count))(keys)
+
+
 def closed_form_chi(model: Model) -> Model:
     """The model with a rescaling chain's χ in closed form, χ_{a,j} = ½(|f_a,j|² − |f_{a+1},j|²) for
     generator a of copy j (the canonical ½⟨θ, ξ_{a,j}(θ)⟩, docs/theory.md §2), in the group's order
@@ -84,8 +99,7 @@ def local_temperature(model: Model, flat_positions: jax.Array, template: Any, st
     """Per chain, the isotropic local effective temperature T_eff = η tr Σ(θ)/(2B·d), d = the number of
     parameters, Σ the per-example gradient covariance (a finite set's, or TEMPERATURE_EXAMPLES fresh ones');
     ``template``: one chain's parameters, whose structure the flat positions unravel into."""
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 31), jnp.arange(flat_positions.shape[0]))
-    examples = examples_of(model, TEMPERATURE_EXAMPLES, keys)
+    examples = examples_at(model, TEMPERATURE_EXAMPLES, jax.random.key(seed + 31), flat_positions.shape[0])
     trace = np.asarray(_gradient_traces(ByIdentity(model), template, flat_positions, examples), np.float64)
     return step_size * trace / (2 * batch_size * flat_positions.shape[1])
 
@@ -99,7 +113,7 @@ def _gradient_traces(model: ByIdentity, template: Any, flat_positions: jax.Array
 
 def noise_equilibria(model: Model, params: Any, step_size: float, temperature: float, weight_decay: float,
                      batch_size: int, sampling_factor: float, seed: int = 0, bracket: float = 6.0,
-                     iterations: int = 32) -> np.ndarray:
+                     iterations: int = 32, draws_for: int = 0) -> np.ndarray:
     """(chains, copies) a*: the orbit point of each copy where the SGD drift of its χ vanishes
     (:func:`langevin_ib.predictions.chi_drift.noise_equilibrium` on that copy's action alone; NaN
     where not bracketed). The balance ratio there is e^{−2a*} times the current one for a pair. The
@@ -109,11 +123,13 @@ def noise_equilibria(model: Model, params: Any, step_size: float, temperature: f
     coordinates, and the drift of copy j's χ reads only its own coordinates, whose per-example gradients
     go as ∇ℓ(Sθ) = S⁻¹∇ℓ(θ) (S the diagonal rescaling, ℓ invariant): it depends on a_j alone. So a
     level's copies are bisected together, one drift evaluation per halving for all of them (Fig. 6's
-    200 copies: 200× fewer than one copy at a time); other groups take one generator at a time."""
+    200 copies: 200× fewer than one copy at a time); other groups take one generator at a time.
+
+    Chain c's examples are drawn from fold_in(key(seed + 97), c), for max(chains, ``draws_for``) chains
+    (:func:`examples_at`): with ``draws_for`` the drift test's chain count, both share one compiled draw."""
     chains = jax.tree.leaves(params)[0].shape[0]
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed + 97), jnp.arange(chains))
     noise = sampling_factor / batch_size
-    examples = examples_of(model, SIGMA_EXAMPLES, keys)
+    examples = examples_at(model, SIGMA_EXAMPLES, jax.random.key(seed + 97), max(chains, draws_for))
     return np.asarray(_equilibria(ByIdentity(model), bracket, iterations, params, examples, step_size, temperature,
                                   weight_decay, noise), np.float64)
 
@@ -121,9 +137,11 @@ def noise_equilibria(model: Model, params: Any, step_size: float, temperature: f
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def _equilibria(model: ByIdentity, bracket: float, iterations: int, params: Any, examples: Any, step_size: jax.Array,
                 temperature: jax.Array, weight_decay: jax.Array, noise: jax.Array) -> jax.Array:
-    """:func:`noise_equilibria` with ``noise`` = c/B: (chains, group.dim) a*."""
+    """:func:`noise_equilibria` with ``noise`` = c/B: (chains, group.dim) a*; fresh ``examples`` of the first chains."""
     model = closed_form_chi(model.value)
     group, fresh, chain = model.group, model.data.examples is None, model.chain
+    if fresh:
+        examples = jax.tree.map(lambda x: x[:jax.tree.leaves(params)[0].shape[0]], examples)
     dtype = jax.flatten_util.ravel_pytree(jax.tree.map(lambda x: x[0], params))[0].dtype
 
     def drift(p, examples):
