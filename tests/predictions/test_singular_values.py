@@ -40,14 +40,24 @@ def test_prior_is_symmetric_under_transposition_and_quadrature_has_converged():
     assert np.abs(halved - singular_fibre.log_kernel(log_x, 5, 2, SCALE)).max() < 1e-5
 
 
+@functools.cache
+def qmc_reader(rank: int, rows: int, cols: int, low: float, seed: int, step: float):
+    """``(σ, values) -> log K`` of singular_fibre_qmc under one jit (run op by op, its first call spent
+    ~10 CPU-s compiling primitives); ``step`` is singular_fibre_qmc.STEP, read when traced."""
+    draws = jnp.asarray(singular_fibre_qmc.points(rank, seed), jnp.float32)
+    log_low = float(np.log(low))
+
+    def read(sigma, values):
+        profile = singular_fibre_qmc.profile(sigma, jnp.asarray(rank - 1), draws, rows, cols, SCALE, log_low, np.log(SCALE))
+        return jax.vmap(lambda t: singular_fibre_qmc.log_kernel(profile, SCALE, log_low, np.log(SCALE), t))(values)
+
+    return jax.jit(read)
+
+
 def qmc_log_kernel(sigma: np.ndarray, rows: int, cols: int, values: np.ndarray, low: float, seed: int = 0) -> np.ndarray:
     """log K of singular_fibre_qmc at σ with its last singular value moved to each of ``values``."""
-    draws = jnp.asarray(singular_fibre_qmc.points(len(sigma), seed), jnp.float32)
-    log_low = float(np.log(low))
-    profile = singular_fibre_qmc.profile(jnp.asarray(sigma, jnp.float32), jnp.asarray(len(sigma) - 1), draws, rows, cols,
-                                         SCALE, log_low, np.log(SCALE))
-    return np.asarray(jax.vmap(lambda t: singular_fibre_qmc.log_kernel(profile, SCALE, log_low, np.log(SCALE), t))(
-        jnp.asarray(values, jnp.float32)), np.float64)
+    read = qmc_reader(len(sigma), rows, cols, low, seed, singular_fibre_qmc.STEP)
+    return np.asarray(read(jnp.asarray(sigma, jnp.float32), jnp.asarray(values, jnp.float32)), np.float64)
 
 
 @pytest.mark.slow
@@ -191,10 +201,12 @@ def test_fibre_form_is_offered_for_the_ranks_its_kernel_is_accurate_at():
     assert [singular_fibre.MARGINAL.supports(gl_model(7, 6, rank)) for rank in range(1, 7)] == [False] + [True] * 4 + [False]
 
 
+@functools.cache
 def exact_gibbs_samples(rows: int, cols: int, sweeps: int, seed: int, rank: int = 2) -> tuple[np.ndarray, np.ndarray, dict]:
     """Independent draws of e^{−U/T}, U = ½|UVᵀ − X*|²/(n p) + (λ/2)(|U|² + |V|²) with rank-r factors:
     a Gibbs sampler, since each row of U given V (and of V given U) is Gaussian with precision
-    (VᵀV/(n p) + λ)/T. 300 sweeps from N(0, 1) starts."""
+    (VᵀV/(n p) + λ)/T. 300 sweeps from N(0, 1) starts. Cached (read-only arrays): the tests of one
+    shape in a process share its draws."""
     cfg = dict(rows=rows, cols=cols, rank=rank, singular_values=[1.5, 0.5, 1.0, 0.25][:rank], observed=1.0, data_seed=0,
                init_scale=1.0, symmetry="general_linear")
     target, _ = matrix_factorisation.data(cfg)
@@ -211,6 +223,7 @@ def exact_gibbs_samples(rows: int, cols: int, sweeps: int, seed: int, rank: int 
     for _ in range(sweeps):
         U = draw(V, target)
         V = draw(U, target.T)
+    U.flags.writeable = V.flags.writeable = False
     return U, V, cfg
 
 
