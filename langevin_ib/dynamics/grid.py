@@ -179,7 +179,8 @@ def simulate_grid(
     split_chains, replicated = sharding.chain_shardings(sizes.chains)
     split = NamedSharding(split_chains.mesh, PartitionSpec(None, "chains"))
     hp = Hyperparameters(*(np.asarray(h, dtype) for h in hyperparameters))
-    hp, varying = jax.jit(lambda h, v: (h, v), out_shardings=replicated)(hp, varying)
+    bound = np.asarray(sizes.divergence_bound, dtype)  # data, so runs that differ only in it share the programs
+    hp, varying, bound = jax.jit(lambda h, v, b: (h, v, b), out_shardings=replicated)(hp, varying, bound)
     if seeds is None:
         keys, key_axis = placed(kernel_lib.keys(sizes.seed), replicated), None
     else:
@@ -195,11 +196,11 @@ def simulate_grid(
         return lambda ks, *args: jax.lax.map(lambda point: fn(*point), (ks, *args))
 
     init = each(lambda key, h: kernel_lib.initial_state(kernel_of(h), key, h))
-    advance = lambda key, state, hp, v, first, count: each(
-        lambda k, st, h, b: kernel_lib.advance(kernel_of(h), k, st, h, Budget(**shared, **b), first, count)
+    advance = lambda key, state, hp, v, bound, first, count: each(
+        lambda k, st, h, b: kernel_lib.advance(kernel_of(h), k, st, h, Budget(**shared, **b), first, count, bound)
     )(key, state, hp, v)
-    measure = lambda ks, state, acc, sums, hp, v, first, count: each(
-        lambda k, st, a, su, h, b: kernel_lib.measure(kernel_of(h), k, st, a, su, h, Budget(**shared, **b), first, count)
+    measure = lambda ks, state, acc, sums, hp, v, bound, first, count: each(
+        lambda k, st, a, su, h, b: kernel_lib.measure(kernel_of(h), k, st, a, su, h, Budget(**shared, **b), first, count, bound)
     )(ks, state, acc, sums, hp, v)
 
     compile_seconds = 0.0
@@ -236,10 +237,10 @@ def simulate_grid(
         state, acc, sums = carry
         at = (np.int32(first), np.int32(count))
         if measuring:
-            return compiled("measure", measure, keys, state, acc, sums, hp, varying, *at, donate=(1, 2, 3),
-                            out_shardings=(split, acc_shardings, split))(keys, state, acc, sums, hp, varying, *at)
-        state = compiled("advance", advance, keys.noise, state, hp, varying, *at, donate=(1,),
-                         out_shardings=split)(keys.noise, state, hp, varying, *at)
+            return compiled("measure", measure, keys, state, acc, sums, hp, varying, bound, *at, donate=(1, 2, 3),
+                            out_shardings=(split, acc_shardings, split))(keys, state, acc, sums, hp, varying, bound, *at)
+        state = compiled("advance", advance, keys.noise, state, hp, varying, bound, *at, donate=(1,),
+                         out_shardings=split)(keys.noise, state, hp, varying, bound, *at)
         return state, acc, sums
 
     chunk_programs = {name: compiled(name, lambda state, h, fn=fn: jax.lax.map(lambda p: fn(kernel_of(p[1]), p[0]),

@@ -51,7 +51,7 @@ class RunSizes(NamedTuple):
     chunk_steps: int = 1000  # steps per chunk (chunk statistics recorded at its end); calls are sized by time
     seed: int = 0
     chain_groups: int = 32  # chain c belongs to group c mod G (accumulators.py)
-    divergence_bound: float = 1.0e3
+    divergence_bound: float = 1.0e3  # given to the compiled program as data (grid.py): one compile for every bound
 
 
 class Budget(NamedTuple):
@@ -188,10 +188,10 @@ def rolled_back(kernel: Kernel) -> Callable:
 
 
 def checked(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: Hyperparameters,
-            start: jax.Array, length: Any) -> ChainState:
-    """Integrate, then check: a chain that failed or left the bound rolls back to its state at ``start`` and freezes."""
+            start: jax.Array, length: Any, bound: jax.Array) -> ChainState:
+    """Integrate, then check: a chain that failed or left |θ|_∞ ≤ ``bound`` (traced) rolls back to its
+    state at ``start`` and freezes."""
     proposed, failed = integrate(kernel.integrator, key, state.integrator, hyperparameters, start, length)
-    bound = kernel.sizes.divergence_bound
     largest = largest_magnitude(kernel.integrator.position(proposed))
     in_bounds = jnp.isfinite(largest) & (largest <= bound)  # the bound may be inf
     accept = ~state.diverged & ~failed & in_bounds
@@ -201,12 +201,12 @@ def checked(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: 
 
 
 def advance(kernel: Kernel, key: jax.Array, state: ChainState, hyperparameters: Hyperparameters, budget: Budget,
-            first: jax.Array, blocks: jax.Array) -> ChainState:
+            first: jax.Array, blocks: jax.Array, bound: jax.Array) -> ChainState:
     """Burn-in blocks ``first`` to ``first + blocks`` (traced): block j is steps [j·thin, (j+1)·thin) cut
     at the burn-in's end (none past it), each followed by a check."""
     def block(j, inner):
         start = j * budget.thin
-        return checked(kernel, key, inner, hyperparameters, start, jnp.clip(budget.burn_in - start, 0, budget.thin))
+        return checked(kernel, key, inner, hyperparameters, start, jnp.clip(budget.burn_in - start, 0, budget.thin), bound)
 
     return jax.lax.fori_loop(first, first + blocks, block, state)
 
@@ -227,7 +227,7 @@ def accumulate_local(kernel: Kernel) -> Callable:
 
 
 def measure(kernel: Kernel, keys: Keys, state: ChainState, acc: hist_lib.Accumulators, sums: jax.Array | None,
-            hyperparameters: Hyperparameters, budget: Budget, first: jax.Array, count: jax.Array):
+            hyperparameters: Hyperparameters, budget: Budget, first: jax.Array, count: jax.Array, bound: jax.Array):
     """Observations ``first`` to ``first + count`` (traced) of the window: ``thin`` steps, a check and an
     observation each; accumulate the alive chains, and add the statistics at every ``statistic_every``-th
     observation. A point whose window is shorter (traced ``budget.observations``) stays frozen past its
@@ -240,7 +240,7 @@ def measure(kernel: Kernel, keys: Keys, state: ChainState, acc: hist_lib.Accumul
     def observe(i, carry):
         state, acc, sums = carry
         active = i < budget.observations
-        stepped = checked(kernel, keys.noise, state, hyperparameters, budget.burn_in + i * budget.thin, budget.thin)
+        stepped = checked(kernel, keys.noise, state, hyperparameters, budget.burn_in + i * budget.thin, budget.thin, bound)
         state = jax.tree.map(lambda new, old: jnp.where(active, new, old), stepped, state) if frozen else stepped
         position = kernel.integrator.position(state.integrator)
         acc = accumulate(acc, kernel.observe(position), ~state.diverged & active, group,

@@ -23,6 +23,7 @@ def uv_model():
                               spec.FIELDS))
 
 
+@pytest.mark.slow  # 5 s: a run and its replayed steps
 def test_drift_test_takes_at_most_its_sample_cap_in_evenly_spaced_boundaries(monkeypatch):
     """64 chains x 21 recorded boundaries (step 0 and 20 windows of 5 steps), cap 4 x 64 samples: 4 boundaries."""
     model = uv_model()

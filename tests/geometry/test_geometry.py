@@ -111,7 +111,8 @@ def test_general_linear_action_on_the_singular_mode_slice(rows, cols, rank, seed
     assert log_det_G(model, on_slice) == pytest.approx(closed, rel=1e-3, abs=1e-3)
 
 
-@pytest.mark.parametrize("name", ["uv", "hadamard", "deep_scalar", "matrix_factorisation", "relu", "attention"])
+@pytest.mark.parametrize("name", ["uv", "hadamard", "deep_scalar", "matrix_factorisation",
+                                  pytest.param("relu", marks=pytest.mark.slow), "attention"])  # relu: 4 s
 def test_dual_slice_det_G_equals_det_H_and_checks_pass(name):
     model = build(name)
     symmetry_checks.check_symmetry(name, model, jax.random.key(0))

@@ -23,7 +23,8 @@ def model(rows: int, cols: int, rank: int, dtype=jnp.float32):
     return matrix_factorisation.build(cfg, dtype)
 
 
-@pytest.mark.parametrize("rows, cols, rank", [(5, 4, 3), (4, 6, 3), (6, 6, 2), (5, 5, 4)])
+@pytest.mark.parametrize("rows, cols, rank", [(5, 4, 3), pytest.param(4, 6, 3, marks=pytest.mark.slow), (6, 6, 2),
+                                             pytest.param(5, 5, 4, marks=pytest.mark.slow)])  # 3–4 s each
 def test_naive_density_is_the_chart_jacobian_on_the_level_set(rows, cols, rank):
     """dX / [Gibbs conditioned on χ] = J_φ √det G_χ (area formula, SVD of Dφ on ker Dχ) must equal the
     form's det M₁^{(p−r)/2} det M₂^{(n−r)/2} |det(Dχ Ξᵀ)| at every θ, up to one constant. Measured in
