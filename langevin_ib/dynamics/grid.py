@@ -194,7 +194,8 @@ def simulate_grid(
             return lambda ks, *args: jax.lax.map(lambda point: fn(ks, *point), args)
         return lambda ks, *args: jax.lax.map(lambda point: fn(*point), (ks, *args))
 
-    init = each(lambda key, h: kernel_lib.initial_state(kernel_of(h), key, h))
+    parameters = each(lambda key, h: kernel_lib.initial_parameters(kernel_of(h), key))
+    init = each(lambda key, p, h: kernel_lib.initial_state(kernel_of(h), key, p, h))
     advance = lambda key, state, hp, v, first, count: each(
         lambda k, st, h, b: kernel_lib.advance(kernel_of(h), k, st, h, Budget(**shared, **b), first, count)
     )(key, state, hp, v)
@@ -217,7 +218,8 @@ def simulate_grid(
         return programs[name]
 
     wall_start = time.perf_counter()
-    state = compiled("init", init, keys.init, hp, out_shardings=split)(keys.init, hp)
+    params = compiled("parameters", parameters, keys.init, hp, out_shardings=split)(keys.init, hp)  # see the docstring
+    state = compiled("init", init, keys.init, params, hp, donate=(1,), out_shardings=split)(keys.init, params, hp)
     first = Hyperparameters(*(h[0] for h in hp))
     observed = jax.eval_shape(lambda st: jax.vmap(model.observe)(integrator.position(st.integrator)),
                               jax.tree.map(lambda x: x[0], state))
