@@ -4,7 +4,10 @@ A single run is a grid of one point (:func:`simulate_run`), so a sweep point is 
 alone. The points are a loop (``lax.map``), not a ``vmap``: XLA simplifies a size-one point axis
 (a run alone) differently from a longer one, and the two then round differently at float32
 (measured: docs/engineering.md, "One execution path"); a loop runs the same per-point program for
-any number of points, and one trip per chunk and point costs nothing beside the chunk.
+any number of points, and one trip per chunk and point costs nothing beside the chunk. The initial
+parameters are a compiled call of their own: in one program XLA:CPU fused their draw into
+Leimkuhler–Matthews' anchor θ − c·ξ in a grid of one point only, and contracted it into another
+fused multiply-add (same section).
 
 Each point has its own hyperparameters (data, so one compile serves every value). Without per-point
 seeds all points share the run's keys (common random numbers): step k of every point draws the same
