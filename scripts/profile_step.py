@@ -50,7 +50,8 @@ def main() -> None:
 
     def setup(integrator):
         kern = kernel.build(model, integrator, sizes, binnings)
-        state = jax.jit(lambda key, h: kernel.initial_state(kern, key, h), out_shardings=split)(keys.init, hyper)
+        start = lambda key, h: kernel.initial_state(kern, key, kernel.initial_parameters(kern, key), h)
+        state = jax.jit(start, out_shardings=split)(keys.init, hyper)
         shapes = jax.eval_shape(lambda st: jax.vmap(model.observe)(integrator.position(st.integrator)), state)
         acc = jax.device_put(accumulators.empty(binnings, None, 32, shapes), accumulators.shardings(split, replicated))
         return kern, state, acc

@@ -4,7 +4,10 @@ A single run is a grid of one point (:func:`simulate_run`), so a sweep point is 
 alone. The points are a loop (``lax.map``), not a ``vmap``: XLA simplifies a size-one point axis
 (a run alone) differently from a longer one, and the two then round differently at float32
 (measured: docs/engineering.md, "One execution path"); a loop runs the same per-point program for
-any number of points, and one trip per chunk and point costs nothing beside the chunk.
+any number of points, and one trip per chunk and point costs nothing beside the chunk. The initial
+parameters are a compiled call of their own: in one program XLA:CPU fused their draw into
+Leimkuhler–Matthews' anchor θ − c·ξ in a grid of one point only, and contracted it into another
+fused multiply-add (same section).
 
 Each point has its own hyperparameters (data, so one compile serves every value). Without per-point
 seeds all points share the run's keys (common random numbers): step k of every point draws the same
@@ -195,7 +198,8 @@ def simulate_grid(
             return lambda ks, *args: jax.lax.map(lambda point: fn(ks, *point), args)
         return lambda ks, *args: jax.lax.map(lambda point: fn(*point), (ks, *args))
 
-    init = each(lambda key, h: kernel_lib.initial_state(kernel_of(h), key, h))
+    parameters = each(lambda key, h: kernel_lib.initial_parameters(kernel_of(h), key))
+    init = each(lambda key, p, h: kernel_lib.initial_state(kernel_of(h), key, p, h))
     advance = lambda key, state, hp, v, bound, first, count: each(
         lambda k, st, h, b: kernel_lib.advance(kernel_of(h), k, st, h, Budget(**shared, **b), first, count, bound)
     )(key, state, hp, v)
@@ -218,7 +222,8 @@ def simulate_grid(
         return programs[name]
 
     wall_start = time.perf_counter()
-    state = compiled("init", init, keys.init, hp, out_shardings=split)(keys.init, hp)
+    params = compiled("parameters", parameters, keys.init, hp, out_shardings=split)(keys.init, hp)  # see the docstring
+    state = compiled("init", init, keys.init, params, hp, donate=(1,), out_shardings=split)(keys.init, params, hp)
     first = Hyperparameters(*(h[0] for h in hp))
     observed = jax.eval_shape(lambda st: jax.vmap(model.observe)(integrator.position(st.integrator)),
                               jax.tree.map(lambda x: x[0], state))

@@ -142,12 +142,18 @@ def build(model: Model, integrator: Integrator, sizes: RunSizes, binnings: dict[
     return Kernel(model, integrator, sizes, binnings, joint, observe, concatenated, statistic_every)
 
 
-def initial_state(kernel: Kernel, key: jax.Array, hyperparameters: Hyperparameters) -> ChainState:
-    """Chain c starts at model.init(fold_in(k₁, c)), (k₁, k₂) = split(key); k₂ seeds the integrator's init."""
-    chains = kernel.sizes.chains
-    param_root, integrator_key = jax.random.split(key)
-    params = jax.vmap(kernel.model.init)(jax.vmap(jax.random.fold_in, (None, 0))(param_root, jnp.arange(chains)))
-    return ChainState(kernel.integrator.init(integrator_key, params, hyperparameters), jnp.full(chains, -1, jnp.int32))
+def initial_parameters(kernel: Kernel, key: jax.Array) -> Any:
+    """Chain c's parameters model.init(fold_in(k₁, c)), (k₁, k₂) = split(key) (k₂: :func:`initial_state`)."""
+    param_root = jax.random.split(key)[0]
+    return jax.vmap(kernel.model.init)(jax.vmap(jax.random.fold_in, (None, 0))(param_root, jnp.arange(kernel.sizes.chains)))
+
+
+def initial_state(kernel: Kernel, key: jax.Array, params: Any, hyperparameters: Hyperparameters) -> ChainState:
+    """The chains at ``params`` (:func:`initial_parameters` of ``key``), k₂ of (k₁, k₂) = split(key)
+    seeding the integrator's init."""
+    integrator_key = jax.random.split(key)[1]
+    return ChainState(kernel.integrator.init(integrator_key, params, hyperparameters),
+                      jnp.full(kernel.sizes.chains, -1, jnp.int32))
 
 
 def integrate(integrator: Integrator, key: jax.Array, state: Any, hyperparameters: Hyperparameters,
