@@ -154,6 +154,7 @@ def simulate_grid(
     bar: Any = None,
     checkpoint: Any = None,
     max_call_seconds: float = MAX_CALL_SECONDS,
+    data: tuple[Callable, Any] | None = None,
 ) -> tuple[list[RunResult], float]:
     """Run every grid point (hyperparameters of shape (points,)) for burn_in + steps steps, observing
     every ``thin`` steps after burn-in: the steps of ``sizes``, or each point's of ``per_point`` (as data
@@ -169,7 +170,10 @@ def simulate_grid(
     (:func:`exclude`). ``checkpoint`` (:class:`langevin_ib.dynamics.checkpoint.Checkpointer`) resumes
     from its saved grid carry, sees the carry at every chunk boundary and keeps the final one. Calls
     are sized by the time of the one before (:func:`piece`), the first of each program a probe of
-    :data:`PROBE_BLOCKS` blocks; the block counts are data, so this compiles nothing more."""
+    :data:`PROBE_BLOCKS` blocks; the block counts are data, so this compiles nothing more. ``data``,
+    ``(parts, arrays)``: each point's (model, integrator, statistics) are ``parts(its arrays)``, built in the
+    point's traced body (``arrays`` a pytree with the points leading: a sweep over data sets is one program);
+    ``model`` then gives only shapes."""
     points = int(np.shape(hyperparameters.temperature)[0])
     if chunk_statistics is None:
         chunk_statistics = {"chi": kernel_lib.chi_quantiles} if model.symmetry is not None else {}
@@ -183,14 +187,17 @@ def simulate_grid(
     split = NamedSharding(split_chains.mesh, PartitionSpec(None, "chains"))
     hp = Hyperparameters(*(np.asarray(h, dtype) for h in hyperparameters))
     bound = np.asarray(sizes.divergence_bound, dtype)  # data, so runs that differ only in it share the programs
-    hp, varying, bound = jax.jit(lambda h, v, b: (h, v, b), out_shardings=replicated)(hp, varying, bound)
+    arrays = None if data is None else jax.tree.map(lambda x: np.asarray(x, dtype if np.issubdtype(
+        np.asarray(x).dtype, np.floating) else None), data[1])
+    hp, varying, bound, arrays = jax.jit(lambda *a: a, out_shardings=replicated)(hp, varying, bound, arrays)
     if seeds is None:
         keys, key_axis = placed(kernel_lib.keys(sizes.seed), replicated), None
     else:
         keys, key_axis = placed(jax.vmap(kernel_lib.keys)(jnp.asarray(seeds)), replicated), 0
 
-    def kernel_of(h):
-        return kernel_lib.build(model, integrator, sizes, binnings, statistics(h) if statistics else (), statistic_every)
+    def kernel_of(h, a):
+        m, i, s = (model, integrator, statistics) if data is None else data[0](a)
+        return kernel_lib.build(m, i, sizes, binnings, s(h) if s else (), statistic_every)
 
     def each(fn):
         """``(keys, *per_point) -> fn(key, *point)`` for every point in turn, the keys shared or per point."""
@@ -198,14 +205,16 @@ def simulate_grid(
             return lambda ks, *args: jax.lax.map(lambda point: fn(ks, *point), args)
         return lambda ks, *args: jax.lax.map(lambda point: fn(*point), (ks, *args))
 
-    parameters = each(lambda key, h: kernel_lib.initial_parameters(kernel_of(h), key))
-    init = each(lambda key, p, h: kernel_lib.initial_state(kernel_of(h), key, p, h))
-    advance = lambda key, state, hp, v, bound, first, count: each(
-        lambda k, st, h, b: kernel_lib.advance(kernel_of(h), k, st, h, Budget(**shared, **b), first, count, bound)
-    )(key, state, hp, v)
-    measure = lambda ks, state, acc, sums, hp, v, bound, first, count: each(
-        lambda k, st, a, su, h, b: kernel_lib.measure(kernel_of(h), k, st, a, su, h, Budget(**shared, **b), first, count, bound)
-    )(ks, state, acc, sums, hp, v)
+    parameters = each(lambda key, h, a: kernel_lib.initial_parameters(kernel_of(h, a), key))
+    init = each(lambda key, p, h, a: kernel_lib.initial_state(kernel_of(h, a), key, p, h))
+    advance = lambda key, state, hp, v, arrays, bound, first, count: each(
+        lambda k, st, h, b, a: kernel_lib.advance(kernel_of(h, a), k, st, h, Budget(**shared, **b), first, count,
+                                                  bound)
+    )(key, state, hp, v, arrays)
+    measure = lambda ks, state, acc, sums, hp, v, arrays, bound, first, count: each(
+        lambda k, st, ac, su, h, b, a: kernel_lib.measure(kernel_of(h, a), k, st, ac, su, h, Budget(**shared, **b),
+                                                          first, count, bound)
+    )(ks, state, acc, sums, hp, v, arrays)
 
     compile_seconds = 0.0
     programs: dict = {}
@@ -222,8 +231,10 @@ def simulate_grid(
         return programs[name]
 
     wall_start = time.perf_counter()
-    params = compiled("parameters", parameters, keys.init, hp, out_shardings=split)(keys.init, hp)  # see the docstring
-    state = compiled("init", init, keys.init, params, hp, donate=(1,), out_shardings=split)(keys.init, params, hp)
+    params = compiled("parameters", parameters, keys.init, hp, arrays, out_shardings=split)(
+        keys.init, hp, arrays)  # see the docstring
+    state = compiled("init", init, keys.init, params, hp, arrays, donate=(1,), out_shardings=split)(
+        keys.init, params, hp, arrays)
     first = Hyperparameters(*(h[0] for h in hp))
     observed = jax.eval_shape(lambda st: jax.vmap(model.observe)(integrator.position(st.integrator)),
                               jax.tree.map(lambda x: x[0], state))
@@ -233,8 +244,8 @@ def simulate_grid(
                   out_shardings=acc_shardings)()
     sums = None
     if statistics is not None and statistics(first):
-        shape = jax.eval_shape(each(lambda ks, st, h: kernel_lib.statistics_at(
-            kernel_of(h), ks.statistics, integrator.position(st.integrator), jnp.int32(0))), keys, state, hp)
+        shape = jax.eval_shape(each(lambda ks, st, h, a: kernel_lib.statistics_at(
+            kernel_of(h, a), ks.statistics, integrator.position(st.integrator), jnp.int32(0))), keys, state, hp, arrays)
         sums = jax.jit(lambda: jnp.zeros(shape.shape, shape.dtype), out_shardings=split)()
 
     def call(measuring, first, count, carry):
@@ -242,21 +253,22 @@ def simulate_grid(
         state, acc, sums = carry
         at = (np.int32(first), np.int32(count))
         if measuring:
-            return compiled("measure", measure, keys, state, acc, sums, hp, varying, bound, *at, donate=(1, 2, 3),
-                            out_shardings=(split, acc_shardings, split))(keys, state, acc, sums, hp, varying, bound, *at)
-        state = compiled("advance", advance, keys.noise, state, hp, varying, bound, *at, donate=(1,),
-                         out_shardings=split)(keys.noise, state, hp, varying, bound, *at)
+            return compiled("measure", measure, keys, state, acc, sums, hp, varying, arrays, bound, *at,
+                            donate=(1, 2, 3), out_shardings=(split, acc_shardings, split))(
+                keys, state, acc, sums, hp, varying, arrays, bound, *at)
+        state = compiled("advance", advance, keys.noise, state, hp, varying, arrays, bound, *at, donate=(1,),
+                         out_shardings=split)(keys.noise, state, hp, varying, arrays, bound, *at)
         return state, acc, sums
 
-    chunk_programs = {name: compiled(name, lambda state, h, fn=fn: jax.lax.map(lambda p: fn(kernel_of(p[1]), p[0]),
-                                                                                (state, h)), state, hp)
+    chunk_programs = {name: compiled(name, lambda state, h, a, fn=fn: jax.lax.map(
+        lambda p: fn(kernel_of(p[1], p[2]), p[0]), (state, h, a)), state, hp, arrays)
                       for name, fn in chunk_statistics.items()}
     recorded = {name: {"step": [], "value": []} for name in chunk_programs}  # "step": blocks done
 
     def record(done, state):
         for name, program in chunk_programs.items():
             recorded[name]["step"].append(done)
-            recorded[name]["value"].append(jax.tree.map(np.asarray, sharding.gathered(program(state, hp))))
+            recorded[name]["value"].append(jax.tree.map(np.asarray, sharding.gathered(program(state, hp, arrays))))
 
     record(0, state)
     done, carry = 0, (state, acc, sums)
@@ -327,15 +339,16 @@ def simulate_run(
     progress: bool = False,
     checkpoint: Any = None,
     per_point: Budget | None = None,
+    data: tuple[Callable, Any] | None = None,
 ) -> RunResult:
     """One run (scalar hyperparameters) as a grid of one point (:func:`simulate_grid`); ``statistics``
-    as there, or a tuple of statistics that do not depend on the hyperparameters; ``per_point`` as
-    there, of one point."""
+    as there, or a tuple of statistics that do not depend on the hyperparameters; ``per_point`` and
+    ``data`` as there, of one point."""
     bar = tqdm(total=sizes.burn_in + sizes.steps, desc="chain steps", unit="step", disable=not progress, leave=False)
     one = Hyperparameters(*(np.asarray([h]) for h in hyperparameters))
     statistics_of = statistics if callable(statistics) else (lambda h: statistics)
     results, _ = simulate_grid(model, integrator, one, sizes, binnings=binnings, statistics=statistics_of,
                                statistic_every=statistic_every, chunk_statistics=chunk_statistics, bar=bar,
-                               checkpoint=checkpoint, per_point=per_point)
+                               checkpoint=checkpoint, per_point=per_point, data=data)
     bar.close()
     return results[0]

@@ -102,16 +102,37 @@ def budget_of(experiments: list[Experiment]) -> Budget | None:
     return Budget(np.asarray([r.burn_in for r in runs]), thin, np.asarray([r.steps // r.thin for r in runs]))
 
 
+def data_of(experiment: Experiment, points: list[Experiment]) -> tuple[Callable, Any] | None:
+    """(parts, arrays) of the grid ``points`` of the planned ``experiment`` whose model module draws its data
+    in ``arrays(cfg)`` and reads it through ``bind(cfg, arrays, dtype)`` (docs/sweeps.md, "Ensembles over
+    data sets"): each point's host-drawn arrays stacked on a leading axis, and ``parts(arrays) -> (model,
+    integrator, statistics)`` of one point, built from its arrays in the grid's traced body; None for other
+    models (their data are constants of the program)."""
+    module = models.lookup(experiment.model.name)
+    if not hasattr(module, "arrays"):
+        return None
+    config = lambda e: {"name": e.model.name, **e.model.fields}
+    dtype = jax.numpy.dtype(experiment.run.dtype)
+
+    def parts(arrays) -> tuple:
+        model = module.bind(config(experiment), arrays, dtype)
+        return model, build_integrator(experiment, model), statistics_of(experiment, model)
+
+    drawn = [module.arrays(config(e)) for e in points]
+    return parts, jax.tree.map(lambda *a: np.stack(a), *drawn)
+
+
 def simulate_model(experiment: Experiment, model: Model, progress: bool, checkpoint=None) -> RunResult:
     """Run the planned experiment's chains of ``model`` as a grid of one point
-    (:func:`langevin_ib.dynamics.grid.simulate_run`, the path every sweep point takes too), saving
+    (:func:`langevin_ib.dynamics.grid.simulate_run`, the path every sweep point takes too, its data
+    arrays bound in the program where the model declares them: :func:`data_of`), saving
     ``checkpoint`` (a :class:`langevin_ib.dynamics.checkpoint.Checkpointer`) at chunk boundaries."""
     return grid.simulate_run(model, build_integrator(experiment, model), hyperparameters_of(experiment),
                              sizes_of(experiment), binnings=dict(experiment.observables),
                              statistics=statistics_of(experiment, model),
                              statistic_every=experiment.analysis.snapshot_every,
                              chunk_statistics=chunk_statistics_of(experiment, model), progress=progress,
-                             checkpoint=checkpoint, per_point=budget_of([experiment]))
+                             checkpoint=checkpoint, per_point=budget_of([experiment]), data=data_of(experiment, [experiment]))
 
 
 def histogram_arrays(result: RunResult, comparisons: dict) -> dict:

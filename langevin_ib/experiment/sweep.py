@@ -22,7 +22,7 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 
 from langevin_ib.experiment.config import Experiment
-from langevin_ib.experiment.sweep_grid import DATA_KEYS, Point
+from langevin_ib.experiment.sweep_grid import Point, data_keys
 from langevin_ib.experiment.sweep_table import csv_rows, stack
 
 
@@ -35,21 +35,22 @@ class Group:
 
 
 def groups(points: list[Point]) -> list[Group]:
-    """Points grouped by their compile: equal configs up to :data:`DATA_KEYS`, then the plan of tests
-    (which may depend on λ). The one grouping of sweeps and batches."""
+    """Points grouped by their compile: equal configs up to :func:`~langevin_ib.experiment.sweep_grid.data_keys`,
+    then the plan of tests (which may depend on λ). The one grouping of sweeps and batches."""
     from langevin_ib.dynamics.checkpoint import flat
     from langevin_ib.experiment import job, plan
 
     out: dict = {}
     models_by_config: dict = {}
     for point in points:
-        key = json.dumps({k: v for k, v in flat(point.experiment.to_dict()).items() if k not in DATA_KEYS},
+        data = data_keys(point.experiment.model.name)
+        key = json.dumps({k: v for k, v in flat(point.experiment.to_dict()).items() if k not in data},
                          sort_keys=True, default=str)
         if key not in models_by_config:
             models_by_config[key] = job.build_model(point.experiment)
         with job.precision(point.experiment):
             tests = plan.applicable(point.experiment, models_by_config[key])
-        shape = {k: v for k, v in point.values.items() if k not in DATA_KEYS}
+        shape = {k: v for k, v in point.values.items() if k not in data}
         out.setdefault((key, tests), (shape, []))[1].append(point)
     return [Group(shape, tuple(members)) for shape, members in out.values()]
 
@@ -98,9 +99,10 @@ def checkpointers(out: Path, resume: bool, name=lambda group, pass_, members: f"
 
     def make(group: int, pass_: int, members) -> checkpoint.Checkpointer:
         run = members[0].experiment.run
+        data = data_keys(members[0].experiment.model.name)
         config = {"group": members[0].experiment.to_dict(),
                   "points": {str(p.index): {k: v for k, v in checkpoint.flat(p.experiment.to_dict()).items()
-                                            if k in DATA_KEYS} for p in members}}
+                                            if k in data} for p in members}}
         return checkpoint.Checkpointer(out, config, run.checkpoint_every_seconds, run.checkpoint_every_chunks,
                                        name=name(group, pass_, members))
     return make
@@ -138,6 +140,7 @@ def _passes(g: int, group: Group, prep: Prepared, on_point, bar, checkpoint_for)
                                                       np.asarray([d.step_size for d in dyn]),
                                                       np.asarray([d.weight_decay for d in dyn]))
         seeds = [p.experiment.run.seed for p in members]
+        data = job.data_of(experiment, [p.experiment for p in members])
         checkpoint = checkpoint_for(g, first // size, members) if checkpoint_for else None
         with checkpoint.signals() if checkpoint else contextlib.nullcontext():
             results, seconds = grid.simulate_grid(
@@ -146,13 +149,16 @@ def _passes(g: int, group: Group, prep: Prepared, on_point, bar, checkpoint_for)
                 per_point=job.budget_of([p.experiment for p in members]),
                 statistics=job.statistics_of(experiment, model),
                 statistic_every=experiment.analysis.snapshot_every,
-                chunk_statistics=job.chunk_statistics_of(experiment, model), bar=bar, checkpoint=checkpoint)
+                chunk_statistics=job.chunk_statistics_of(experiment, model), bar=bar, checkpoint=checkpoint,
+                data=data)
         compile_seconds += seconds
         for point, result in zip(members, results):
-            point_experiment = plan.planned(point.experiment, model)
-            planned = plan.statistics(point_experiment, model)
-            on_point(point, job.analyse(point_experiment, model, planned, result,
-                                        time.perf_counter() - result.run_seconds, prep.integrator))
+            point_model = model if data is None else job.build_model(point.experiment)  # its own data set
+            point_experiment = plan.planned(point.experiment, point_model)
+            planned = plan.statistics(point_experiment, point_model)
+            on_point(point, job.analyse(point_experiment, point_model, planned, result,
+                                        time.perf_counter() - result.run_seconds,
+                                        prep.integrator if data is None else job.build_integrator(point_experiment, point_model)))
         del results
     return compile_seconds
 

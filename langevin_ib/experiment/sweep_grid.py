@@ -1,7 +1,8 @@
 """A sweep's specification: its axes (key -> values) from ``key=v1,v2``, ``key=logspace(a,b,n)``,
 ``key=linspace(a,b,n)``, ``key=range(a,b[,step])`` overrides or a ``sweep:`` section of the YAML, and its
 points, the Cartesian product of the axes, each resolved and checked (docs/sweeps.md). Keys of
-:data:`DATA_KEYS` are data of one compiled program; the others (:func:`sweepable`) change shapes.
+:data:`DATA_KEYS` (and ``model.data_seed`` of a model that binds its data: :func:`data_keys`) are data of
+one compiled program; the others (:func:`sweepable`) change shapes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from langevin_ib.models.fields import short
 DATA_KEYS = ("dynamics.temperature", "dynamics.step_size", "dynamics.weight_decay", "run.seed")
 SHAPE_KEYS = ("run.chains",)  # and every int field of the model (model.<field>)
 BATCH_KEY = "dynamics.batch_size"  # a shape key of the minibatch integrators (gd has none)
+DATA_SEED = "model.data_seed"  # data of the program where the model declares arrays(cfg) and bind(cfg, arrays, dtype)
 POSITIVE = ("dynamics.temperature", "dynamics.step_size")
 MAX_POINTS = 10_000  # a point's results stay in host memory until written: ~100 kB, so ~1 GB (issue 31: 10⁵ took 10 GB)
 
@@ -46,6 +48,16 @@ class Point:
     @property
     def label(self) -> str:
         return Path(self.config).stem
+
+
+def data_keys(model_name: str) -> tuple[str, ...]:
+    """The keys whose values are data of one compiled program for the model ``model_name``: :data:`DATA_KEYS`,
+    and :data:`DATA_SEED` where the model's module draws its data in ``arrays`` (docs/sweeps.md)."""
+    try:
+        binds = hasattr(models.lookup(model_name), "arrays")
+    except ConfigError:
+        binds = False
+    return DATA_KEYS + ((DATA_SEED,) if binds else ())
 
 
 def sweepable(raw: Mapping) -> tuple[str, ...]:

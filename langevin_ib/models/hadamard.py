@@ -29,11 +29,19 @@ def initial(cfg: dict, key: jax.Array, shape: tuple, dtype) -> jax.Array:
     return cfg["init_scale"] * (1.0 + cfg["init_noise"] * draw)
 
 
+arrays = signal_recovery.arrays
+
+
 def build(cfg: dict, dtype=jnp.float32) -> Model:
+    return bind(cfg, arrays(cfg), dtype)
+
+
+def bind(cfg: dict, data: dict, dtype=jnp.float32) -> Model:
+    """The model of the problem's arrays ``data`` (:func:`langevin_ib.models.signal_recovery.arrays`)."""
     n = cfg["size"]
-    prob = signal_recovery.problem(cfg)
+    matrix = signal_recovery.synthesis_matrix(cfg)
     synthesis = (lambda z: z) if cfg["operator"] == "identity" else (
-        jnp.cumsum if cfg["operator"] == "difference" else (lambda z: jnp.asarray(prob.synthesis, dtype) @ z))
+        jnp.cumsum if cfg["operator"] == "difference" else (lambda z: jnp.asarray(matrix, dtype) @ z))
 
     def predictor(params: dict) -> jax.Array:
         return synthesis(params["u"] * params["v"])
@@ -46,7 +54,7 @@ def build(cfg: dict, dtype=jnp.float32) -> Model:
         u, v = params["u"], params["v"]
         return {"z": u * v, "chi": 0.5 * (u**2 - v**2)}
 
-    loss, data = signal_recovery.regression(prob, predictor, dtype)
-    return Model(init, loss, observe, quotient="z", symmetry="chi", data=data,
-                 readout=signal_recovery.readout(prob, predictor, dtype), synthesis=prob.synthesis,
+    loss, examples = signal_recovery.regression(data, predictor, dtype)
+    return Model(init, loss, observe, quotient="z", symmetry="chi", data=examples,
+                 readout=signal_recovery.readout(cfg, data, predictor, dtype), synthesis=matrix,
                  **rescaling.declare(rescaling.pair("u", "v", n, observable="z", signed=True)))

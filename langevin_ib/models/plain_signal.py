@@ -18,14 +18,22 @@ FIELDS = signal_recovery.FIELDS
 OBSERVABLES = ("z",)
 
 
+arrays = signal_recovery.arrays
+
+
 def build(cfg: dict, dtype=jnp.float32) -> Model:
-    prob = signal_recovery.problem(cfg)
-    synthesis = jnp.asarray(prob.synthesis, dtype)
+    return bind(cfg, arrays(cfg), dtype)
+
+
+def bind(cfg: dict, data: dict, dtype=jnp.float32) -> Model:
+    """The model of the problem's arrays ``data`` (:func:`langevin_ib.models.signal_recovery.arrays`)."""
+    matrix = signal_recovery.synthesis_matrix(cfg)
+    synthesis = jnp.asarray(matrix, dtype)
 
     def predictor(params: dict) -> jax.Array:
         return synthesis @ params["w"]
 
-    loss, data = signal_recovery.regression(prob, predictor, dtype)
+    loss, examples = signal_recovery.regression(data, predictor, dtype)
     return Model(lambda key: {"w": initial(cfg, key, (cfg["size"],), dtype)}, loss, lambda params: {"z": params["w"]},
-                 quotient="z", symmetry=None, data=data, readout=signal_recovery.readout(prob, predictor, dtype),
-                 synthesis=prob.synthesis)
+                 quotient="z", symmetry=None, data=examples, readout=signal_recovery.readout(cfg, data, predictor, dtype),
+                 synthesis=matrix)

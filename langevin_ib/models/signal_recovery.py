@@ -10,6 +10,9 @@ where eq. 16 puts the bias Σ log|(A x)_i| (:mod:`langevin_ib.predictions.implie
 test MSE. The target x* is ``sparse`` (``nonzeros`` entries among indices ≥ ``support_from``,
 magnitudes U[target, target + target_spread], signs ``positive`` or ``random``) or ``piecewise``
 (``segments`` of lengths summing to p at ``levels``). Loss ½·mean((M x − y)²); data: the rows (M_i, y_i).
+The draw from ``data_seed`` is :func:`arrays` (host, numpy) and a model reads it only through its
+``bind(cfg, arrays, dtype)``, so a sweep over ``data_seed`` passes each point's arrays as data of one
+compiled program (docs/sweeps.md); ``build(cfg)`` is ``bind(cfg, arrays(cfg))``.
 """
 
 from __future__ import annotations
@@ -59,7 +62,6 @@ class Problem(NamedTuple):
     labels: np.ndarray
     signal: np.ndarray
     test: np.ndarray | None
-    plot: np.ndarray | None  # cosine rows on the PLOT_POINTS grid
 
 
 def synthesis_matrix(cfg: dict) -> np.ndarray:
@@ -124,11 +126,18 @@ def problem(cfg: dict) -> Problem:
     else:
         design = np.eye(p) if m == 0 else rng.standard_normal((m, p)) / np.sqrt(m)
     labels = design @ signal + cfg["noise"] * rng.standard_normal(design.shape[0])
-    test = plot = None
-    if cfg["design"] == "cosine":
-        test = cosine_rows(rng.uniform(size=cfg["test_points"]), p)
-        plot = cosine_rows(np.linspace(0.0, 1.0, PLOT_POINTS), p)
-    return Problem(synthesis, design, labels, signal, test, plot)
+    test = cosine_rows(rng.uniform(size=cfg["test_points"]), p) if cfg["design"] == "cosine" else None
+    return Problem(synthesis, design, labels, signal, test)
+
+
+def arrays(cfg: dict) -> dict:
+    """The arrays the draw from ``data_seed`` gives (numpy, float64): the design M, labels y, target x*
+    and, for a cosine design, the Gram CᵀC/k of the k test rows (the test MSE's only use of them)."""
+    prob = problem(cfg)
+    out = {"design": prob.design, "labels": prob.labels, "signal": prob.signal}
+    if prob.test is not None:
+        out["gram"] = prob.test.T @ prob.test / prob.test.shape[0]
+    return out
 
 
 def total_variation(x):
@@ -136,9 +145,10 @@ def total_variation(x):
     return jnp.sum(jnp.abs(jnp.diff(x)))
 
 
-def regression(prob: Problem, predictor: Callable, dtype) -> tuple[Callable, Data]:
-    """(loss, data): L = ½·mean((M x − y)²) with x = ``predictor(params)``, and the rows (M_i, y_i)."""
-    design, labels = jnp.asarray(prob.design, dtype), jnp.asarray(prob.labels, dtype)
+def regression(data: dict, predictor: Callable, dtype) -> tuple[Callable, Data]:
+    """(loss, data): L = ½·mean((M x − y)²) with x = ``predictor(params)``, and the rows (M_i, y_i) of
+    :func:`arrays` ``data`` (numpy, or traced)."""
+    design, labels = jnp.asarray(data["design"], dtype), jnp.asarray(data["labels"], dtype)
 
     def loss(params):
         return 0.5 * jnp.mean((design @ predictor(params) - labels) ** 2)
@@ -149,15 +159,17 @@ def regression(prob: Problem, predictor: Callable, dtype) -> tuple[Callable, Dat
     return loss, Data(example_loss, examples={"row": design, "label": labels})
 
 
-def readout(prob: Problem, predictor: Callable, dtype) -> Readout:
+def readout(cfg: dict, data: dict, predictor: Callable, dtype) -> Readout:
     """Per chain: train MSE mean((Mx − y)²), reconstruction MSE mean((x − x*)²), total variation of x, test
     MSE mean((C(x − x*))²) on the test rows C (cosine design, via the Gram CᵀC/k); profiles: the signal x,
-    the fitted curve."""
-    design, labels = jnp.asarray(prob.design, dtype), jnp.asarray(prob.labels, dtype)
-    truth = jnp.asarray(prob.signal, dtype)
+    the fitted curve. The reference (the truth, for the host's analysis) is left empty where ``data`` is
+    traced (a sweep's per-point arrays, of which the grid reads only ``of``)."""
+    design, labels = jnp.asarray(data["design"], dtype), jnp.asarray(data["labels"], dtype)
+    truth = jnp.asarray(data["signal"], dtype)
     # mean((C d)²) = dᵀ(CᵀC/k)d: a (p, p) Gram instead of the (k, p) test rows, so memory stays O(p²) per run
-    gram = None if prob.test is None else jnp.asarray(prob.test.T @ prob.test / prob.test.shape[0], dtype)
-    plot = None if prob.plot is None else jnp.asarray(prob.plot, dtype)
+    gram = jnp.asarray(data["gram"], dtype) if "gram" in data else None
+    rows = cosine_rows(np.linspace(0.0, 1.0, PLOT_POINTS), truth.shape[0]) if cfg["design"] == "cosine" else None
+    plot = None if rows is None else jnp.asarray(rows, dtype)
 
     def of(params) -> dict:
         x = predictor(params)
@@ -167,7 +179,10 @@ def readout(prob: Problem, predictor: Callable, dtype) -> Readout:
             out.update(test_mse=(x - truth) @ gram @ (x - truth), fit=plot @ x)
         return out
 
-    reference = {"signal": prob.signal, "total_variation": float(np.sum(np.abs(np.diff(prob.signal))))}
-    if prob.plot is not None:
-        reference["fit"] = prob.plot @ prob.signal
+    if not isinstance(data["signal"], np.ndarray):
+        return Readout(of, {})
+    signal = data["signal"]
+    reference = {"signal": signal, "total_variation": float(np.sum(np.abs(np.diff(signal))))}
+    if rows is not None:
+        reference["fit"] = rows @ signal
     return Readout(of, reference)
