@@ -6,41 +6,20 @@ alone bitwise (every array of the two RunResults); a model without ``arrays`` ke
 import functools
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
+from test_one_path import arrays
+from test_one_path import sweep_and_alone as run_both
 
 pytestmark = pytest.mark.slow  # ~30 s: two sweeps and their runs alone
 ROOT = Path(__file__).parents[2]
 SMALL = ["run.chains=4", "run.chain_groups=2", "run.burn_in=0", "run.steps=200", "run.thin=50", "run.chunk_steps=100"]
 
 
-def arrays(result) -> dict:
-    """Every array of a RunResult, by name."""
-    out = {f"counts/{k}": v for k, v in result.histograms.counts.items()}
-    out |= {f"moments/{k}": v for k, v in result.histograms.moments.items()}
-    out |= {f"state/{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(result.final_state))}
-    out |= {f"chunk/{name}/{i}": np.asarray(leaf) for name, record in result.chunk_statistics.items()
-            for i, leaf in enumerate(jax.tree.leaves(record))}
-    out["chain_statistics"] = result.chain_statistics
-    return {k: v for k, v in out.items() if v is not None}
-
-
 @functools.cache
 def sweep_and_alone(config: str, seeds: str):
     """(points, compile groups, the sweep's results by point, the runs alone's) of a data-seed sweep."""
-    from langevin_ib.experiment import job, sweep, sweep_grid
-
-    _, _, points = sweep_grid.load(ROOT / "configs" / config, [f"model.data_seed={seeds}", *SMALL])
-    grouped = sweep.groups(points)
-    swept = {}
-    sweep.simulate(grouped, sweep.prepare(grouped), lambda point, analysed: swept.__setitem__(point.index, analysed))
-    alone = {}
-    for point in points:
-        experiment, model = job.prepare(point.experiment)
-        with job.precision(experiment):
-            alone[point.index] = job.simulate_model(experiment, model, False)
-    return points, grouped, swept, alone
+    return run_both(ROOT / "configs" / config, [f"model.data_seed={seeds}", *SMALL])
 
 
 @pytest.mark.parametrize("config, seeds", [("paper_fig6.yaml", "0,1,2"), ("paper_fig5_plain.yaml", "3,4")])

@@ -67,25 +67,35 @@ def arrays(result) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def differences(case: str, extra: list[str] = ()) -> dict:
-    """name -> largest |difference| of every array in which a sweep point and its run alone differ,
-    over both points of the case with ``extra`` overrides (the whole sweep run by
-    :func:`langevin_ib.experiment.sweep.simulate`)."""
+def sweep_and_alone(config: Path, overrides: list[str]):
+    """(points, compile groups, the sweep's results by point, the runs alone's results by point) of the sweep
+    that ``overrides`` make of ``config`` (run by :func:`langevin_ib.experiment.sweep.simulate`)."""
     from langevin_ib.experiment import job, sweep, sweep_grid
 
-    config, overrides = CASES[case]
-    _, _, points = sweep_grid.load(ROOT / config, [*overrides, *extra])
+    _, _, points = sweep_grid.load(config, overrides)
     grouped = sweep.groups(points)
     swept = {}
     sweep.simulate(grouped, sweep.prepare(grouped), lambda point, analysed: swept.__setitem__(point.index, analysed))
-    out = {}
+    alone = {}
     for point in points:
         experiment, model = job.prepare(point.experiment)
-        alone, in_sweep = arrays(job.simulate_model(experiment, model, False)), arrays(swept[point.index].result)
-        assert alone.keys() == in_sweep.keys()
-        for name in alone:
-            if not np.array_equal(alone[name], in_sweep[name], equal_nan=True):
-                gap = np.abs(alone[name].astype(float) - in_sweep[name].astype(float))
+        with job.precision(experiment):
+            alone[point.index] = job.simulate_model(experiment, model, False)
+    return points, grouped, swept, alone
+
+
+def differences(case: str, extra: list[str] = ()) -> dict:
+    """name -> largest |difference| of every array in which a sweep point and its run alone differ,
+    over both points of the case with ``extra`` overrides."""
+    config, overrides = CASES[case]
+    points, _, swept, alone = sweep_and_alone(ROOT / config, [*overrides, *extra])
+    out = {}
+    for point in points:
+        mine, theirs = arrays(alone[point.index]), arrays(swept[point.index].result)
+        assert mine.keys() == theirs.keys()
+        for name in mine:
+            if not np.array_equal(mine[name], theirs[name], equal_nan=True):
+                gap = np.abs(mine[name].astype(float) - theirs[name].astype(float))
                 out[f"{point.index}/{name}"] = float(np.nanmax(gap))
     return out
 
