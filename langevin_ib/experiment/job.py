@@ -31,11 +31,15 @@ def precision(experiment: Experiment):
     return jax.enable_x64(experiment.run.dtype == "float64")
 
 
+def model_config(experiment: Experiment) -> dict:
+    """The model's config as its module's ``build``/``arrays``/``bind`` take it: its name and fields."""
+    return {"name": experiment.model.name, **experiment.model.fields}
+
+
 def build_model(experiment: Experiment) -> Model:
     """The experiment's model in its run.dtype (built in :func:`precision`; compute with it there too)."""
     with precision(experiment):
-        return models.lookup(experiment.model.name).build({"name": experiment.model.name, **experiment.model.fields},
-                                                          jax.numpy.dtype(experiment.run.dtype))
+        return models.lookup(experiment.model.name).build(model_config(experiment), jax.numpy.dtype(experiment.run.dtype))
 
 
 def prepare(experiment: Experiment) -> tuple[Experiment, Model]:
@@ -111,14 +115,13 @@ def data_of(experiment: Experiment, points: list[Experiment]) -> tuple[Callable,
     module = models.lookup(experiment.model.name)
     if not hasattr(module, "arrays"):
         return None
-    config = lambda e: {"name": e.model.name, **e.model.fields}
     dtype = jax.numpy.dtype(experiment.run.dtype)
 
     def parts(arrays) -> tuple:
-        model = module.bind(config(experiment), arrays, dtype)
+        model = module.bind(model_config(experiment), arrays, dtype)
         return model, build_integrator(experiment, model), statistics_of(experiment, model)
 
-    drawn = [module.arrays(config(e)) for e in points]
+    drawn = [module.arrays(model_config(e)) for e in points]
     return parts, jax.tree.map(lambda *a: np.stack(a), *drawn)
 
 

@@ -184,7 +184,7 @@ def analyse(experiment, model: Model, result, integrator: Integrator,
     if "positions" not in result.chunk_statistics or model.data is None or settings.batch_size is None:
         return summary, arrays
     recorded = result.chunk_statistics["positions"]
-    # host arrays, sliced and flattened by numpy: each eager jnp slice or concatenation was a compile of its own
+    # host arrays, sliced and flattened by numpy: each eager jnp slice or concatenation would compile a program
     last = jax.tree.map(lambda x: np.asarray(x[-1]), recorded["value"]["position"])
     alive = ~np.asarray(recorded["value"]["diverged"][-1])
     if not alive.any():  # every chain diverged: no T_eff, χ drift or equilibrium to estimate, so no verdict

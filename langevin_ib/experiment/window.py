@@ -54,8 +54,8 @@ def too_short(burn_in_time: float, tau: float) -> bool:
 
 def relaxation_time(experiment: Experiment, model: Model) -> float:
     """The a-priori relaxation time (steps·η) at chain 0's initial point
-    (:func:`langevin_ib.statistics.stationarity.relaxation_time`); computed once per model, seed and λ (a run
-    asks before it starts and again in its stationarity entry: each asking compiled the Hessian anew)."""
+    (:func:`langevin_ib.statistics.stationarity.relaxation_time`); cached per model, seed and λ (a run
+    asks before it starts and again in its stationarity entry, and each asking would compile the Hessian)."""
     return _relaxation_time(ByIdentity(model), experiment.run.seed, experiment.dynamics.weight_decay)
 
 

@@ -55,18 +55,16 @@ def examples_of(model: Model, count: int, keys: jax.Array) -> Any:
 
 
 def examples_at(model: Model, count: int, root: jax.Array, chains: int) -> Any:
-    """:func:`examples_of` for the keys fold_in(root, c), c < ``chains``, derived inside the compiled draw: an
-    eager fold_in over the chains compiled a program of its own per chain count (uv_sgd: three, 0.3–0.4 s each
-    at load 4), and calls with the same ``count`` and ``chains`` share one compiled draw (the drift test's
-    boundaries and the noise equilibria)."""
+    """:func:`examples_of` for the keys fold_in(root, c), c < ``chains``, derived inside the compiled draw, so
+    calls with the same ``count`` and ``chains`` share one program (the drift test's boundaries and the noise
+    equilibria; docs/engineering.md)."""
     data = model.data
     return data.examples if data.examples is not None else _drawn_at(ByIdentity(model), count, chains, root)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def _drawn_at(model: ByIdentity, count: int, chains: int, root: jax.Array) -> Any:
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(root, jnp.arange(chains))
-    return jax.vmap(lambda key: model.value.data.draw(key, count))(keys)
+    return _drawn(model, count, jax.vmap(jax.random.fold_in, (None, 0))(root, jnp.arange(chains)))
 
 
 def closed_form_chi(model: Model) -> Model:
